@@ -1,0 +1,37 @@
+// Waiting for block devices in early boot: a kernel uevent netlink socket opened first, then a
+// coldplug pass over /sys, then events until one deadline. Modalias events load their modules
+// (via the callback), so drivers that appear late (virtio_blk after virtio_pci) are handled.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "core/result.h"
+#include "sys/unique_fd.h"
+
+namespace imageinit::sys {
+
+class DeviceWaiter {
+public:
+    using ModaliasHandler = std::function<void(const std::string& modalias)>;
+
+    // Opens the netlink socket (NETLINK_KOBJECT_UEVENT) before any coldplug so no event is lost.
+    static Result<DeviceWaiter> open(ModaliasHandler on_modalias);
+
+    // Walks /sys/devices: every "modalias" file goes to the handler once; writes "add" to
+    // uevent files so the kernel replays events for devices created before we listened.
+    void coldplug();
+
+    // Returns when `ready()` is true, re-checking after each uevent batch; error ETIMEDOUT at
+    // the deadline. Never sleeps unconditionally.
+    Result<void> wait_until(const std::function<bool()>& ready,
+                            std::chrono::steady_clock::time_point deadline,
+                            const std::string& what);
+
+private:
+    UniqueFd sock_;
+    ModaliasHandler on_modalias_;
+};
+
+}  // namespace imageinit::sys
