@@ -1,5 +1,4 @@
-// Small file helpers: bounded reads, the atomic replace (new file, fsync, rename, fsync dir),
-// and the tree copy that seeds a persistent directory from the image.
+// Small file helpers: bounded reads, plain writes, and the tree copy that seeds a persistent directory from the image.
 #pragma once
 
 #include <string>
@@ -14,10 +13,6 @@ Result<UniqueFd> open_dir(const std::string& path, int extra_flags = 0);
 // Reads a whole file, refusing more than max_bytes (EFBIG).
 Result<std::string> read_file(const std::string& path, size_t max_bytes);
 Result<std::string> read_file_at(int dir_fd, const std::string& name, size_t max_bytes);
-
-// Replaces dir_fd/name atomically: writes name.tmp, fsync, rename over name, fsync the dir.
-// After a crash at any point the file holds the old or the new content, never neither.
-Result<void> write_file_atomic(int dir_fd, const std::string& name, const std::string& content);
 
 // Plain write (create/truncate), for reports on tmpfs.
 Result<void> write_file(const std::string& path, const std::string& content, unsigned mode = 0644);
