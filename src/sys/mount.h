@@ -2,6 +2,11 @@
 // scope exit unless committed, so a slot that fails late unwinds to a clean state.
 #pragma once
 
+// With -Isrc this file shadows the C library's <sys/mount.h> for the whole project: pull the
+// real one in after it, so `#include <sys/mount.h>` anywhere still gets mount(2), MS_* and the
+// fd-based mount API as well as these wrappers.
+#include_next <sys/mount.h>
+
 #include <string>
 
 #include "core/result.h"
@@ -9,7 +14,8 @@
 
 namespace imageinit::sys {
 
-// mount(2). Errors read "mount SOURCE on 'TARGET' (FSTYPE): strerror".
+// mount(2). Errors read "mount 'SOURCE' on 'TARGET' (FSTYPE): strerror". Empty source, fstype
+// or data are passed as NULL.
 Result<void> mount(const std::string& source, const std::string& target, const std::string& fstype,
                    unsigned long flags, const std::string& data);
 
@@ -19,7 +25,9 @@ Result<void> mount_on_fd(const std::string& source, int target_fd, const std::st
                          unsigned long flags, const std::string& data,
                          const std::string& shown_target);
 
-// Bind-mounts the directory open at src_fd onto the directory open at target_fd.
+// Bind-mounts the directory open at src_fd onto the directory open at target_fd. extra_flags:
+// MS_REC, and MS_RDONLY/MS_NOSUID/MS_NODEV/MS_NOEXEC, which are applied to the new bind itself
+// (open_tree + mount_setattr + move_mount) since a plain MS_BIND ignores them.
 Result<void> bind_fds(int src_fd, int target_fd, unsigned long extra_flags,
                       const std::string& shown_source, const std::string& shown_target);
 
