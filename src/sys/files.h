@@ -19,7 +19,8 @@ Result<void> write_file(const std::string& path, const std::string& content, uns
 
 // Copies the tree open at src_dir_fd into the (empty) directory dst_dir_fd: regular files,
 // directories, symlinks (as links, never followed), owners, modes, timestamps, xattrs where the
-// target supports them. Device nodes, fifos and sockets are skipped.
+// target supports them. Device nodes, fifos and sockets are skipped; hard links become separate
+// copies. The top directory takes the source's owner, mode and times. Either fd may be O_PATH.
 Result<void> copy_tree(int src_dir_fd, int dst_dir_fd);
 
 }  // namespace imageinit::sys
