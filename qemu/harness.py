@@ -34,7 +34,7 @@ TIMEOUT_CODE = 124  # coreutils timeout killed QEMU
 
 MiB = 1024 * 1024
 
-_build_lock = threading.Lock()
+_build_lock = threading.RLock()  # image builds are quick: one at a time
 
 
 def log(msg: str) -> None:
@@ -217,6 +217,11 @@ class ImageVariant:
 
 
 def build_image(binary: Path, v: ImageVariant) -> Path:
+    with _build_lock:
+        return _build_image(binary, v)
+
+
+def _build_image(binary: Path, v: ImageVariant) -> Path:
     rootfs = build_rootfs(binary)
     key = (WORK / "rootfs.key").read_text()
     out = WORK / "images" / f"{v.name()}.img"
@@ -359,6 +364,9 @@ check() {
 file_is() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 is_mounted() { grep -q "^[^ ]* $1 " /proc/mounts; }
 fstype_of() { awk -v t="$1" '$2 == t {f = $3} END {print f}' /proc/mounts; }
+mount_opts() { awk -v t="$1" '$2 == t {o = $4} END {print o}' /proc/mounts; }
+opts_have() { mount_opts "$1" | tr , '\n' | grep -qx "$2"; }
+not() { ! "$@"; }
 finish() {
     sync
     if [ "$FAILED" = 0 ]; then echo "TEST: PASS"; qemu-exit 0x10

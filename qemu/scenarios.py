@@ -1,0 +1,327 @@
+"""The QEMU boot scenarios. Each is one function taking a Context; it fails by raising
+ScenarioFailure (ctx.expect...). Each asserts on specific markers, so each can fail.
+
+A boot's test steps are a run.sh on the control disk (see GUEST_PRELUDE in harness.py:
+`check NAME CMD...`, `file_is`, `is_mounted`, `fstype_of`, `finish`). A "reboot" is another
+QEMU run on the same disk file with a new control disk.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import harness as h
+
+SCENARIOS: dict[str, Callable] = {}
+
+
+def scenario(name: str):
+    def register(fn):
+        SCENARIOS[name] = fn
+        return fn
+    return register
+
+
+class ScenarioFailure(Exception):
+    pass
+
+
+@dataclass
+class Context:
+    name: str
+    kernel: h.Kernel
+    initrd: Path
+    binary: Path
+    dir: Path
+    boots: list = field(default_factory=list)
+
+    def image(self, **kw) -> Path:
+        return h.build_image(self.binary, h.ImageVariant(**kw))
+
+    def disk(self, slots: dict[str, Path], persist: bool = True, name: str = "disk.img") -> Path:
+        return h.build_disk(self.dir / name, slots, persist=persist)
+
+    def boot(self, disk: Path | None, script: str, append: str = "", timeout: float = 90,
+             hotplug: h.Hotplug | None = None, files: dict[str, Path] | None = None,
+             kill_after: float | None = None) -> h.BootResult:
+        n = len(self.boots) + 1
+        ctl = h.build_control_disk(self.dir / f"ctl{n}.img", script, files=files)
+        disks = ([disk] if disk is not None and hotplug is None else []) + [ctl]
+        r = h.boot(self.kernel, self.initrd, disks, self.dir / f"boot{n}.log", append=append,
+                   timeout=timeout, hotplug=hotplug, kill_after=kill_after)
+        self.boots.append(r)
+        return r
+
+    def expect(self, cond, what: str) -> None:
+        if not cond:
+            raise ScenarioFailure(what)
+
+    def expect_pass(self, r: h.BootResult, what: str = "boot") -> None:
+        if r.passed:
+            return
+        failed = [line for line in r.log.splitlines() if line.startswith("TEST: FAIL ")]
+        if r.timed_out:
+            why = "QEMU was killed by the timeout"
+        elif "TEST: booted" not in r.log:
+            why = f"the image's init never ran (QEMU exit {r.rc})"
+        elif failed:
+            why = "; ".join(f[len('TEST: FAIL '):] for f in failed)
+        else:
+            why = f"no pass verdict (QEMU exit {r.rc})"
+        raise ScenarioFailure(f"{what}: {why}")
+
+    def expect_failed_boot(self, r: h.BootResult, what: str) -> None:
+        """The initramfs gave up: no image init ran, PID 1 did not die, QEMU exited by itself
+        (imageinit's emergency policy reboots; -no-reboot turns that into an exit)."""
+        self.expect("TEST: booted" not in r.log, f"{what}: an image booted anyway")
+        self.expect(not r.timed_out, f"{what}: QEMU still running at the timeout "
+                                     "(no reboot after the failure?)")
+        self.expect("Kernel panic" not in r.log,
+                    f"{what}: kernel panic (PID 1 exited?) instead of a controlled reboot")
+
+
+def json_values(obj, key: str) -> list:
+    """All values stored under `key` anywhere in a JSON document."""
+    found = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                found.append(v)
+            found += json_values(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            found += json_values(v, key)
+    return found
+
+
+def root_fstype(r: h.BootResult) -> str | None:
+    roots = [m for m in r.mounts() if len(m) > 2 and m[1] == "/"]
+    return roots[-1][2] if roots else None
+
+
+def printk_time(line: str) -> float | None:
+    m = re.match(r"\[\s*(\d+\.\d+)\]", line)
+    return float(m.group(1)) if m else None
+
+
+# Steps common to every successful boot of the default image.
+BASIC_CHECKS = r"""
+check root-read-only opts_have / ro
+check state-mounted is_mounted /run/imageinit/state
+check boot-report test -s /run/imageinit/boot.json
+echo "TEST: imageinit status begin"; imageinit status 2>&1; echo "TEST: imageinit status end"
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Each image format boots
+
+
+def boot_format(ctx: Context, fmt: str) -> None:
+    disk = ctx.disk({"a": ctx.image(fmt=fmt, slot_id="A")})
+    r = ctx.boot(disk, BASIC_CHECKS + """
+check slot-id file_is /etc/slot-id A
+check persist-mounted is_mounted /run/imageinit/persist
+finish
+""")
+    ctx.expect_pass(r)
+    ctx.expect(root_fstype(r) == fmt, f"root is {root_fstype(r)!r}, expected {fmt!r}")
+    report = r.boot_json()
+    ctx.expect(report is not None, "no parsable /run/imageinit/boot.json")
+    ctx.expect("a" in json_values(report, "slot"), f"boot.json does not name slot a: {report}")
+
+
+@scenario("boot-erofs")
+def boot_erofs(ctx):
+    boot_format(ctx, "erofs")
+
+
+@scenario("boot-squashfs")
+def boot_squashfs(ctx):
+    boot_format(ctx, "squashfs")
+
+
+@scenario("boot-ext4")
+def boot_ext4(ctx):
+    boot_format(ctx, "ext4")
+
+
+@scenario("no-spec-boots")
+def no_spec_boots(ctx):
+    """An image without /etc/imageinit/fstab boots with the default spec."""
+    disk = ctx.disk({"a": ctx.image(slot_id="A", spec=None)})
+    r = ctx.boot(disk, BASIC_CHECKS + """
+check slot-id file_is /etc/slot-id A
+check no-spec-in-image test ! -e /etc/imageinit/fstab
+finish
+""")
+    ctx.expect_pass(r)
+
+
+# ---------------------------------------------------------------------------------------------
+# Temporary paths reset at every boot
+
+
+@scenario("tmpfs-reset")
+def tmpfs_reset(ctx):
+    disk = ctx.disk({"a": ctx.image()})
+    r = ctx.boot(disk, """
+check tmp-is-tmpfs test "$(fstype_of /tmp)" = tmpfs
+check tmp-empty test -z "$(ls -A /tmp)"
+echo boot1 > /tmp/marker
+check tmp-writable file_is /tmp/marker boot1
+finish
+""")
+    ctx.expect_pass(r, "boot 1")
+    r = ctx.boot(disk, """
+check tmp-is-tmpfs test "$(fstype_of /tmp)" = tmpfs
+check tmp-empty-again test ! -e /tmp/marker
+finish
+""")
+    ctx.expect_pass(r, "boot 2")
+
+
+@scenario("overlay-temporary-reset")
+def overlay_temporary_reset(ctx):
+    disk = ctx.disk({"a": ctx.image()})
+    r = ctx.boot(disk, """
+check etc-is-overlay test "$(fstype_of /etc)" = overlay
+check etc-shows-image file_is /etc/from-image.conf "image etc"
+echo changed > /etc/from-image.conf
+echo new > /etc/new.conf
+check etc-writable file_is /etc/new.conf new
+check etc-modified file_is /etc/from-image.conf changed
+finish
+""")
+    ctx.expect_pass(r, "boot 1")
+    r = ctx.boot(disk, """
+check etc-is-overlay test "$(fstype_of /etc)" = overlay
+check change-gone file_is /etc/from-image.conf "image etc"
+check new-file-gone test ! -e /etc/new.conf
+finish
+""")
+    ctx.expect_pass(r, "boot 2")
+
+
+# ---------------------------------------------------------------------------------------------
+# Persistent paths
+
+
+@scenario("persistent-survives-reboot")
+def persistent_survives_reboot(ctx):
+    disk = ctx.disk({"a": ctx.image()})
+    r = ctx.boot(disk, """
+check persist-mounted is_mounted /run/imageinit/persist
+check persist-nodev opts_have /run/imageinit/persist nodev
+check persist-nosuid opts_have /run/imageinit/persist nosuid
+check bind-mounted is_mounted /var/lib/test
+check srv-is-overlay test "$(fstype_of /srv)" = overlay
+check srv-lower-visible file_is /srv/from-image.txt "lower layer from image"
+echo data1 > /var/lib/test/written.txt
+echo persisted > /srv/new.txt
+echo modified > /srv/from-image.txt
+check bind-on-persist file_is /run/imageinit/persist/shared/var/lib/test/written.txt data1
+check overlay-upper-on-persist file_is /run/imageinit/persist/shared/srv/new.txt persisted
+finish
+""")
+    ctx.expect_pass(r, "boot 1")
+    r = ctx.boot(disk, """
+check bind-kept file_is /var/lib/test/written.txt data1
+check overlay-new-file-kept file_is /srv/new.txt persisted
+check overlay-change-kept file_is /srv/from-image.txt modified
+finish
+""")
+    ctx.expect_pass(r, "boot 2")
+
+
+@scenario("persist-first-boot-seeding")
+def persist_first_boot_seeding(ctx):
+    disk = ctx.disk({"a": ctx.image()})
+    r = ctx.boot(disk, """
+check seeded-from-image file_is /var/lib/test/seeded.txt "seed from image"
+check seed-on-persist file_is /run/imageinit/persist/shared/var/lib/test/seeded.txt "seed from image"
+check slot-scope-seeded file_is /var/lib/slotconf/conf.txt "default configuration"
+check slot-scope-on-persist test -f /run/imageinit/persist/slots/a/var/lib/slotconf/conf.txt
+check no-seed-leftovers test -z "$(ls -A /run/imageinit/persist/.seed 2>/dev/null)"
+echo changed > /var/lib/test/seeded.txt
+finish
+""")
+    ctx.expect_pass(r, "boot 1")
+    r = ctx.boot(disk, """
+check not-seeded-again file_is /var/lib/test/seeded.txt changed
+finish
+""")
+    ctx.expect_pass(r, "boot 2")
+
+
+@scenario("no-persist-degraded")
+def no_persist_degraded(ctx):
+    disk = ctx.disk({"a": ctx.image()}, persist=False)
+    r = ctx.boot(disk, """
+check persist-not-mounted not is_mounted /run/imageinit/persist
+echo temp > /var/lib/test/x
+check persistent-path-writable file_is /var/lib/test/x temp
+check root-still-ro opts_have / ro
+finish
+""")
+    ctx.expect_pass(r)
+    report = r.boot_json()
+    ctx.expect(report is not None, "no parsable boot.json")
+    degraded = json_values(report, "degraded")
+    ctx.expect(True in degraded or "degraded" in json_values(report, "status"),
+               f"boot.json does not say degraded: {report}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures inside the initramfs
+
+
+@scenario("bad-spec-fails")
+def bad_spec_fails(ctx):
+    """Only slot a, and its spec has an error on line 3: the slot fails with "fstab:3: ...",
+    no candidate is left, imageinit prints a summary and reboots (QEMU exits: -no-reboot)."""
+    disk = ctx.disk({"a": ctx.image(spec=h.BAD_SPEC)})
+    r = ctx.boot(disk, "finish\n", timeout=90)
+    ctx.expect_failed_boot(r, "bad spec")
+    line = next((l for l in r.log.splitlines() if f"fstab:{h.BAD_SPEC_LINE}:" in l), None)
+    ctx.expect(line is not None, f"no 'fstab:{h.BAD_SPEC_LINE}:' error on the console")
+
+
+@scenario("state-device-late")
+def state_device_late(ctx):
+    """The state disk is hot-plugged 2 s after /init started: imageinit must wait for it."""
+    disk = ctx.disk({"a": ctx.image()})
+    hp = h.Hotplug(disk=disk, delay=2.0)
+    r = ctx.boot(None, """
+check slot-id file_is /etc/slot-id A
+finish
+""", append="imageinit.timeout=30", hotplug=hp)
+    ctx.expect(hp.done_at is not None, "the disk was never hot-plugged")
+    lines = r.log.splitlines()
+    init_at = next((i for i, l in enumerate(lines) if "Run /init as init process" in l), None)
+    vdb_at = next((i for i, l in enumerate(lines) if "[vdb]" in l), None)
+    ctx.expect(init_at is not None and vdb_at is not None and vdb_at > init_at,
+               "the state disk did not appear after /init started (hot-plug not effective)")
+    ctx.expect_pass(r)
+
+
+@scenario("state-device-never")
+def state_device_never(ctx):
+    """No state disk at all, imageinit.timeout=3: failure path within the deadline."""
+    deadline = 3
+    r = ctx.boot(None, "finish\n", append=f"imageinit.timeout={deadline}", timeout=90)
+    ctx.expect_failed_boot(r, "no state device")
+    lines = r.log.splitlines()
+    start = next((printk_time(l) for l in lines if "Run /init as init process" in l), None)
+    fail = [l for l in lines if "imageinit" in l and re.search(r"(?i)state", l)
+            and re.search(r"(?i)time|wait|not found|no such|missing|fail", l)]
+    ctx.expect(fail, "no imageinit message about the missing state device on the console")
+    t = printk_time(fail[0])
+    if start is not None and t is not None:
+        # The deadline plus a generous allowance for module loading under TCG.
+        ctx.expect(t - start <= deadline + 6,
+                   f"gave up {t - start:.1f} s after /init started (deadline {deadline} s)")
