@@ -28,8 +28,12 @@ struct PlannedMount {
     MountAction action = MountAction::kTmpfs;
     std::string source;          // kDevice: device spec as written; kTmpfs: "tmpfs"
     std::string fstype;          // kDevice / kTmpfs
-    unsigned long flags = 0;     // MS_* flags derived from the options
-    std::string data;            // filesystem-specific options for the kernel (no paths inside)
+    unsigned long flags = 0;     // MS_* flags derived from the options: per-mount attributes
+                                 // only (ro, nosuid, nodev, noexec, atime...); never MS_BIND,
+                                 // MS_REC, MS_REMOUNT, MS_MOVE or propagation: `action` says
+                                 // which kind of mount to make
+    std::string data;            // filesystem-specific options for the kernel (no paths inside;
+                                 // kOverlay: the executor appends its lowerdir/upperdir/workdir)
     bool upper_persistent = false;   // kOverlay: upper and work dirs on the persistent partition
     std::string persist_dir;     // kBind source / kOverlay upper, relative to the persistent
                                  // partition's root, e.g. "shared/etc/ssh"

@@ -341,8 +341,9 @@ TEST(MountSpec, HundredThousandEntriesParseQuickly) {
     auto elapsed = std::chrono::steady_clock::now() - start;
     ASSERT_EQ(spec.entries.size(), 100000u);
     EXPECT_EQ(spec.entries.back().line, 100000);
-    // Generous bound for slow CI and sanitizers; a release build takes a fraction of this.
-    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 3000);
+    // Catches quadratic behaviour (minutes at this size), not a slow machine: an optimised
+    // build on an idle core takes about 0.2 s.
+    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 10000);
 
     text += "tmpfs /srv/d5 tmpfs\n";
     EXPECT_EQ(parse_error(text),
