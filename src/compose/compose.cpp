@@ -1,0 +1,178 @@
+// Orchestration of one compose. Outputs are written under temporary names beside OUTPUT and
+// renamed at the end, so a failed compose never leaves a half-made image under the final name.
+#include "compose/compose.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include "compose/fs_util.h"
+#include "compose/layer_cache.h"
+#include "compose/oci_layout.h"
+#include "compose/sha256.h"
+#include "compose/tree_merge.h"
+
+namespace imageinit::compose {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double mb(uint64_t bytes) { return static_cast<double>(bytes) / 1e6; }
+
+// Removes a directory tree on scope exit unless released.
+class TreeGuard {
+public:
+    explicit TreeGuard(std::string path) : path_(std::move(path)) {}
+    ~TreeGuard() {
+        if (!path_.empty()) (void)remove_tree(path_);
+    }
+    void release() { path_.clear(); }
+
+private:
+    std::string path_;
+};
+
+// Unlinks temporary output files on scope exit unless released.
+class FileGuard {
+public:
+    void add(std::string path) { paths_.push_back(std::move(path)); }
+    ~FileGuard() {
+        for (const std::string& p : paths_) ::unlink(p.c_str());
+    }
+    void release() { paths_.clear(); }
+
+private:
+    std::vector<std::string> paths_;
+};
+
+struct Composed {
+    std::string source_dir;
+    std::string uuid_seed;  // hex digest the UUID and verity salt derive from
+    uint64_t content_bytes = 0;
+    size_t layers = 0;
+    size_t cached = 0;
+};
+
+Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::string& staging,
+                            Composed& out) {
+    Descriptor manifest_desc;
+    Manifest manifest = TRY(load_manifest(opts.input, opts.ref, &manifest_desc));
+    std::printf("manifest %s: %zu layers\n", manifest_desc.digest.c_str(),
+                manifest.layers.size());
+    out.uuid_seed = manifest_desc.hex;
+    std::string root = staging + "/root";
+    if (::mkdir(root.c_str(), 0755) != 0) return fail_errno("mkdir", root);
+    sys::UniqueFd root_fd = TRY(open_dir(root));
+    MergeStats stats;
+    for (const Layer& layer : manifest.layers) {
+        auto t0 = Clock::now();
+        CachedLayer c = TRY(cache.get(opts.input, layer));
+        std::string shown = layer.desc.digest.substr(0, 7 + 12) + "…";
+        if (c.reused) {
+            ++out.cached;
+            std::printf("layer %s cached\n", shown.c_str());
+        } else {
+            std::printf("layer %s unpacked (%.1f MB, %.2f s)\n", shown.c_str(),
+                        mb(c.content_bytes), seconds_since(t0));
+        }
+        std::fflush(stdout);
+        TRY(apply_layer(root_fd.get(), c, stats));
+        out.content_bytes += c.content_bytes;
+        ++out.layers;
+    }
+    out.source_dir = root;
+    return ok();
+}
+
+}  // namespace
+
+Result<void> compose(const Options& opts) {
+    auto t0 = Clock::now();
+    struct stat st;
+    if (::stat(opts.input.c_str(), &st) != 0) return fail_errno("stat", opts.input);
+    if (!S_ISDIR(st.st_mode)) return fail("input '" + opts.input + "' is not a directory");
+
+    Composed composed;
+    std::optional<TreeGuard> staging_guard;
+    if (is_oci_layout(opts.input)) {
+        LayerCache cache = TRY(LayerCache::open(opts.cache_dir));
+        std::string staging = TRY(cache.make_temp_dir("compose"));
+        staging_guard.emplace(staging);
+        TRY(compose_layers(opts, cache, staging, composed));
+        if (opts.keep_staging) {
+            std::printf("staging tree kept at %s\n", composed.source_dir.c_str());
+            staging_guard->release();
+        }
+    } else {
+        // A plain root directory: nothing to verify or merge, mkfs reads it as it is.
+        composed.source_dir = opts.input;
+        composed.uuid_seed = sha256_hex("imageinit-compose plain directory " +
+                                        std::to_string(opts.mkfs.epoch));
+    }
+
+    MkfsOptions mkfs = opts.mkfs;
+    if (mkfs.uuid.empty()) mkfs.uuid = uuid_from_hex(composed.uuid_seed);
+    std::string tmp = opts.output + ".partial-" + std::to_string(::getpid());
+    FileGuard tmp_files;
+    tmp_files.add(tmp);
+    auto t_mkfs = Clock::now();
+    TRY_CTX(make_image(mkfs, composed.source_dir, tmp), "mkfs");
+    double mkfs_s = seconds_since(t_mkfs);
+
+    if (opts.check) {
+        std::string imageinit =
+            opts.check_with.empty() ? find_imageinit(opts.self_exe) : opts.check_with;
+        CheckResult check = TRY(run_check(imageinit, tmp));
+        switch (check.outcome) {
+            case CheckOutcome::kPassed: std::printf("imageinit check: passed\n"); break;
+            case CheckOutcome::kFailed:
+                return fail("imageinit check failed: " + check.detail);
+            case CheckOutcome::kUnavailable:
+                std::fprintf(stderr,
+                             "imageinit-compose: warning: image not linted: %s (pass --no-check "
+                             "to skip the lint explicitly)\n",
+                             check.detail.c_str());
+                break;
+        }
+    }
+
+    std::string root_hash;
+    if (opts.verity) {
+        tmp_files.add(tmp + ".verity");
+        std::string salt = sha256_hex("imageinit-compose verity salt " + composed.uuid_seed);
+        root_hash = TRY_CTX(make_verity(tmp, tmp + ".verity", salt, mkfs.uuid), "verity");
+        std::ofstream(tmp + ".roothash") << root_hash << "\n";
+        tmp_files.add(tmp + ".roothash");
+        if (::rename((tmp + ".verity").c_str(), (opts.output + ".verity").c_str()) != 0)
+            return fail_errno("rename", opts.output + ".verity");
+        if (::rename((tmp + ".roothash").c_str(), (opts.output + ".roothash").c_str()) != 0)
+            return fail_errno("rename", opts.output + ".roothash");
+    }
+    // The image last: its appearance under the final name means the sidecars are there too.
+    if (::rename(tmp.c_str(), opts.output.c_str()) != 0) return fail_errno("rename", opts.output);
+    tmp_files.release();
+
+    if (::stat(opts.output.c_str(), &st) != 0) return fail_errno("stat", opts.output);
+    double total = seconds_since(t0);
+    std::printf("composed %s: %s, %.1f MB, uuid %s", opts.output.c_str(),
+                mkfs.format == ImageFormat::kErofs ? "erofs" : "squashfs", mb(st.st_size),
+                mkfs.uuid.c_str());
+    if (composed.layers) std::printf(", %zu layers (%zu cached)", composed.layers, composed.cached);
+    std::printf("\n");
+    if (!root_hash.empty()) std::printf("verity root hash %s\n", root_hash.c_str());
+    if (composed.layers) {
+        std::printf("time %.2f s (mkfs %.2f s), content %.1f MB, %.1f MB/s\n", total, mkfs_s,
+                    mb(composed.content_bytes), mb(composed.content_bytes) / total);
+    }
+    return ok();
+}
+
+}  // namespace imageinit::compose

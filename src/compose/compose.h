@@ -1,0 +1,29 @@
+// The compose run: verify and unpack (or reuse) layers, merge them into a staging root, make the
+// image, lint it, add verity sidecars, then move everything into place.
+#pragma once
+
+#include <string>
+
+#include "compose/mkfs.h"
+#include "core/result.h"
+
+namespace imageinit::compose {
+
+struct Options {
+    std::string input;
+    std::string output;
+    std::string cache_dir = "/var/cache/imageinit-compose";
+    std::string ref;
+    MkfsOptions mkfs;  // uuid "" = derived from the manifest digest
+    bool verity = false;
+    bool check = true;
+    std::string check_with;  // "" = find imageinit next to this executable
+    std::string self_exe;
+    bool keep_staging = false;
+};
+
+// Prints one line per layer ("layer sha256:abcd… cached") and a summary; the image and its
+// sidecars appear only once everything, including the lint, succeeded.
+Result<void> compose(const Options& opts);
+
+}  // namespace imageinit::compose

@@ -1,0 +1,209 @@
+// Cache lookups and layer unpacking with libarchive (tar, tar+gzip, tar+zstd). The blob is hashed
+// in the same pass that unpacks it; a mismatch throws the unpacked tree away.
+#include "compose/layer_cache.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "compose/fs_util.h"
+#include "compose/sha256.h"
+#include "compose/whiteout.h"
+#include "sys/c_handle.h"
+#include "sys/unique_fd.h"
+
+namespace imageinit::compose {
+namespace {
+
+using ArchiveReader = sys::CHandle<struct archive, archive_read_free>;
+using ArchiveWriter = sys::CHandle<struct archive, archive_write_free>;
+
+// Owners, modes, xattrs and ACLs are kept; the SECURE flags refuse "..", absolute paths and
+// writing through symlinks. No FFLAGS: an immutable bit would make the cache undeletable.
+constexpr int kExtractFlags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                              ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
+                              ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                              ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+
+// Feeds libarchive from the blob fd while hashing every byte it reads.
+struct HashingSource {
+    int fd = -1;
+    Sha256 hash;
+    uint64_t bytes = 0;
+    std::vector<char> buf = std::vector<char>(1 << 20);
+    int read_errno = 0;
+
+    ssize_t next() {
+        for (;;) {
+            ssize_t n = ::read(fd, buf.data(), buf.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) read_errno = errno;
+            if (n > 0) {
+                hash.update(buf.data(), static_cast<size_t>(n));
+                bytes += static_cast<uint64_t>(n);
+            }
+            return n;
+        }
+    }
+    static la_ssize_t read_cb(struct archive* a, void* self, const void** out) {
+        auto* s = static_cast<HashingSource*>(self);
+        *out = s->buf.data();
+        ssize_t n = s->next();
+        if (n < 0) archive_set_error(a, s->read_errno, "read failed");
+        return n;
+    }
+};
+
+// Restores the working directory on scope exit: archive_write_disk extracts relative to it.
+class CwdGuard {
+public:
+    explicit CwdGuard(sys::UniqueFd saved) : saved_(std::move(saved)) {}
+    ~CwdGuard() {
+        if (saved_ && ::fchdir(saved_.get()) != 0) {
+            // Nothing sensible to do: later paths are absolute.
+        }
+    }
+
+private:
+    sys::UniqueFd saved_;
+};
+
+std::string short_digest(const std::string& digest) { return digest.substr(0, 7 + 12); }
+
+}  // namespace
+
+Result<LayerCache> LayerCache::open(const std::string& root) {
+    TRY(mkdir_p(root + "/layers/sha256", 0700));
+    TRY(mkdir_p(root + "/tmp", 0700));
+    return LayerCache(root);
+}
+
+std::string LayerCache::layer_dir(const Descriptor& d) const {
+    return root_ + "/layers/sha256/" + d.hex;
+}
+
+Result<std::string> LayerCache::make_temp_dir(const std::string& prefix) {
+    std::string tmpl = root_ + "/tmp/" + prefix + "-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) return fail_errno("mkdtemp", tmpl);
+    return tmpl;
+}
+
+Result<CachedLayer> LayerCache::load(const Descriptor& d) const {
+    CachedLayer c;
+    c.digest = d.digest;
+    c.tree = layer_dir(d) + "/tree";
+    std::ifstream dirs(layer_dir(d) + "/dirs", std::ios::binary);
+    if (!dirs) return fail_errno("open", layer_dir(d) + "/dirs");
+    for (std::string line; std::getline(dirs, line, '\0');) c.explicit_dirs.insert(line);
+    std::ifstream size(layer_dir(d) + "/size");
+    size >> c.content_bytes;
+    return c;
+}
+
+Result<CachedLayer> LayerCache::get(const std::string& layout_dir, const Layer& layer) {
+    const Descriptor& d = layer.desc;
+    struct stat st;
+    if (::stat((layer_dir(d) + "/tree").c_str(), &st) == 0) {
+        CachedLayer c = TRY_CTX(load(d), "layer cache " + short_digest(d.digest));
+        c.reused = true;
+        return c;
+    }
+    std::string partial = TRY(make_temp_dir("layer-" + d.hex.substr(0, 12)));
+    CachedLayer c;
+    c.digest = d.digest;
+    Result<void> r = unpack(layout_dir, layer, partial, c);
+    if (r) {
+        // Another compose may have won the race: then keep its copy, drop ours.
+        if (::rename(partial.c_str(), layer_dir(d).c_str()) != 0 && errno != EEXIST &&
+            errno != ENOTEMPTY)
+            r = fail_errno("rename", layer_dir(d));
+    }
+    if (::access(partial.c_str(), F_OK) == 0) (void)remove_tree(partial);
+    if (!r) return Unexpected(std::move(r).error());
+    CachedLayer loaded = TRY(load(d));
+    loaded.blob_bytes = c.blob_bytes;
+    return loaded;
+}
+
+Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& layer,
+                                const std::string& dest, CachedLayer& out) {
+    const Descriptor& d = layer.desc;
+    HashingSource src;
+    sys::UniqueFd blob(::open(blob_path(layout_dir, d).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!blob) return fail(errno, "blob " + d.digest + " is missing");
+    src.fd = blob.get();
+    if (!src.hash.valid()) return fail("sha256: libcrypto context allocation failed");
+
+    std::string tree = dest + "/tree";
+    if (::mkdir(tree.c_str(), 0755) != 0) return fail_errno("mkdir", tree);
+    sys::UniqueFd saved_cwd(::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!saved_cwd) return fail_errno("open", ".");
+    if (::chdir(tree.c_str()) != 0) return fail_errno("chdir", tree);
+    CwdGuard cwd_guard(std::move(saved_cwd));
+
+    ArchiveReader in(archive_read_new());
+    ArchiveWriter disk(archive_write_disk_new());
+    if (!in || !disk) return fail(ENOMEM, "libarchive: out of memory");
+    archive_read_support_filter_gzip(in.get());
+    archive_read_support_filter_zstd(in.get());
+    archive_read_support_format_tar(in.get());
+    archive_write_disk_set_options(disk.get(), kExtractFlags);
+    // No archive_write_disk_set_standard_lookup: owners stay numeric, as the image means them,
+    // not remapped through this build host's /etc/passwd.
+    std::string what = "layer " + d.digest;
+    std::string dirs;
+    auto extract = [&]() -> Result<void> {
+        if (archive_read_open(in.get(), &src, nullptr, HashingSource::read_cb, nullptr) !=
+            ARCHIVE_OK)
+            return fail(what + ": " + archive_error_string(in.get()));
+        for (;;) {
+            struct archive_entry* entry = nullptr;
+            int rc = archive_read_next_header(in.get(), &entry);
+            if (rc == ARCHIVE_EOF) break;
+            if (rc < ARCHIVE_WARN) return fail(what + ": " + archive_error_string(in.get()));
+            EntryDecision dec = classify_entry(archive_entry_pathname(entry));
+            if (dec.kind == EntryKind::kReject) return fail(what + ": " + dec.reason);
+            if (dec.kind == EntryKind::kIgnore) continue;
+            archive_entry_set_pathname(entry, dec.path.empty() ? "." : dec.path.c_str());
+            if (const char* link = archive_entry_hardlink(entry)) {
+                auto target = normalize_entry_path(link);
+                if (!target || target->empty())
+                    return fail(what + ": hard link '" + dec.path + "' points outside the layer");
+                archive_entry_set_hardlink(entry, target->c_str());
+            }
+            if (archive_entry_filetype(entry) == AE_IFDIR) dirs += dec.path + '\0';
+            if (archive_entry_filetype(entry) == AE_IFREG)
+                out.content_bytes += static_cast<uint64_t>(archive_entry_size(entry));
+            rc = archive_read_extract2(in.get(), entry, disk.get());
+            if (rc < ARCHIVE_WARN)
+                return fail(what + ": '" + dec.path + "': " + archive_error_string(in.get()));
+        }
+        if (archive_write_close(disk.get()) != ARCHIVE_OK)
+            return fail(what + ": " + archive_error_string(disk.get()));
+        return ok();
+    };
+    Result<void> extracted = extract();
+    // Hash whatever the tar reader did not need (end-of-archive padding, or everything after a
+    // corrupt spot) so the digest covers the whole blob: a mismatch is the error worth naming.
+    for (ssize_t n; (n = src.next()) != 0;) {
+        if (n < 0) return fail(src.read_errno, what + ": read failed");
+    }
+    out.blob_bytes = src.bytes;
+    std::string got = src.hash.hex();
+    if (got != d.hex) return fail(what + ": digest mismatch (blob is sha256:" + got + ")");
+    if (static_cast<int64_t>(src.bytes) != d.size)
+        return fail(what + ": size " + std::to_string(src.bytes) + " does not match the " +
+                    "descriptor's " + std::to_string(d.size));
+    if (!extracted) return extracted;
+    std::ofstream(dest + "/dirs", std::ios::binary) << dirs;
+    std::ofstream(dest + "/size") << out.content_bytes;
+    return ok();
+}
+
+}  // namespace imageinit::compose
