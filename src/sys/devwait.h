@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <unordered_set>
 
 #include "core/result.h"
 #include "sys/unique_fd.h"
@@ -19,8 +20,10 @@ public:
     // Opens the netlink socket (NETLINK_KOBJECT_UEVENT) before any coldplug so no event is lost.
     static Result<DeviceWaiter> open(ModaliasHandler on_modalias);
 
-    // Walks /sys/devices: every "modalias" file goes to the handler once; writes "add" to
-    // uevent files so the kernel replays events for devices created before we listened.
+    // Walks /sys/bus/*/devices/*: every "modalias" goes to the handler once; writes "add" to the
+    // uevent files of block devices so the kernel replays events for disks that existed before
+    // we listened. Modalias devices are read directly rather than replayed (same information,
+    // no event storm).
     void coldplug();
 
     // Returns when `ready()` is true, re-checking after each uevent batch; error ETIMEDOUT at
@@ -30,8 +33,12 @@ public:
                             const std::string& what);
 
 private:
+    void handle_modalias(const std::string& modalias);
+    void drain();  // reads every queued uevent, handing MODALIAS= of "add" events on
+
     UniqueFd sock_;
     ModaliasHandler on_modalias_;
+    std::unordered_set<std::string> seen_;  // each modalias goes to the handler once
 };
 
 }  // namespace imageinit::sys
