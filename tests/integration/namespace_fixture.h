@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -45,8 +46,18 @@ protected:
             int rc = 3;
             if (::unshare(CLONE_NEWNS) == 0 &&
                 ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0) {
-                body();
-                rc = HasFailure() ? 1 : IsSkipped() ? 2 : 0;
+                // An escaping exception must not unwind into gtest in the child, which would
+                // go on to run the rest of the suite inside this namespace.
+                try {
+                    body();
+                    rc = HasFailure() ? 1 : IsSkipped() ? 2 : 0;
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "exception in namespace child: %s\n", e.what());
+                    rc = 1;
+                } catch (...) {
+                    std::fprintf(stderr, "unknown exception in namespace child\n");
+                    rc = 1;
+                }
             } else {
                 std::perror("unshare/make-private");
             }
