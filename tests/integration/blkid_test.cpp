@@ -56,6 +56,29 @@ TEST_F(NamespaceTest, FindDevicesSeesEveryLoopDeviceWithTheLabel) {
     });
 }
 
+// PARTLABEL/PARTUUID come from the GPT entry. This machine's kernel does not scan partitions on
+// loop devices; partx(8) adds the partition nodes by hand.
+TEST_F(NamespaceTest, FindDevicesByPartlabelAndWholeDiskOfThePartition) {
+    if (!have_tool("sfdisk") || !have_tool("partx")) GTEST_SKIP() << "needs sfdisk and partx";
+    std::string part = "iit-root-" + std::to_string(::getpid());
+    std::string disk = path("disk.img");
+    ASSERT_TRUE(sh("truncate -s 8M " + disk + " && printf 'label: gpt\\nstart=2048, size=4096, "
+                   "name=" + part + "\\n' | sfdisk -q " + disk + " >/dev/null"));
+    in_namespace([&] {
+        auto loop = attach_loop(disk, /*read_only=*/false);
+        ASSERT_TRUE(loop) << loop.error().message;
+        if (!sh("partx -a " + loop->path + " 2>/dev/null")) GTEST_SKIP() << "partx -a failed";
+        std::string node = loop->path + "p1";
+        auto found = find_devices("PARTLABEL=" + part);
+        ASSERT_TRUE(found) << found.error().message;
+        EXPECT_EQ(*found, std::vector<std::string>{node});
+        auto disk_of = whole_disk_of(node);
+        ASSERT_TRUE(disk_of) << disk_of.error().message;
+        EXPECT_EQ(*disk_of, loop->path);
+        (void)sh("partx -d " + loop->path + " 2>/dev/null");
+    });
+}
+
 TEST(FindDevices, DevPathSpecMatchesItselfAndBadSpecsAreErrors) {
     EXPECT_EQ(*find_devices("/dev/null"), std::vector<std::string>{"/dev/null"});
     EXPECT_TRUE(find_devices("/dev/does-not-exist")->empty());
