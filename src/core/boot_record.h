@@ -57,6 +57,22 @@ Result<BootRecord> decode_record(std::string_view bytes);
 // Appends and trims to kJournalMax.
 void append_journal(BootRecord& record, JournalEntry entry);
 
+// Longest reason (bytes) that encode_record keeps; longer ones are cut. Keeps the whole record
+// under kRecordMaxBytes so a long error message can never make the next boot see it as corrupt.
+constexpr size_t kReasonMax = 256;
+
+// The record encode_record actually stores (decode(encode(r)) == normalize_record(r)):
+// tries_left kept only for kTrying (negative becomes 0), reason only for kBad and cut to
+// kReasonMax, slots with invalid names dropped, an invalid primary becomes "a", the journal cut
+// to its newest kJournalMax entries (and fewer if the file would exceed kRecordMaxBytes).
+BootRecord normalize_record(BootRecord record);
+
+// A reason made fit for one journal/log line: control characters become spaces, cut to kReasonMax.
+std::string one_line(std::string_view text);
+
+// CRC-32C (Castagnoli) of the bytes; the record's checksum.
+uint32_t crc32c(std::string_view bytes);
+
 const char* health_name(SlotHealth health);  // "good", "trying", "bad"
 std::string describe_slot(const SlotState& state);  // "trying (2 left)", "bad: boot attempts exhausted"
 
