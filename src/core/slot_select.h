@@ -29,15 +29,29 @@ struct Attempt {
 
 struct Choice {
     std::optional<Attempt> attempt;   // nothing left when empty
-    BootRecord record;                // the record including any changes made while choosing
-                                      // (exhausted slots marked bad), to write when no attempt
+    BootRecord record;                // the record to write: attempt->record when there is an
+                                      // attempt, else the changes made while choosing (exhausted
+                                      // slots marked bad); equal to the input: nothing to write
     std::vector<std::string> skipped; // "b: bad (boot attempts exhausted)" lines for the log
 };
 
 // The next candidate to try. Order: forced slot only; else primary, the other A/B slot if good,
 // then recovery. A trying slot with tries left is decremented; with none left it becomes bad
-// ("boot attempts exhausted") and is skipped.
+// ("boot attempts exhausted") and is skipped. Rules beyond §4 (documented in slot_select.cpp):
+// - forced: booted whatever its state, and its state is left as is (no try counted: the
+//   bootloader, or imageinit itself before a kexec, owns that decision and already counted it);
+//   no fallback to other slots.
+// - a slot with no recorded state counts as good if it is the primary or "recovery"; any other
+//   unrecorded slot was never installed through `install` and is only booted as a last resort.
+// - when the regular candidates are used up, the remaining present slots are tried: good or
+//   trying ones first, then bad or unrecorded ones with last_resort=true, primary first.
+// - boot_count goes up by one per boot: on the first call (failed_this_boot empty) only.
+// Choice.record is always the record to write: attempt->record when there is an attempt.
 Choice choose_slot(const SlotChoiceInput& input);
+
+// The recorded state of a slot, with the defaults above for slots never written: the primary
+// and "recovery" count as good; nullopt for any other unrecorded slot.
+std::optional<SlotState> slot_state(const BootRecord& record, const std::string& slot);
 
 // The candidate failed inside the initramfs: mark it bad with the reason and complete its
 // journal entry.
@@ -45,11 +59,19 @@ BootRecord record_failure(BootRecord record, const std::string& slot, const std:
                           const std::string& reason, uint32_t duration_ms);
 
 // booted-OS commands
+// The running slot becomes good and primary; "recovery" only becomes good (it never becomes
+// primary, so the next boot tries the A/B slots again). Unchanged record: nothing to write.
 Result<BootRecord> mark_good(BootRecord record, const std::string& running);
-// The slot `install` may write: never the running slot, never the proven primary.
+// The slot `install` may write: never the running slot, never the proven primary, and never a
+// good slot while the running one is not good (that would leave no proven image).
 Result<std::string> install_target(const BootRecord& record, const std::string& running,
                                    const std::vector<std::string>& ab_slots);
+// Before `install` writes the image: the target becomes bad ("install in progress") so a power
+// cut during the write can never leave a half-written image marked good or trying.
+BootRecord mark_installing(BootRecord record, const std::string& slot);
+// After the image is written and verified: trying with `tries` (at least 1), and primary.
 BootRecord mark_installed(BootRecord record, const std::string& slot, int tries);
+// Primary back to the other A/B slot (the one that is not the primary); refused unless it is good.
 Result<BootRecord> rollback(BootRecord record, const std::string& running);
 
 }  // namespace imageinit::core
