@@ -1,4 +1,5 @@
-// Small file helpers: bounded reads, plain writes, and the tree copy that seeds a persistent directory from the image.
+// Small file helpers: bounded reads, plain writes, and the tree copy that seeds a persistent
+// directory from the image.
 #pragma once
 
 #include <string>

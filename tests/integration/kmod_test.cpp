@@ -24,7 +24,8 @@ TEST(ModuleLoader, ListFileSkipsCommentsAndNamesFailingLines) {
     int fd = ::mkstemp(tmpl);
     ASSERT_GE(fd, 0);
     ::close(fd);
-    ASSERT_TRUE(write_file(tmpl, "# storage\n\n  imageinit_missing_a  \n#x\nimageinit_missing_b\n"));
+    ASSERT_TRUE(
+        write_file(tmpl, "# storage\n\n  imageinit_missing_a  \n#x\nimageinit_missing_b\n"));
     auto loader = ModuleLoader::open();
     ASSERT_TRUE(loader);
     auto errors = loader->load_list_file(tmpl);

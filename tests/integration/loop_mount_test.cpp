@@ -37,7 +37,9 @@ class ImageMount : public NamespaceTest, public ::testing::WithParamInterface<co
 // Builds an image of the given type from a small tree, attaches and mounts it read-only.
 TEST_P(ImageMount, AttachProbeMountReadOnly) {
     std::string type = GetParam();
-    std::string tool = type == "squashfs" ? "mksquashfs" : type == "erofs" ? "mkfs.erofs" : "mkfs.ext4";
+    std::string tool = type == "squashfs" ? "mksquashfs"
+                       : type == "erofs"  ? "mkfs.erofs"
+                                          : "mkfs.ext4";
     if (!have_tool(tool)) GTEST_SKIP() << tool << " not installed";
     std::string tree = path("tree"), img = path("root.img"), mnt = path("mnt");
     ASSERT_TRUE(sh("mkdir -p " + tree + "/etc " + mnt + " && echo hello > " + tree + "/etc/hi"));
