@@ -257,18 +257,24 @@ BootRecord default_record() {
 
 const char* health_name(SlotHealth health) {
     switch (health) {
-        case SlotHealth::kGood: return "good";
-        case SlotHealth::kTrying: return "trying";
-        case SlotHealth::kBad: return "bad";
+        case SlotHealth::kGood:
+            return "good";
+        case SlotHealth::kTrying:
+            return "trying";
+        case SlotHealth::kBad:
+            return "bad";
     }
     return "bad";
 }
 
 std::string describe_slot(const SlotState& state) {
     switch (state.health) {
-        case SlotHealth::kGood: return "good";
-        case SlotHealth::kTrying: return "trying (" + std::to_string(state.tries_left) + " left)";
-        case SlotHealth::kBad: return state.reason.empty() ? "bad" : "bad: " + state.reason;
+        case SlotHealth::kGood:
+            return "good";
+        case SlotHealth::kTrying:
+            return "trying (" + std::to_string(state.tries_left) + " left)";
+        case SlotHealth::kBad:
+            return state.reason.empty() ? "bad" : "bad: " + state.reason;
     }
     return "bad";
 }

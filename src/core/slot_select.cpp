@@ -64,8 +64,10 @@ struct Chooser {
             return;
         it->second = SlotState{SlotHealth::kBad, 0, kExhausted};
         rec.boot_count = this_boot;
-        append_journal(rec, JournalEntry{this_boot, slot, "exhausted", "select-slot", kExhausted, 0});
-        out.skipped.push_back(slot + ": trying with no tries left, marked bad (" + kExhausted + ")");
+        append_journal(rec,
+                       JournalEntry{this_boot, slot, "exhausted", "select-slot", kExhausted, 0});
+        out.skipped.push_back(slot + ": trying with no tries left, marked bad (" + kExhausted +
+                              ")");
     }
 
     void attempt(const std::string& slot, std::string why, bool last_resort) {
@@ -127,8 +129,9 @@ Choice choose_slot(const SlotChoiceInput& input) {
             if (!c.usable(slot)) continue;
             c.exhaust_if_needed(slot);
             auto st = slot_state(c.rec, slot);
-            std::string role = slot == c.rec.primary ? "primary" : slot == "recovery" ? "recovery"
-                                                                                      : "fallback";
+            std::string role = slot == c.rec.primary ? "primary"
+                               : slot == "recovery"  ? "recovery"
+                                                     : "fallback";
             if (is_good(st)) {
                 c.attempt(slot, role + ", good", false);
                 break;
@@ -137,8 +140,10 @@ Choice choose_slot(const SlotChoiceInput& input) {
                 c.attempt(slot, role + ", trying", false);
                 break;
             }
-            if (st) c.out.skipped.push_back(slot + ": " + describe(st));
-            else c.out.skipped.push_back(slot + ": no recorded state");
+            if (st)
+                c.out.skipped.push_back(slot + ": " + describe(st));
+            else
+                c.out.skipped.push_back(slot + ": no recorded state");
         }
     }
 
@@ -155,12 +160,14 @@ Choice choose_slot(const SlotChoiceInput& input) {
         };
         auto it = std::find_if(pool.begin(), pool.end(), live);
         if (it != pool.end()) {
-            c.attempt(*it, "no regular candidate left; " + *it + " is " +
-                               describe(slot_state(c.rec, *it)), false);
+            c.attempt(
+                *it,
+                "no regular candidate left; " + *it + " is " + describe(slot_state(c.rec, *it)),
+                false);
         } else if (!pool.empty()) {
-            c.attempt(pool.front(), "last resort: no good or trying slot left, trying " +
-                                        pool.front() + " anyway (" +
-                                        describe(slot_state(c.rec, pool.front())) + ")",
+            c.attempt(pool.front(),
+                      "last resort: no good or trying slot left, trying " + pool.front() +
+                          " anyway (" + describe(slot_state(c.rec, pool.front())) + ")",
                       true);
         }
     }

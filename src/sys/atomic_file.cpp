@@ -12,7 +12,7 @@ namespace imageinit::sys {
 namespace {
 
 class RealFileOps final : public FileOps {
-public:
+  public:
     Result<int> open_tmp(int dir_fd, const std::string& name) override {
         // O_NOFOLLOW: a symlink planted at NAME.tmp must not redirect the write elsewhere.
         int fd = ::openat(dir_fd, name.c_str(),

@@ -1,11 +1,12 @@
 // The atomic record update: a modelled filesystem cut at every operation (with torn writes and
 // every mix of lost data and lost directory changes) must always leave the old or the new record;
 // then the real syscalls in a temp directory.
+#include "sys/atomic_file.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <climits>
 #include <fstream>
@@ -13,7 +14,6 @@
 #include <sstream>
 
 #include "core/boot_record.h"
-#include "sys/atomic_file.h"
 #include "sys/unique_fd.h"
 
 namespace imageinit::sys {
@@ -25,7 +25,7 @@ using core::BootRecord;
 // durable only after fsync. It "loses power" when its operation budget runs out: the operation
 // that hits the limit does not happen, or (tear) a write happens only in part.
 class CrashFs final : public FileOps {
-public:
+  public:
     struct Inode {
         std::string durable;
         std::string data;
@@ -34,9 +34,9 @@ public:
     std::map<std::string, size_t> names;          // what a reader sees now
     std::map<std::string, size_t> durable_names;  // what survives a power cut
     std::map<int, size_t> open_fds;
-    int budget = INT_MAX;   // operations allowed before the power cut
-    bool tear = false;      // the cut falls in the middle of a write
-    bool fail_only = false; // the operation at the limit fails with EIO instead of a cut
+    int budget = INT_MAX;    // operations allowed before the power cut
+    bool tear = false;       // the cut falls in the middle of a write
+    bool fail_only = false;  // the operation at the limit fails with EIO instead of a cut
     bool crashed = false;
 
     void put(const std::string& name, const std::string& content) {
@@ -96,7 +96,7 @@ public:
         return ok();
     }
 
-private:
+  private:
     size_t new_inode(const std::string& name) {
         inodes.push_back({});
         return names[name] = inodes.size() - 1;
@@ -141,9 +141,9 @@ TEST(AtomicFile, PowerCutAtEveryPointLeavesOldOrNewRecord) {
                         auto content = fs.after_crash("state", dir_lost, data_lost);
                         ASSERT_TRUE(content) << "k=" << k << ": 'state' vanished";
                         auto decoded = core::decode_record(*content);
-                        ASSERT_TRUE(decoded) << "k=" << k << " tear=" << tear << " dir_lost="
-                                             << dir_lost << " data_lost=" << data_lost << ": "
-                                             << decoded.error().message;
+                        ASSERT_TRUE(decoded)
+                            << "k=" << k << " tear=" << tear << " dir_lost=" << dir_lost
+                            << " data_lost=" << data_lost << ": " << decoded.error().message;
                         EXPECT_TRUE(*decoded == record_with_count(1) ||
                                     *decoded == record_with_count(2));
                         ++checked;
@@ -193,7 +193,7 @@ TEST(AtomicFile, FailedOperationLeavesOldOrNewAndNoOpenFd) {
 }
 
 class AtomicFileOnDisk : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/imageinit-atomic-XXXXXX";
         ASSERT_NE(mkdtemp(tmpl), nullptr);

@@ -1,12 +1,12 @@
 // The boot-state record codec: round trips, the exact on-disk text, and refusal of every kind of
 // damage (truncation at every length, every single bit flipped, crafted bad fields).
+#include "core/boot_record.h"
+
 #include <gtest/gtest.h>
 
 #include <climits>
 #include <cstdio>
 #include <random>
-
-#include "core/boot_record.h"
 
 namespace imageinit::core {
 namespace {
@@ -94,8 +94,8 @@ TEST(BootRecord, RandomRecordsRoundTripAfterNormalization) {
         for (int i = rnd(5); i > 0; --i)
             r.slots[names[rnd(7)]] = {static_cast<SlotHealth>(rnd(3)), rnd(9) - 2, text(300)};
         for (int i = rnd(25); i > 0; --i)
-            r.journal.push_back({rng(), text(8), text(8), text(8), text(400),
-                                 static_cast<uint32_t>(rng())});
+            r.journal.push_back(
+                {rng(), text(8), text(8), text(8), text(400), static_cast<uint32_t>(rng())});
         BootRecord norm = normalize_record(r);
         EXPECT_EQ(normalize_record(norm), norm);
         std::string bytes = encode_record(r);
@@ -110,7 +110,8 @@ TEST(BootRecord, LongReasonsNeverMakeTheRecordOversized) {
     BootRecord r = sample_record();
     std::string long_reason(5000, '\n');  // escapes to four bytes each
     r.slots["b"] = {SlotHealth::kBad, 0, long_reason};
-    for (int i = 0; i < 30; ++i) append_journal(r, {uint64_t(i), "a", "failed", "x", long_reason, 1});
+    for (int i = 0; i < 30; ++i)
+        append_journal(r, {uint64_t(i), "a", "failed", "x", long_reason, 1});
     std::string bytes = encode_record(r);
     EXPECT_LE(bytes.size(), kRecordMaxBytes);
     auto decoded = decode_record(bytes);
@@ -214,7 +215,8 @@ TEST(BootRecord, TooManyJournalEntriesAreRefused) {
 
 TEST(BootRecord, AppendJournalDropsTheOldest) {
     BootRecord r;
-    for (uint64_t i = 0; i < kJournalMax + 5; ++i) append_journal(r, {i, "a", "attempt", "", "", 0});
+    for (uint64_t i = 0; i < kJournalMax + 5; ++i)
+        append_journal(r, {i, "a", "attempt", "", "", 0});
     ASSERT_EQ(r.journal.size(), kJournalMax);
     EXPECT_EQ(r.journal.front().boot, 5u);
     EXPECT_EQ(r.journal.back().boot, kJournalMax + 4);

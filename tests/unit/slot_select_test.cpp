@@ -1,8 +1,8 @@
 // Slot choice and the booted-OS record changes: a table over the decision space, properties over
 // every combination of slot states, and multi-boot simulations of an update that never proves good.
-#include <gtest/gtest.h>
-
 #include "core/slot_select.h"
+
+#include <gtest/gtest.h>
 
 namespace imageinit::core {
 namespace {
@@ -49,17 +49,14 @@ TEST(SlotSelect, DecisionTable) {
          input(record("a", {{"a", bad()}, {"b", trying(2)}}), abr), "recovery"},
         {"recovery after bad A/B", input(record("a", {{"a", bad()}, {"b", bad()}}), abr),
          "recovery"},
-        {"unrecorded recovery counts as good", input(record("a", {{"a", bad()}}), abr),
-         "recovery"},
-        {"trying non-primary before last resort", input(record("a", {{"a", bad()},
-                                                                     {"b", trying(2)}})),
-         "b"},
+        {"unrecorded recovery counts as good", input(record("a", {{"a", bad()}}), abr), "recovery"},
+        {"trying non-primary before last resort",
+         input(record("a", {{"a", bad()}, {"b", trying(2)}})), "b"},
         {"all bad: last resort primary", input(record("b", {{"a", bad()}, {"b", bad()}})), "b",
          true},
         {"all bad, primary failed: last resort other",
          failed(input(record("b", {{"a", bad()}, {"b", bad()}})), {"b"}), "a", true},
-        {"everything failed", failed(input(record("a", {{"a", kGood}, {"b", kGood}})),
-                                     {"a", "b"}),
+        {"everything failed", failed(input(record("a", {{"a", kGood}, {"b", kGood}})), {"a", "b"}),
          ""},
         {"nothing present", input(record("a", {{"a", kGood}}), {}), ""},
         {"primary missing on disk", input(record("a", {{"a", kGood}, {"b", kGood}}), {"b"}), "b"},
@@ -68,8 +65,7 @@ TEST(SlotSelect, DecisionTable) {
         {"unrecorded primary counts as good", input(record("b", {{"a", kGood}})), "b"},
         {"forced bad slot is tried", forced(input(record("a", {{"a", kGood}, {"b", bad()}})), "b"),
          "b"},
-        {"forced recovery not present", forced(input(record("a", {{"a", kGood}})), "recovery"),
-         ""},
+        {"forced recovery not present", forced(input(record("a", {{"a", kGood}})), "recovery"), ""},
         {"forced slot failed: no fallback",
          failed(forced(input(record("a", {{"a", kGood}, {"b", kGood}})), "b"), {"b"}), ""},
     };
@@ -136,8 +132,8 @@ TEST(SlotSelect, FailureThenFallbackInTheSameBootCountsTheBootOnce) {
     BootRecord after = record_failure(first.attempt->record, "b", "mount-image",
                                       "mount '/x': invalid\nargument", 120);
     EXPECT_EQ(after.slots["b"], bad("mount-image: mount '/x': invalid argument"));
-    EXPECT_EQ(after.journal.back(),
-              (JournalEntry{11, "b", "failed", "mount-image", "mount '/x': invalid argument", 120}));
+    EXPECT_EQ(after.journal.back(), (JournalEntry{11, "b", "failed", "mount-image",
+                                                  "mount '/x': invalid argument", 120}));
 
     in.record = after;
     in.failed_this_boot = {"b"};
