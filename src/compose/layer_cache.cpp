@@ -180,8 +180,11 @@ Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& laye
             if (archive_entry_filetype(entry) == AE_IFDIR) dirs += dec.path + '\0';
             if (archive_entry_filetype(entry) == AE_IFREG)
                 out.content_bytes += static_cast<uint64_t>(archive_entry_size(entry));
+            // Warnings count: libarchive reports a refused write through a symlink, or an
+            // owner or xattr it could not set, as ARCHIVE_WARN, and a silently incomplete
+            // layer would make a wrong image.
             rc = archive_read_extract2(in.get(), entry, disk.get());
-            if (rc < ARCHIVE_WARN)
+            if (rc != ARCHIVE_OK)
                 return fail(what + ": '" + dec.path + "': " + archive_error_string(in.get()));
         }
         if (archive_write_close(disk.get()) != ARCHIVE_OK)

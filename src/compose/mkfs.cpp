@@ -30,7 +30,9 @@ std::vector<std::string> mkfs_argv(const MkfsOptions& opts, const std::string& s
 Result<void> make_image(const MkfsOptions& opts, const std::string& source_dir,
                         const std::string& image) {
     std::vector<std::string> argv = mkfs_argv(opts, source_dir, image);
-    RunOutput out = TRY(run(argv, true));
+    // mksquashfs refuses SOURCE_DATE_EPOCH together with -all-time; the epoch is already in
+    // the arguments.
+    RunOutput out = TRY(run(argv, true, {"SOURCE_DATE_EPOCH"}));
     if (out.exit_code != 0) {
         std::string msg = out.output;
         while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();

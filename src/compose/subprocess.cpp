@@ -22,7 +22,19 @@ std::string describe(const std::vector<std::string>& argv) {
     return out;
 }
 
-Result<RunOutput> run(const std::vector<std::string>& argv, bool capture) {
+Result<RunOutput> run(const std::vector<std::string>& argv, bool capture,
+                      const std::vector<std::string>& unset_env) {
+    std::vector<char*> env;
+    for (char** e = environ; *e; ++e) {
+        std::string_view var = *e;
+        bool drop = false;
+        for (const std::string& name : unset_env)
+            drop = drop || (var.starts_with(name) && var.size() > name.size() &&
+                            var[name.size()] == '=');
+        if (!drop) env.push_back(*e);
+    }
+    env.push_back(nullptr);
+
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -38,7 +50,7 @@ Result<RunOutput> run(const std::vector<std::string>& argv, bool capture) {
         posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
     }
     pid_t pid = -1;
-    int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+    int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), env.data());
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) return fail(rc, "run '" + argv[0] + "': " + std::strerror(rc));
     write_end.reset();

@@ -15,7 +15,9 @@ struct RunOutput {
 };
 
 // Fails only when the program cannot be started; a non-zero exit is reported in exit_code.
-Result<RunOutput> run(const std::vector<std::string>& argv, bool capture);
+// `unset_env` names variables removed from the child's environment.
+Result<RunOutput> run(const std::vector<std::string>& argv, bool capture,
+                      const std::vector<std::string>& unset_env = {});
 
 // "a 'b c'": for error messages and --verbose.
 std::string describe(const std::vector<std::string>& argv);

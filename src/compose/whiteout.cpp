@@ -48,7 +48,12 @@ EntryDecision classify_entry(std::string_view raw) {
     std::string parent = parent_of(d.path);
     for (size_t pos = 0; pos < parent.size();) {
         size_t end = std::min(parent.find('/', pos), parent.size());
-        if (std::string_view(parent).substr(pos, end - pos).starts_with(kWhiteoutPrefix)) {
+        std::string_view part = std::string_view(parent).substr(pos, end - pos);
+        if (part.starts_with(".wh..wh.")) {  // inside a reserved AUFS directory (.wh..wh.plnk)
+            d.kind = EntryKind::kIgnore;
+            return d;
+        }
+        if (part.starts_with(kWhiteoutPrefix)) {
             d.reason = "entry '" + d.path + "' lies below a whiteout";
             return d;
         }
