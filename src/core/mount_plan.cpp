@@ -23,8 +23,8 @@ using CString = std::unique_ptr<char, FreeDeleter>;
 
 // Flags the planner never hands out: the action decides bind versus new mount, and the spec
 // parser already refuses the options that would set the rest.
-constexpr unsigned long kActionFlags = MS_BIND | MS_REC | MS_REMOUNT | MS_MOVE | MS_SHARED |
-                                       MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
+constexpr unsigned long kActionFlags =
+    MS_BIND | MS_REC | MS_REMOUNT | MS_MOVE | MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
 
 struct SplitOptions {
     unsigned long flags = 0;
@@ -149,12 +149,12 @@ std::string persist_dir_for(const SpecEntry& entry, std::string_view slot) {
 Result<MountPlan> plan_mounts(const MountSpec& spec, const PlanContext& ctx) {
     MountPlan plan;
     plan.mounts.reserve(spec.entries.size());
-    bool needs_slot = ctx.persist_available &&
-                      std::any_of(spec.entries.begin(), spec.entries.end(), [](const auto& e) {
-                          return (e.kind == EntryKind::kPersistBind ||
-                                  e.kind == EntryKind::kPersistOverlay) &&
-                                 e.scope == PersistScope::kSlot;
-                      });
+    bool needs_slot =
+        ctx.persist_available &&
+        std::any_of(spec.entries.begin(), spec.entries.end(), [](const auto& e) {
+            return (e.kind == EntryKind::kPersistBind || e.kind == EntryKind::kPersistOverlay) &&
+                   e.scope == PersistScope::kSlot;
+        });
     // The slot name becomes a directory name on the persistent partition.
     if (needs_slot && !valid_slot_name(ctx.slot)) {
         return fail("plan-mounts: invalid slot name " + quote_text(ctx.slot));
@@ -169,8 +169,8 @@ Result<MountPlan> plan_mounts(const MountSpec& spec, const PlanContext& ctx) {
                         quote_text(entry.target) + " is not allowed");
         }
         if (!targets.insert(entry.target).second) {
-            return fail(entry.file + ":" + std::to_string(entry.line) +
-                        ": duplicate mount point " + quote_text(entry.target));
+            return fail(entry.file + ":" + std::to_string(entry.line) + ": duplicate mount point " +
+                        quote_text(entry.target));
         }
         plan.mounts.push_back(TRY(plan_entry(entry, ctx, plan)));
     }

@@ -24,24 +24,24 @@ enum class MountAction {
 
 struct PlannedMount {
     int line = 0;
-    std::string target;          // normalised absolute path inside the new root
+    std::string target;  // normalised absolute path inside the new root
     MountAction action = MountAction::kTmpfs;
-    std::string source;          // kDevice: device spec as written; kTmpfs: "tmpfs"
-    std::string fstype;          // kDevice / kTmpfs
-    unsigned long flags = 0;     // MS_* flags derived from the options: per-mount attributes
-                                 // only (ro, nosuid, nodev, noexec, atime...); never MS_BIND,
-                                 // MS_REC, MS_REMOUNT, MS_MOVE or propagation: `action` says
-                                 // which kind of mount to make
-    std::string data;            // filesystem-specific options for the kernel (no paths inside;
-                                 // kOverlay: the executor appends its lowerdir/upperdir/workdir)
-    bool upper_persistent = false;   // kOverlay: upper and work dirs on the persistent partition
-    std::string persist_dir;     // kBind source / kOverlay upper, relative to the persistent
-                                 // partition's root, e.g. "shared/etc/ssh"
-    std::string work_dir;        // kOverlay with persistent upper: its workdir, same partition
-    bool seed_from_image = false;    // kBind: created and seeded from the image on first use
-    bool degraded = false;       // a persistent entry turned temporary (no persistent partition)
-    bool nofail = false;         // kDevice: failure is a warning, not a failed slot
-    std::string describe() const;    // one line for logs, plan output and the boot report
+    std::string source;             // kDevice: device spec as written; kTmpfs: "tmpfs"
+    std::string fstype;             // kDevice / kTmpfs
+    unsigned long flags = 0;        // MS_* flags derived from the options: per-mount attributes
+                                    // only (ro, nosuid, nodev, noexec, atime...); never MS_BIND,
+                                    // MS_REC, MS_REMOUNT, MS_MOVE or propagation: `action` says
+                                    // which kind of mount to make
+    std::string data;               // filesystem-specific options for the kernel (no paths inside;
+                                    // kOverlay: the executor appends its lowerdir/upperdir/workdir)
+    bool upper_persistent = false;  // kOverlay: upper and work dirs on the persistent partition
+    std::string persist_dir;        // kBind source / kOverlay upper, relative to the persistent
+                                    // partition's root, e.g. "shared/etc/ssh"
+    std::string work_dir;           // kOverlay with persistent upper: its workdir, same partition
+    bool seed_from_image = false;   // kBind: created and seeded from the image on first use
+    bool degraded = false;          // a persistent entry turned temporary (no persistent partition)
+    bool nofail = false;            // kDevice: failure is a warning, not a failed slot
+    std::string describe() const;   // one line for logs, plan output and the boot report
 };
 
 struct MountPlan {

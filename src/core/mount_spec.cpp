@@ -49,7 +49,7 @@ struct RawEntry {
 // numbers reads as mountinfo), so the table is primed with one fstab line and then reused: its
 // format stays fstab for every line that follows.
 class LineParser {
-public:
+  public:
     bool init() {
         table_.reset(mnt_new_table());
         if (!table_) return false;
@@ -77,7 +77,7 @@ public:
         return raw;
     }
 
-private:
+  private:
     void clear() {
         libmnt_fs* fs = nullptr;
         while (mnt_table_first_fs(table_.get(), &fs) == 0) mnt_table_remove_fs(table_.get(), fs);
@@ -137,8 +137,8 @@ Result<OptionFacts> read_options(const std::string& options) {
         }
         // These change an existing mount instead of making one, or make a recursive bind; a
         // mount(2) call that carries them would not do what the line seems to say.
-        if (is_one_of(key, {"remount", "move", "rbind", "shared", "rshared", "private",
-                            "rprivate", "slave", "rslave", "unbindable", "runbindable"})) {
+        if (is_one_of(key, {"remount", "move", "rbind", "shared", "rshared", "private", "rprivate",
+                            "slave", "rslave", "unbindable", "runbindable"})) {
             return fail("option " + quote_text(key) + " is not supported");
         }
         facts.bind |= key == "bind";
@@ -168,7 +168,8 @@ Result<void> check_no_path_in_data(const std::string& kept) {
         std::string_view key(name, name_size);
         std::string_view val = value != nullptr ? std::string_view(value, value_size) : "";
         if (key.find('/') != key.npos || val.find('/') != val.npos) {
-            return fail("option " + quote_text(key) + " carries a path: mount data never holds paths");
+            return fail("option " + quote_text(key) +
+                        " carries a path: mount data never holds paths");
         }
     }
     return ok();
@@ -217,8 +218,9 @@ Result<EntryKind> classify(const RawEntry& raw, const OptionFacts& facts) {
         }
         if (raw.fstype == "overlay" && facts.upper == "persist") return EntryKind::kPersistOverlay;
         if (raw.fstype == "overlay" && facts.upper == "tmpfs") {
-            return fail("a 'persist:' source needs 'x-imageinit.upper=persist', not "
-                        "'x-imageinit.upper=tmpfs'");
+            return fail(
+                "a 'persist:' source needs 'x-imageinit.upper=persist', not "
+                "'x-imageinit.upper=tmpfs'");
         }
         return fail(
             "a 'persist:' source needs option 'bind' (fstype 'none') or fstype 'overlay' with "
@@ -320,9 +322,9 @@ Result<void> check_persistent_overlap(const MountSpec& spec) {
     const SpecEntry* worst_outer = nullptr;
     std::vector<const SpecEntry*> ancestors;
     for (const SpecEntry* e : persistent) {
-        while (!ancestors.empty() && (ancestors.back()->scope != e->scope ||
-                                      !is_same_or_under(e->persist_path,
-                                                        ancestors.back()->persist_path))) {
+        while (!ancestors.empty() &&
+               (ancestors.back()->scope != e->scope ||
+                !is_same_or_under(e->persist_path, ancestors.back()->persist_path))) {
             ancestors.pop_back();
         }
         if (!ancestors.empty()) {
@@ -368,21 +370,22 @@ Result<MountSpec> parse_mount_spec(std::string_view text, std::string_view file_
         for (char c : line) {
             auto u = static_cast<unsigned char>(c);
             if ((u < 0x20 && c != '\t') || u == 0x7f) {
-                return at_line(spec.file, line_no,
-                               "line contains a control character " +
-                                   quote_text(std::string_view(&c, 1)));
+                return at_line(
+                    spec.file, line_no,
+                    "line contains a control character " + quote_text(std::string_view(&c, 1)));
             }
         }
         std::optional<RawEntry> raw = parser.parse(line);
-        if (!raw) return at_line(spec.file, line_no, "cannot parse line: expected " +
-                                                         std::string(kLineSyntax));
+        if (!raw)
+            return at_line(spec.file, line_no,
+                           "cannot parse line: expected " + std::string(kLineSyntax));
         auto entry = make_entry(*raw);
         if (!entry) return at_line(spec.file, line_no, std::move(entry).error().message);
         auto [it, inserted] = first_line_of_target.emplace(entry->target, line_no);
         if (!inserted) {
             return at_line(spec.file, line_no,
-                           "duplicate mount point " + quote_text(entry->target) + " (first on line " +
-                               std::to_string(it->second) + ")");
+                           "duplicate mount point " + quote_text(entry->target) +
+                               " (first on line " + std::to_string(it->second) + ")");
         }
         entry->file = spec.file;
         entry->line = line_no;
@@ -402,11 +405,16 @@ MountSpec default_mount_spec() {
 
 const char* entry_kind_name(EntryKind kind) {
     switch (kind) {
-        case EntryKind::kTmpfs: return "tmpfs";
-        case EntryKind::kTempOverlay: return "temporary overlay";
-        case EntryKind::kPersistBind: return "persistent bind";
-        case EntryKind::kPersistOverlay: return "persistent overlay";
-        case EntryKind::kDevice: return "device";
+        case EntryKind::kTmpfs:
+            return "tmpfs";
+        case EntryKind::kTempOverlay:
+            return "temporary overlay";
+        case EntryKind::kPersistBind:
+            return "persistent bind";
+        case EntryKind::kPersistOverlay:
+            return "persistent overlay";
+        case EntryKind::kDevice:
+            return "device";
     }
     return "unknown";
 }

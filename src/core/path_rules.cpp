@@ -36,7 +36,7 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
         cp = (cp << 6) | (byte(i + k) & 0x3f);
     }
     if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return 0;  // overlong
-    if (cp >= 0xd800 && cp <= 0xdfff) return 0;                           // surrogate
+    if (cp >= 0xd800 && cp <= 0xdfff) return 0;                            // surrogate
     if (cp > 0x10ffff) return 0;
     return len;
 }
@@ -98,7 +98,8 @@ Result<std::string> normalize_path(std::string_view path) {
         if (component.empty() || component == ".") continue;
         // ".." is refused rather than resolved: lexically resolving it can disagree with the
         // file system once symlinks are involved, and a spec has no reason to contain it.
-        if (component == "..") return fail("path " + quote_text(path) + " contains a '..' component");
+        if (component == "..")
+            return fail("path " + quote_text(path) + " contains a '..' component");
         if (component.size() > kMaxComponent) {
             return fail("path component " + quote_text(component) + " is longer than " +
                         std::to_string(kMaxComponent) + " bytes");

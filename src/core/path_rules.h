@@ -10,8 +10,8 @@
 
 namespace imageinit::core {
 
-constexpr size_t kMaxPath = 4096;       // PATH_MAX
-constexpr size_t kMaxComponent = 255;   // NAME_MAX
+constexpr size_t kMaxPath = 4096;      // PATH_MAX
+constexpr size_t kMaxComponent = 255;  // NAME_MAX
 
 // Normalises an absolute path: collapses "//" and "/./", drops a trailing "/".
 // Refuses: relative paths, any ".." component, empty input, NUL or control characters,

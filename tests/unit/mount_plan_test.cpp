@@ -32,8 +32,8 @@ TEST(MountPlan, ParentsComeBeforeChildrenEvenWhenListedAfter) {
         "tmpfs /tmp tmpfs\n"
         "overlay /etc overlay x-imageinit.upper=tmpfs\n"
         "LABEL=E /data ext4 defaults\n");
-    EXPECT_EQ(targets_of(plan), (std::vector<std::string>{"/tmp", "/etc", "/data", "/etc/ssh",
-                                                           "/data/deep/x"}));
+    EXPECT_EQ(targets_of(plan),
+              (std::vector<std::string>{"/tmp", "/etc", "/data", "/etc/ssh", "/data/deep/x"}));
 }
 
 TEST(MountPlan, UnrelatedEntriesOfEqualDepthKeepSpecOrder) {
@@ -52,7 +52,7 @@ TEST(MountPlan, OptionsSplitIntoFlagsAndData) {
         {"tmpfs /tmp tmpfs mode=1777,size=25%", MS_NOSUID | MS_NODEV, "mode=1777,size=25%"},
         {"tmpfs /tmp tmpfs mode=1777,nosuid,nodev,noexec", MS_NOSUID | MS_NODEV | MS_NOEXEC,
          "mode=1777"},
-        {"tmpfs /tmp tmpfs suid", MS_NODEV, ""},      // explicitly asked for: honoured
+        {"tmpfs /tmp tmpfs suid", MS_NODEV, ""},  // explicitly asked for: honoured
         {"tmpfs /tmp tmpfs dev,ro", MS_NOSUID | MS_RDONLY, ""},
         {"LABEL=D /d ext4 ro,noatime,commit=30,x-systemd.after=x,_netdev,defaults",
          MS_RDONLY | MS_NOATIME, "commit=30"},
@@ -263,8 +263,8 @@ TEST(MountPlan, DescribeGivesOneReadableLinePerMount) {
 
 TEST(MountPlan, FormatPlanListsWarningsAndEmptyPlans) {
     EXPECT_EQ(format_plan(MountPlan{}), "(no mounts)\n");
-    MountPlan plan = plan_of("persist:/var /var overlay x-imageinit.upper=persist\n",
-                             PlanContext{"a", false});
+    MountPlan plan =
+        plan_of("persist:/var /var overlay x-imageinit.upper=persist\n", PlanContext{"a", false});
     EXPECT_EQ(format_plan(plan),
               "1. overlay on /var (upper tmpfs, degraded: temporary, no persistent partition)\n"
               "warning: spec:1: persistent overlay on '/var' is temporary this boot: no "
@@ -283,13 +283,13 @@ TEST(MountPlan, DefaultSpecPlansTmpEtcAndVar) {
 TEST(MountPlan, HundredThousandEntriesPlanInOrder) {
     std::string text;
     for (int i = 99999; i >= 0; --i) {
-        text += "tmpfs /srv/" + std::to_string(i % 100) + (i >= 100 ? "/" + std::to_string(i) : "") +
-                " tmpfs\n";
+        text += "tmpfs /srv/" + std::to_string(i % 100) +
+                (i >= 100 ? "/" + std::to_string(i) : "") + " tmpfs\n";
     }
     MountPlan plan = plan_of(text);
     ASSERT_EQ(plan.mounts.size(), 100000u);
-    for (size_t i = 0; i < 100; ++i) EXPECT_EQ(std::count(plan.mounts[i].target.begin(),
-                                                          plan.mounts[i].target.end(), '/'), 2);
+    for (size_t i = 0; i < 100; ++i)
+        EXPECT_EQ(std::count(plan.mounts[i].target.begin(), plan.mounts[i].target.end(), '/'), 2);
     EXPECT_EQ(std::count(plan.mounts[100].target.begin(), plan.mounts[100].target.end(), '/'), 3);
 }
 

@@ -38,10 +38,10 @@ TEST(MountSpec, ClassifiesEachKindOfEntry) {
          "mode=1777,size=25%", "", PersistScope::kShared, false},
         {"none /scratch tmpfs", EntryKind::kTmpfs, "/scratch", "tmpfs", "", "",
          PersistScope::kShared, false},
-        {"overlay /etc overlay x-imageinit.upper=tmpfs", EntryKind::kTempOverlay, "/etc",
-         "overlay", "", "", PersistScope::kShared, false},
-        {"persist:/etc/ssh /etc/ssh none bind", EntryKind::kPersistBind, "/etc/ssh", "none",
-         "bind", "/etc/ssh", PersistScope::kShared, false},
+        {"overlay /etc overlay x-imageinit.upper=tmpfs", EntryKind::kTempOverlay, "/etc", "overlay",
+         "", "", PersistScope::kShared, false},
+        {"persist:/etc/ssh /etc/ssh none bind", EntryKind::kPersistBind, "/etc/ssh", "none", "bind",
+         "/etc/ssh", PersistScope::kShared, false},
         {"persist:/cfg /etc/app none bind,x-imageinit.scope=slot,ro", EntryKind::kPersistBind,
          "/etc/app", "none", "bind,ro", "/cfg", PersistScope::kSlot, false},
         {"persist:/var /var overlay x-imageinit.upper=persist", EntryKind::kPersistOverlay, "/var",
@@ -52,8 +52,8 @@ TEST(MountSpec, ClassifiesEachKindOfEntry) {
          PersistScope::kShared, true},
         {"UUID=0a1b /data ext4 noatime 0 2", EntryKind::kDevice, "/data", "ext4", "noatime", "",
          PersistScope::kShared, false},
-        {"PARTLABEL=logs /var/log xfs defaults", EntryKind::kDevice, "/var/log", "xfs",
-         "defaults", "", PersistScope::kShared, false},
+        {"PARTLABEL=logs /var/log xfs defaults", EntryKind::kDevice, "/var/log", "xfs", "defaults",
+         "", PersistScope::kShared, false},
         {"PARTUUID=1234-01 /srv ext4 ro", EntryKind::kDevice, "/srv", "ext4", "ro", "",
          PersistScope::kShared, false},
         {"/dev/sda3 /mnt/x vfat x-systemd.automount", EntryKind::kDevice, "/mnt/x", "vfat",
@@ -106,9 +106,9 @@ TEST(MountSpec, TargetsAreNormalised) {
     const std::pair<std::string, std::string> cases[] = {
         {"tmpfs //tmp// tmpfs", "/tmp"},
         {"tmpfs /var/./tmp/ tmpfs", "/var/tmp"},
-        {"tmpfs /a\\040b tmpfs", "/a b"},          // fstab escape for a space
-        {"tmpfs /a,b:c tmpfs", "/a,b:c"},          // ',' and ':' never reach mount data
-        {"tmpfs /a\\134b tmpfs", "/a\\b"},         // escaped backslash
+        {"tmpfs /a\\040b tmpfs", "/a b"},   // fstab escape for a space
+        {"tmpfs /a,b:c tmpfs", "/a,b:c"},   // ',' and ':' never reach mount data
+        {"tmpfs /a\\134b tmpfs", "/a\\b"},  // escaped backslash
         {"tmpfs /caf\xc3\xa9 tmpfs", "/caf\xc3\xa9"},
     };
     for (const auto& [line, target] : cases) {
@@ -129,12 +129,15 @@ void expect_errors(const std::vector<ErrorCase>& cases) {
 
 TEST(MountSpec, MalformedLinesAreRejectedWithFileAndLine) {
     expect_errors({
-        {"tmpfs /tmp\n", "/etc/imageinit/fstab:1: cannot parse line: expected "
-                         "'SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]'"},
-        {"# c\ntmpfs\n", "/etc/imageinit/fstab:2: cannot parse line: expected "
-                         "'SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]'"},
-        {"tmpfs /tmp tmpfs a x y\n", "/etc/imageinit/fstab:1: cannot parse line: expected "
-                                     "'SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]'"},
+        {"tmpfs /tmp\n",
+         "/etc/imageinit/fstab:1: cannot parse line: expected "
+         "'SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]'"},
+        {"# c\ntmpfs\n",
+         "/etc/imageinit/fstab:2: cannot parse line: expected "
+         "'SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]'"},
+        {"tmpfs /tmp tmpfs a x y\n",
+         "/etc/imageinit/fstab:1: cannot parse line: expected "
+         "'SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]'"},
         {"tmpfs /tmp tmpfs defaults # note\n",
          "/etc/imageinit/fstab:1: cannot parse line: expected "
          "'SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]'"},
@@ -166,9 +169,9 @@ TEST(MountSpec, OddTargetsAreRejected) {
         {"tmpfs /" + long_name + " tmpfs\n",
          "/etc/imageinit/fstab:1: mount point: path component '" + long_name.substr(0, 200) +
              "'... is longer than 255 bytes"},
-        {"tmpfs " + too_long + " tmpfs\n",
-         "/etc/imageinit/fstab:1: mount point: path '" + too_long.substr(0, 200) +
-             "'... is longer than 4095 bytes"},
+        {"tmpfs " + too_long + " tmpfs\n", "/etc/imageinit/fstab:1: mount point: path '" +
+                                               too_long.substr(0, 200) +
+                                               "'... is longer than 4095 bytes"},
     });
 }
 
@@ -178,12 +181,15 @@ TEST(MountSpec, TargetsAtOrUnderRootProcSysDevAreRejected) {
          "/etc/imageinit/fstab:1: mount point '/' is not allowed: it is the image itself"},
         {"tmpfs //./ tmpfs\n",
          "/etc/imageinit/fstab:1: mount point '/' is not allowed: it is the image itself"},
-        {"tmpfs /proc tmpfs\n", "/etc/imageinit/fstab:1: mount point '/proc' is not allowed: "
-                                "nothing is mounted on or under '/proc'"},
-        {"tmpfs /sys/fs/x tmpfs\n", "/etc/imageinit/fstab:1: mount point '/sys/fs/x' is not "
-                                    "allowed: nothing is mounted on or under '/sys'"},
-        {"tmpfs /dev/shm tmpfs\n", "/etc/imageinit/fstab:1: mount point '/dev/shm' is not "
-                                   "allowed: nothing is mounted on or under '/dev'"},
+        {"tmpfs /proc tmpfs\n",
+         "/etc/imageinit/fstab:1: mount point '/proc' is not allowed: "
+         "nothing is mounted on or under '/proc'"},
+        {"tmpfs /sys/fs/x tmpfs\n",
+         "/etc/imageinit/fstab:1: mount point '/sys/fs/x' is not "
+         "allowed: nothing is mounted on or under '/sys'"},
+        {"tmpfs /dev/shm tmpfs\n",
+         "/etc/imageinit/fstab:1: mount point '/dev/shm' is not "
+         "allowed: nothing is mounted on or under '/dev'"},
         {"persist:/dev /dev//pts/ none bind\n",
          "/etc/imageinit/fstab:1: mount point '/dev/pts' is not allowed: nothing is mounted on "
          "or under '/dev'"},

@@ -24,7 +24,7 @@ TEST(PathRules, NormalizeCollapsesSlashesDotsAndTrailingSlash) {
         {"/etc/./ssh", "/etc/ssh"},
         {"/./etc/.", "/etc"},
         {"/a b/c,d:e\\f", "/a b/c,d:e\\f"},  // odd but harmless characters are kept
-        {"/.hidden/...", "/.hidden/..."},     // only ".." itself is special
+        {"/.hidden/...", "/.hidden/..."},    // only ".." itself is special
         {"/data/caf\xc3\xa9", "/data/caf\xc3\xa9"},
     };
     for (const auto& c : cases) {
@@ -52,7 +52,7 @@ TEST(PathRules, NormalizeRefusesOddPathsWithOneLineMessages) {
         {std::string("/a\0b", 4), "path '/a\\x00b' contains a control character"},
         {"/a\x7f", "path '/a\\x7f' contains a control character"},
         {"/caf\xe9", "path '/caf\\xe9' is not valid UTF-8"},
-        {"/\xc0\xaf", "path '/\\xc0\\xaf' is not valid UTF-8"},          // overlong '/'
+        {"/\xc0\xaf", "path '/\\xc0\\xaf' is not valid UTF-8"},           // overlong '/'
         {"/\xed\xa0\x80", "path '/\\xed\\xa0\\x80' is not valid UTF-8"},  // surrogate
         {"/" + long_component,
          "path component '" + long_component.substr(0, 200) + "'... is longer than 255 bytes"},
@@ -93,11 +93,11 @@ TEST(PathRules, NormalizeMeasuresLengthAfterCollapsing) {
 
 TEST(PathRules, RefusesRootProcSysDevAndBelow) {
     const std::pair<std::string, bool> cases[] = {
-        {"/", true},          {"/proc", true},     {"/proc/sys/kernel", true},
-        {"/sys", true},       {"/sys/fs/cgroup", true}, {"/dev", true},
-        {"/dev/shm", true},   {"/procfs", false},  {"/system", false},
-        {"/device", false},   {"/etc", false},     {"/var/dev", false},
-        {"/run", false},      {"/tmp", false},
+        {"/", true},        {"/proc", true},          {"/proc/sys/kernel", true},
+        {"/sys", true},     {"/sys/fs/cgroup", true}, {"/dev", true},
+        {"/dev/shm", true}, {"/procfs", false},       {"/system", false},
+        {"/device", false}, {"/etc", false},          {"/var/dev", false},
+        {"/run", false},    {"/tmp", false},
     };
     for (const auto& [path, refused] : cases) {
         EXPECT_EQ(is_refused_target(path), refused) << path;
