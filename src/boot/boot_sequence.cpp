@@ -1,1 +1,326 @@
-// TODO: implement
+// The boot sequence (see boot_sequence.h). Slot choice is core::choose_slot; this file only
+// sequences the steps, keeps the undo guards, and records outcomes durably.
+#include "boot/boot_sequence.h"
+
+#include <sys/mount.h>
+
+#include <algorithm>
+#include <set>
+
+#include "boot/apply_plan.h"
+#include "boot/state_store.h"
+#include "core/mount_plan.h"
+#include "core/mount_spec.h"
+#include "core/slot_select.h"
+#include "sys/log.h"
+
+namespace imageinit::boot {
+namespace {
+
+constexpr size_t kMaxSpecBytes = 8 << 20;
+// After the state partition is found, a persistent partition on another disk gets this much
+// longer to appear (event driven; only a missing partition ever waits for it).
+constexpr auto kPersistGrace = std::chrono::seconds(2);
+constexpr const char* kSlotsDir = "slots";
+const std::vector<std::string> kKnownSlots = {"a", "b", "recovery"};
+const std::vector<std::string> kImageTypes = {"squashfs", "erofs", "ext4"};
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+    return out;
+}
+
+}  // namespace
+
+BootSequence::BootSequence(Platform& platform, const core::BootConfig& config, StepRunner& steps,
+                           Clock::time_point start)
+    : p_(platform), cfg_(config), steps_(steps),
+      deadline_(start + std::chrono::seconds(config.timeout_sec)) {}
+
+template <typename T>
+Result<T> BootSequence::slot_step(const std::string& name, const std::string& slot,
+                                  const std::function<Result<T>()>& fn) {
+    failed_step_ = name;
+    return steps_.run<T>(name, slot, fn);
+}
+
+Result<std::string> BootSequence::pick_one(const std::string& spec,
+                                           const std::vector<std::string>& found) {
+    if (found.size() == 1) return found.front();
+    // Several devices carry the label (a USB stick with LABEL=PERSIST): the one on the state
+    // partition's disk wins; with none there we refuse to guess (contract §2).
+    std::vector<std::string> disks;
+    for (const auto& dev : found) disks.push_back(p_.whole_disk_of(dev).value_or(std::string()));
+    std::vector<std::string> on_disk;
+    for (size_t i = 0; i < found.size(); ++i)
+        if (!state_disk_.empty() && disks[i] == state_disk_) on_disk.push_back(found[i]);
+    if (on_disk.size() != 1)
+        return fail(ENOTUNIQ, "'" + spec + "' matches " + join(found, ", ") + " and " +
+                                  (on_disk.empty() ? "none" : "more than one") +
+                                  " is on the state disk" +
+                                  (state_disk_.empty() ? "" : " " + state_disk_) +
+                                  ": refusing to guess");
+    std::vector<std::string> ignored;
+    for (const auto& dev : found)
+        if (dev != on_disk.front()) ignored.push_back(dev);
+    std::string warning = "'" + spec + "' also matches " + join(ignored, ", ") + "; using " +
+                          on_disk.front() + " on the state disk";
+    log::warning(warning);
+    report_.warnings.push_back(warning);
+    return on_disk.front();
+}
+
+Result<void> BootSequence::find_state() {
+    std::string device;
+    TRY(steps_.run<void>("wait-state", "", [&]() -> Result<void> {
+        std::vector<std::string> found;
+        auto ready = [&] {
+            auto r = p_.find_devices(cfg_.state_spec);
+            if (r) found = *r;
+            return !found.empty();
+        };
+        TRY(p_.wait_until(ready, deadline_, "state partition '" + cfg_.state_spec + "'"));
+        if (found.size() > 1)
+            return fail(ENOTUNIQ, "state partition '" + cfg_.state_spec + "' matches " +
+                                      join(found, ", ") +
+                                      ": refusing to guess (name it with imageinit.state=)");
+        device = found.front();
+        return ok();
+    }));
+    return steps_.run<void>("mount-state", "", [&]() -> Result<void> {
+        state_disk_ = p_.whole_disk_of(device).value_or(std::string());
+        std::string fstype = TRY(p_.probe_fstype(device));
+        p_.load_module("fs-" + fstype);
+        base_undo_.push_back(TRY(p_.mount_path(device, paths::kStateMount, fstype,
+                                               MS_NOSUID | MS_NODEV | MS_NOEXEC, "")));
+        state_root_ = TRY(p_.open_dir(paths::kStateMount));
+        log::info("state partition " + device + " (" + fstype + ") on " + paths::kStateMount);
+        return ok();
+    });
+}
+
+Result<void> BootSequence::find_persist() {
+    auto degrade = [&](const std::string& why) -> Result<void> {
+        if (cfg_.persist_required)
+            return fail(ENODEV, why + " and imageinit.persist.required is set");
+        report_.degraded = true;
+        std::string warning = "DEGRADED: " + why +
+                              "; persistent paths are temporary this boot, changes will be lost";
+        log::warning(warning);
+        report_.warnings.push_back(warning);
+        return ok();
+    };
+    return steps_.run<void>("find-persist", "", [&]() -> Result<void> {
+        if (!cfg_.persist_spec) return degrade("persistent partition disabled (imageinit.persist=none)");
+        const std::string& spec = *cfg_.persist_spec;
+        std::vector<std::string> found;
+        auto ready = [&] {
+            auto r = p_.find_devices(spec);
+            if (r) found = *r;
+            return !found.empty();
+        };
+        if (!ready()) {
+            auto grace = std::min(deadline_, Clock::now() + kPersistGrace);
+            (void)p_.wait_until(ready, grace, "persistent partition '" + spec + "'");
+        }
+        if (found.empty()) return degrade("persistent partition '" + spec + "' not found");
+        auto device = pick_one(spec, found);
+        if (!device) return degrade(device.error().message);
+        auto fstype = p_.probe_fstype(*device);
+        if (!fstype) return degrade("persistent partition " + *device + ": " + fstype.error().message);
+        if (*fstype == "crypto_LUKS")
+            return degrade("persistent partition " + *device + " is LUKS2 and this build cannot unlock it");
+        p_.load_module("fs-" + *fstype);
+        // nodev,nosuid: whatever lands on the writable partition must not become a device node
+        // or a set-uid binary in the booted system.
+        auto guard = p_.mount_path(*device, paths::kPersistMount, *fstype, MS_NOSUID | MS_NODEV, "");
+        if (!guard) return degrade("mounting " + *device + ": " + guard.error().message);
+        base_undo_.push_back(std::move(*guard));
+        auto dir = p_.open_dir(paths::kPersistMount);
+        if (!dir) return degrade(dir.error().message);
+        persist_root_ = std::move(*dir);
+        log::info("persistent partition " + *device + " (" + *fstype + ") on " +
+                  paths::kPersistMount);
+        return ok();
+    });
+}
+
+std::vector<std::string> BootSequence::present_slots(const core::BootRecord& record) {
+    std::vector<std::string> present;
+    for (const auto& name : kKnownSlots) {
+        bool has_image = cfg_.slot_specs.count(name) ||
+                         p_.file_exists(std::string(paths::kStateMount) + "/" + kSlotsDir + "/" +
+                                        name + ".img");
+        // A slot the record knows about counts as present even when its image is gone: trying
+        // it then fails with "image missing", which is what the journal should say.
+        if (has_image || record.slots.count(name) || name == "a") present.push_back(name);
+    }
+    return present;
+}
+
+Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slot) {
+    Prepared out;
+    AttachedImage image = TRY(slot_step<AttachedImage>("attach-image", slot, [&]() -> Result<AttachedImage> {
+        auto spec = cfg_.slot_specs.find(slot);
+        if (spec != cfg_.slot_specs.end()) {
+            auto found = TRY(p_.find_devices(spec->second));
+            if (found.empty()) return fail(ENODEV, "image missing: no device matches '" + spec->second + "'");
+            std::string dev = TRY(pick_one(spec->second, found));
+            out.image = dev;
+            return AttachedImage{dev, Undo()};
+        }
+        std::string file = std::string(paths::kStateMount) + "/" + kSlotsDir + "/" + slot + ".img";
+        out.image = file;
+        if (!p_.file_exists(file)) return fail(ENOENT, "image missing: '" + file + "'");
+        return p_.attach_loop(file);
+    }));
+    out.undo.push_back(std::move(image.undo));
+
+    Dir root = TRY(slot_step<Dir>("mount-image", slot, [&]() -> Result<Dir> {
+        std::string fstype = TRY(p_.probe_fstype(image.device));
+        if (std::find(kImageTypes.begin(), kImageTypes.end(), fstype) == kImageTypes.end())
+            return fail(EINVAL, "'" + out.image + "' holds '" + fstype +
+                                    "', not a slot image (squashfs, erofs or ext4)");
+        out.fstype = fstype;
+        p_.load_module("fs-" + fstype);
+        out.undo.push_back(TRY(p_.mount_path(image.device, paths::kNewRoot, fstype, MS_RDONLY, "")));
+        return p_.open_dir(paths::kNewRoot);
+    }));
+
+    core::MountSpec spec = TRY(slot_step<core::MountSpec>("read-spec", slot, [&]() -> Result<core::MountSpec> {
+        auto text = p_.read_in_root(root, std::string(core::kSpecPathInImage), kMaxSpecBytes);
+        if (!text) {
+            if (text.error().code != ENOENT) return Unexpected(std::move(text).error());
+            return core::default_mount_spec();
+        }
+        return core::parse_mount_spec(*text, core::kSpecPathInImage);
+    }));
+    out.spec_file = spec.is_default ? "(default spec)" : std::string(core::kSpecPathInImage);
+
+    core::MountPlan plan = TRY(slot_step<core::MountPlan>("plan-mounts", slot, [&]() {
+        return core::plan_mounts(spec, core::PlanContext{slot, persist_root_.has_value()});
+    }));
+    out.degraded = plan.degraded;
+    for (const auto& w : plan.warnings) out.warnings.push_back(w);
+
+    Applied applied = TRY(slot_step<Applied>("apply-mounts", slot, [&]() {
+        ApplyContext ctx{&root, persist_root_ ? &*persist_root_ : nullptr, &*overlay_store_,
+                         out.spec_file, spec.is_default};
+        return apply_plan(p_, plan, ctx, out.undo);
+    }));
+    out.mounts = std::move(applied.mounts);
+    for (auto& w : applied.warnings) out.warnings.push_back(std::move(w));
+
+    TRY(slot_step<void>("check-init", slot, [&]() -> Result<void> {
+        for (const char* dir : {"/dev", "/proc", "/sys", "/run"})
+            if (auto d = p_.open_in_root(root, dir, true); !d)
+                return fail(d.error().code, std::string("the image has no '") + dir +
+                                                "' directory to move the initramfs mounts to");
+        auto r = p_.check_executable(root, cfg_.init);
+        if (!r) return fail(r.error().code, "no init in the image: " + r.error().message);
+        return ok();
+    }));
+    return out;
+}
+
+void BootSequence::save(const core::BootRecord& record) {
+    auto r = store_record(p_, *state_root_, record);
+    if (!r) {
+        std::string warning = "could not write the boot-state record: " + r.error().message;
+        log::warning(warning);
+        report_.warnings.push_back(warning);
+    }
+}
+
+Result<Handover> BootSequence::run() {
+    TRY(find_state());
+    TRY(find_persist());
+    TRY(steps_.run<void>("overlay-store", "", [&]() -> Result<void> {
+        base_undo_.push_back(TRY(p_.mount_path("tmpfs", paths::kOverlayStore, "tmpfs",
+                                               MS_NOSUID | MS_NODEV, "mode=0700")));
+        overlay_store_ = TRY(p_.open_dir(paths::kOverlayStore));
+        return ok();
+    }));
+
+    LoadedRecord loaded = load_record(p_, *state_root_);
+    if (!loaded.warning.empty()) {
+        (loaded.record == core::default_record() && loaded.warning.rfind("no boot-state", 0) == 0
+             ? log::notice
+             : log::warning)(loaded.warning);
+        report_.warnings.push_back(loaded.warning);
+    }
+    core::BootRecord record = loaded.record;
+    std::set<std::string> failed;
+    std::string last_error = "no slot to try";
+    for (;;) {
+        core::SlotChoiceInput input{record, present_slots(record), cfg_.forced_slot, failed};
+        core::Choice choice = core::choose_slot(input);
+        for (const auto& s : choice.skipped) log::notice("skipping slot " + s);
+        if (!choice.attempt) {
+            if (!(choice.record == record)) save(choice.record);
+            return fail(ENOENT, "no bootable slot left (last error: " + last_error + ")");
+        }
+        core::Attempt& attempt = *choice.attempt;
+        if (attempt.last_resort)
+            log::warning("every slot is marked bad: trying slot " + attempt.slot +
+                         " as a last resort rather than giving up");
+        log::notice("trying slot " + attempt.slot + " (" + attempt.why + ")");
+
+        // Contract §4.3: the attempt (tries decremented) is durable before the image is touched,
+        // so a hang or power cut from here on counts as a failed try.
+        auto recorded = steps_.run<void>("record-attempt", attempt.slot, [&] {
+            return store_record(p_, *state_root_, attempt.record);
+        });
+        record = attempt.record;
+        if (!recorded && record.slots.count(attempt.slot) &&
+            record.slots.at(attempt.slot).health == core::SlotHealth::kTrying) {
+            // An untested image whose try cannot be counted could loop forever: skip it.
+            failed.insert(attempt.slot);
+            report_.fallbacks.push_back({attempt.slot, "record-attempt", recorded.error().message});
+            last_error = recorded.error().message;
+            continue;
+        }
+
+        auto start = Clock::now();
+        auto prepared = prepare_slot(attempt.slot);
+        if (!prepared) {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+            last_error = prepared.error().message;
+            log::error("slot " + attempt.slot + " failed, falling back: " + last_error);
+            report_.fallbacks.push_back({attempt.slot, failed_step_, prepared.error().message});
+            failed.insert(attempt.slot);
+            record = core::record_failure(record, attempt.slot, failed_step_,
+                                          prepared.error().message,
+                                          static_cast<uint32_t>(ms.count()));
+            save(record);
+            continue;  // the failed slot's guards unwound when `prepared` went out of scope
+        }
+
+        report_.slot = attempt.slot;
+        report_.why = attempt.why;
+        report_.last_resort = attempt.last_resort;
+        report_.image = prepared->image;
+        report_.fstype = prepared->fstype;
+        report_.spec_file = prepared->spec_file;
+        report_.init = cfg_.init;
+        report_.mounts = prepared->mounts;
+        report_.degraded = report_.degraded || prepared->degraded;
+        for (const auto& w : prepared->warnings) {
+            log::warning(w);
+            report_.warnings.push_back(w);
+        }
+        TRY(steps_.run<void>("write-report", "", [&]() -> Result<void> {
+            TRY(p_.write_file(paths::kSlotFile, attempt.slot + "\n"));
+            return p_.write_file(paths::kReportFile,
+                                 report_to_json(report_, steps_.records(), steps_.total_ms()));
+        }));
+        for (auto& u : prepared->undo) u.commit();
+        for (auto& u : base_undo_) u.commit();
+        Handover h{paths::kNewRoot, cfg_.init, {cfg_.init}};
+        for (const auto& a : cfg_.init_args) h.argv.push_back(a);
+        return h;
+    }
+}
+
+}  // namespace imageinit::boot

@@ -1,1 +1,25 @@
-// TODO: implement
+// Step timing and the one log line per step (see step_runner.h).
+#include "boot/step_runner.h"
+
+namespace imageinit::boot {
+
+void StepRunner::finish(const std::string& name, const std::string& slot, Clock::time_point start,
+                        const Error* error) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now_() - start).count();
+    StepRecord rec{name, slot, static_cast<uint32_t>(ms < 0 ? 0 : ms), error == nullptr,
+                   error ? error->message : std::string()};
+    std::string who = slot.empty() ? "" : "slot " + slot + ": ";
+    if (error)
+        log::error(who + "step " + name + " failed: " + error->message);
+    else
+        log::info(who + "step " + name + " done in " + std::to_string(rec.ms) + " ms");
+    records_.push_back(std::move(rec));
+}
+
+uint32_t StepRunner::total_ms() const {
+    uint32_t total = 0;
+    for (const auto& r : records_) total += r.ms;
+    return total;
+}
+
+}  // namespace imageinit::boot

@@ -1,1 +1,188 @@
-// TODO: implement
+// Command dispatch and the record commands: status, mark-good, rollback.
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "boot/real_platform.h"
+#include "boot/state_store.h"
+#include "cli/options.h"
+#include "core/cmdline.h"
+#include "core/json.h"
+#include "core/slot_select.h"
+#include "sys/files.h"
+#include "sys/log.h"
+
+namespace imageinit::cli {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: imageinit COMMAND [OPTIONS]\n"
+    "  status [--json]                 the slots, the running one, and the last boots\n"
+    "  mark-good                       the running slot becomes good and primary\n"
+    "  install IMAGE [--tries N]       write IMAGE to the passive slot and make it primary\n"
+    "  rollback                        primary back to the other good slot\n"
+    "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
+    "  check IMAGE                     lint an image: spec, mount points, init\n"
+    "common options: --state-dir DIR (default /run/imageinit/state), --slot NAME\n";
+
+int usage_error(const std::string& message) {
+    log::error(message);
+    std::fputs(kUsage, stderr);
+    return 2;
+}
+
+}  // namespace
+
+Result<RecordHandle> open_record(const CommonOptions& o) {
+    boot::RealPlatform platform(nullptr, nullptr);
+    auto dir = platform.open_dir(o.state_dir);
+    if (!dir)
+        return fail(dir.error().code, "state partition not available at '" + o.state_dir +
+                                          "': " + dir.error().message);
+    RecordHandle h{std::move(*dir), {}};
+    h.loaded = boot::load_record(platform, h.state);
+    return h;
+}
+
+Result<void> save_record(RecordHandle& h, const core::BootRecord& record) {
+    boot::RealPlatform platform(nullptr, nullptr);
+    return boot::store_record(platform, h.state, record);
+}
+
+Result<std::string> running_slot(const CommonOptions& o) {
+    if (!o.slot.empty()) return o.slot;
+    auto text = sys::read_file(o.run_dir + "/slot", 64);
+    if (!text)
+        return fail(text.error().code, "cannot tell which slot is running ('" + o.run_dir +
+                                           "/slot': " + text.error().message +
+                                           "); was this system booted by imageinit?");
+    std::string s = *text;
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    if (!core::valid_slot_name(s)) return fail(EINVAL, "'" + o.run_dir + "/slot' is malformed");
+    return s;
+}
+
+int report_error(const Error& e) {
+    log::error(e.message);
+    return 1;
+}
+
+int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
+    bool json = false;
+    for (const auto& a : args) {
+        if (a == "--json")
+            json = true;
+        else
+            return usage_error("status: unknown argument '" + a + "'");
+    }
+    auto h = open_record(o);
+    if (!h) return report_error(h.error());
+    const core::BootRecord& r = h->loaded.record;
+    std::string running = running_slot(o).value_or(std::string());
+    auto report = sys::read_file(o.run_dir + "/boot.json", 1 << 20);
+    if (json) {
+        core::JsonWriter w;
+        w.begin_object().key("running").value(running).key("primary").value(r.primary);
+        w.key("record_warning").value(h->loaded.warning);
+        w.key("boot_count").value(r.boot_count);
+        w.key("slots").begin_object();
+        for (const auto& [name, s] : r.slots) {
+            w.key(name).begin_object().key("health").value(core::health_name(s.health));
+            w.key("tries_left").value(s.tries_left).key("reason").value(s.reason).end_object();
+        }
+        w.end_object().key("journal").begin_array();
+        for (const auto& j : r.journal)
+            w.begin_object().key("boot").value(j.boot).key("slot").value(j.slot)
+                .key("outcome").value(j.outcome).key("step").value(j.step)
+                .key("reason").value(j.reason).key("ms").value(j.duration_ms).end_object();
+        w.end_array().end_object();
+        std::cout << w.str() << "\n";
+        return 0;
+    }
+    std::cout << "running: " << (running.empty() ? "(unknown)" : running) << "\n";
+    std::cout << "primary: " << r.primary << "\n";
+    if (!h->loaded.warning.empty()) std::cout << "record: " << h->loaded.warning << "\n";
+    for (const auto& [name, s] : r.slots)
+        std::cout << "slot " << name << ": " << core::describe_slot(s) << "\n";
+    if (report && report->find("\"degraded\":true") != std::string::npos)
+        std::cout << "this boot is DEGRADED: persistent paths are temporary (see "
+                  << o.run_dir << "/boot.json)\n";
+    std::cout << "last boots (oldest first):\n";
+    for (const auto& j : r.journal) {
+        std::cout << "  boot " << j.boot << ": slot " << j.slot << " " << j.outcome;
+        if (!j.step.empty()) std::cout << " at " << j.step;
+        if (!j.reason.empty()) std::cout << ": " << j.reason;
+        if (j.duration_ms) std::cout << " (" << j.duration_ms << " ms)";
+        std::cout << "\n";
+    }
+    return 0;
+}
+
+int cmd_mark_good(const std::vector<std::string>& args, const CommonOptions& o) {
+    if (!args.empty()) return usage_error("mark-good takes no arguments");
+    auto slot = running_slot(o);
+    if (!slot) return report_error(slot.error());
+    auto h = open_record(o);
+    if (!h) return report_error(h.error());
+    auto updated = core::mark_good(h->loaded.record, *slot);
+    if (!updated) return report_error(updated.error());
+    if (auto r = save_record(*h, *updated); !r) return report_error(r.error());
+    std::cout << "slot " << *slot << " is good and primary\n";
+    return 0;
+}
+
+int cmd_rollback(const std::vector<std::string>& args, const CommonOptions& o) {
+    if (!args.empty()) return usage_error("rollback takes no arguments");
+    auto slot = running_slot(o);
+    if (!slot) return report_error(slot.error());
+    auto h = open_record(o);
+    if (!h) return report_error(h.error());
+    auto updated = core::rollback(h->loaded.record, *slot);
+    if (!updated) return report_error(updated.error());
+    if (auto r = save_record(*h, *updated); !r) return report_error(r.error());
+    std::cout << "primary is now slot " << updated->primary << "; reboot to use it\n";
+    return 0;
+}
+
+int run_command(const std::vector<std::string>& all) {
+    if (all.empty()) return usage_error("no command given");
+    CommonOptions o;
+    std::vector<std::string> rest;
+    for (size_t i = 1; i < all.size(); ++i) {
+        auto take = [&](std::string& into) {
+            if (i + 1 >= all.size()) return false;
+            into = all[++i];
+            return true;
+        };
+        if (all[i] == "--state-dir") {
+            if (!take(o.state_dir)) return usage_error("--state-dir needs a directory");
+        } else if (all[i] == "--persist-dir") {
+            if (!take(o.persist_dir)) return usage_error("--persist-dir needs a directory");
+        } else if (all[i] == "--run-dir") {
+            if (!take(o.run_dir)) return usage_error("--run-dir needs a directory");
+        } else if (all[i] == "--slot") {
+            if (!take(o.slot)) return usage_error("--slot needs a slot name");
+        } else {
+            rest.push_back(all[i]);
+        }
+    }
+    const std::string& cmd = all[0];
+    if (cmd == "status") return cmd_status(rest, o);
+    if (cmd == "mark-good") return cmd_mark_good(rest, o);
+    if (cmd == "rollback") return cmd_rollback(rest, o);
+    if (cmd == "install") return cmd_install(rest, o);
+    if (cmd == "plan") return cmd_plan(rest, o);
+    if (cmd == "check") return cmd_check(rest, o);
+    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (cmd == "--version") {
+        std::puts("imageinit 0.1.0");
+        return 0;
+    }
+    return usage_error("unknown command '" + cmd + "'");
+}
+
+}  // namespace imageinit::cli

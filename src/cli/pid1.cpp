@@ -1,1 +1,156 @@
-// TODO: implement
+// PID 1 in the minimal initramfs: early mounts, modules, devices, the boot sequence, switch_root
+// and exec; every failure ends in emergency(), the single way out that is not the image's init.
+#include "cli/pid1.h"
+
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "boot/boot_sequence.h"
+#include "boot/real_platform.h"
+#include "boot/step_runner.h"
+#include "core/cmdline.h"
+#include "sys/devwait.h"
+#include "sys/files.h"
+#include "sys/kmod.h"
+#include "sys/log.h"
+#include "sys/mount.h"
+#include "sys/switch_root.h"
+
+namespace imageinit::cli {
+namespace {
+
+constexpr const char* kShell = "/bin/sh";
+constexpr const char* kModuleList = "/etc/imageinit/modules";
+constexpr unsigned kRebootDelaySec = 5;  // time to read the summary on a console
+
+bool have_shell() { return ::access(kShell, X_OK) == 0; }
+
+// Runs the initramfs shell as a child and waits for it. Only ever reached when the command line
+// asked for it (imageinit.shell / imageinit.break) and the initramfs carries a shell.
+void run_shell(const std::string& why) {
+    log::warning("starting a shell (" + why + "); exit it to continue");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::setsid();
+        const char* argv[] = {kShell, "-i", nullptr};
+        ::execv(kShell, const_cast<char* const*>(argv));
+        ::_exit(127);
+    }
+    if (pid > 0)
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+}
+
+[[noreturn]] void emergency(const core::BootConfig& cfg, const std::string& summary) {
+    log::error("BOOT FAILED: " + summary);
+    if (cfg.shell && have_shell()) {
+        run_shell("imageinit.shell");
+    } else {
+        if (cfg.shell) log::error("imageinit.shell given but the initramfs has no shell");
+        log::error("rebooting in " + std::to_string(kRebootDelaySec) + " seconds");
+        ::sleep(kRebootDelaySec);
+    }
+    ::sync();
+    ::reboot(RB_AUTOBOOT);
+    for (;;) ::pause();  // reboot(2) failed: PID 1 must not exit (that panics the kernel)
+}
+
+Result<void> early_mounts() {
+    struct M {
+        const char *source, *target, *fstype;
+        unsigned long flags;
+        const char* data;
+    } mounts[] = {
+        {"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""},
+        {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""},
+        {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"},
+        {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
+    };
+    for (const auto& m : mounts) {
+        ::mkdir(m.target, 0755);
+        auto r = sys::mount(m.source, m.target, m.fstype, m.flags, m.data);
+        if (!r && r.error().code != EBUSY) return r;
+    }
+    ::mkdir("/run/imageinit", 0755);
+    return ok();
+}
+
+}  // namespace
+
+[[noreturn]] void pid1_main() {
+    auto start = boot::Clock::now();
+    log::set_sink(log::Sink::kKmsg);
+    core::BootConfig cfg;
+    try {
+        auto mounted = early_mounts();
+        log::attach_kmsg();
+        if (!mounted) emergency(cfg, "early mounts: " + mounted.error().message);
+
+        auto cmdline = sys::read_file("/proc/cmdline", 65536);
+        cfg = core::parse_cmdline(cmdline ? *cmdline : std::string());
+        log::set_debug(cfg.debug);
+        for (const auto& w : cfg.warnings) log::warning("command line: " + w);
+
+        boot::StepRunner steps(boot::Clock::now, [&cfg](const std::string& step) {
+            if (cfg.break_step && *cfg.break_step == step) {
+                if (have_shell())
+                    run_shell("imageinit.break=" + step);
+                else
+                    log::warning("imageinit.break=" + step + ": the initramfs has no shell");
+            }
+        });
+
+        std::optional<sys::ModuleLoader> modules;
+        (void)steps.run<void>("load-modules", "", [&]() -> Result<void> {
+            modules.emplace(TRY(sys::ModuleLoader::open()));
+            for (const auto& e : modules->load_list_file(kModuleList)) log::warning(e);
+            return ok();
+        });
+        sys::ModuleLoader* loader = modules ? &*modules : nullptr;
+
+        std::optional<sys::DeviceWaiter> waiter;
+        (void)steps.run<void>("coldplug", "", [&]() -> Result<void> {
+            waiter.emplace(TRY(sys::DeviceWaiter::open([loader](const std::string& alias) {
+                if (loader) (void)loader->load(alias);
+            })));
+            waiter->coldplug();
+            return ok();
+        });
+
+        boot::RealPlatform platform(loader, waiter ? &*waiter : nullptr);
+        boot::BootSequence sequence(platform, cfg, steps, start);
+        auto handover = sequence.run();
+        if (!handover) {
+            std::string summary = handover.error().message;
+            for (const auto& f : sequence.report().fallbacks)
+                summary += "; slot " + f.slot + " failed at " + f.step + ": " + f.reason;
+            emergency(cfg, summary);
+        }
+        log::notice("booting slot " + sequence.report().slot + " (" + sequence.report().why +
+                    "): exec " + handover->init + " after " + std::to_string(steps.total_ms()) +
+                    " ms in the initramfs");
+        auto switched = sys::switch_root(handover->new_root);
+        if (!switched) emergency(cfg, "switch-root: " + switched.error().message);
+
+        std::vector<char*> argv;
+        for (auto& a : handover->argv) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        log::detach();
+        ::execv(handover->init.c_str(), argv.data());
+        log::attach_kmsg();  // /dev is the new root's now; still the same devtmpfs
+        emergency(cfg, "exec '" + handover->init + "': " + std::strerror(errno));
+    } catch (const std::exception& e) {
+        emergency(cfg, std::string("internal error: ") + e.what());
+    } catch (...) {
+        emergency(cfg, "internal error");
+    }
+}
+
+}  // namespace imageinit::cli

@@ -1,0 +1,76 @@
+// The boot sequence of PID 1, from "devices may exist" to "the new root is ready": find the state
+// and persistent partitions, choose a slot, prepare it (loop, mount, spec, mounts, init check),
+// and fall back to the next candidate in the same boot when any step fails for a slot.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "boot/boot_report.h"
+#include "boot/platform.h"
+#include "boot/step_runner.h"
+#include "core/boot_record.h"
+#include "core/cmdline.h"
+
+namespace imageinit::boot {
+
+namespace paths {
+inline constexpr const char* kNewRoot = "/sysroot";
+inline constexpr const char* kStateMount = "/run/imageinit/state";
+inline constexpr const char* kPersistMount = "/run/imageinit/persist";
+inline constexpr const char* kOverlayStore = "/run/imageinit/overlay";
+inline constexpr const char* kReportFile = "/run/imageinit/boot.json";
+inline constexpr const char* kSlotFile = "/run/imageinit/slot";  // the running slot, one line
+}  // namespace paths
+
+struct Handover {
+    std::string new_root;
+    std::string init;
+    std::vector<std::string> argv;  // argv[0] is the init path
+};
+
+class BootSequence {
+public:
+    BootSequence(Platform& platform, const core::BootConfig& config, StepRunner& steps,
+                 Clock::time_point start);
+
+    // On success every mount is in place under /sysroot, the report is written and the guards
+    // are committed: the caller switches root and executes the init. On failure everything done
+    // for every slot has been undone and the error says why the last candidate failed.
+    Result<Handover> run();
+
+    const BootReport& report() const { return report_; }
+
+private:
+    struct Prepared {
+        std::vector<Undo> undo;
+        std::vector<std::string> mounts;
+        std::vector<std::string> warnings;
+        std::string image, fstype, spec_file;
+        bool degraded = false;
+    };
+    Result<void> find_state();
+    Result<void> find_persist();
+    Result<std::string> pick_one(const std::string& spec, const std::vector<std::string>& found);
+    std::vector<std::string> present_slots(const core::BootRecord& record);
+    Result<Prepared> prepare_slot(const std::string& slot);
+    template <typename T>
+    Result<T> slot_step(const std::string& name, const std::string& slot,
+                        const std::function<Result<T>()>& fn);
+    void save(const core::BootRecord& record);
+
+    Platform& p_;
+    const core::BootConfig& cfg_;
+    StepRunner& steps_;
+    Clock::time_point deadline_;
+    BootReport report_;
+    std::string state_disk_;
+    std::optional<Dir> state_root_;
+    std::optional<Dir> persist_root_;
+    std::optional<Dir> overlay_store_;
+    std::vector<Undo> base_undo_;  // state, persist and overlay-store mounts
+    std::string failed_step_;      // the step that failed last in prepare_slot
+};
+
+}  // namespace imageinit::boot

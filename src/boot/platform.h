@@ -1,0 +1,105 @@
+// boot::Platform: everything the boot sequence asks of the kernel, as one small interface.
+// RealPlatform (real_platform.cpp) implements it over sys::; the unit tests use a fake that
+// records every call, so the exact mount sequence of a boot can be asserted without root.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/result.h"
+#include "sys/unique_fd.h"
+
+namespace imageinit::boot {
+
+// Undoes one piece of kernel state (a mount, a loop device) when dropped, unless committed.
+// Guards are kept in a stack per slot attempt, so a late failure unwinds in reverse order.
+class Undo {
+public:
+    Undo() = default;
+    explicit Undo(std::function<void()> fn) : fn_(std::move(fn)) {}
+    Undo(Undo&& o) noexcept : fn_(std::exchange(o.fn_, nullptr)) {}
+    Undo& operator=(Undo&& o) noexcept {
+        if (this != &o) {
+            run();
+            fn_ = std::exchange(o.fn_, nullptr);
+        }
+        return *this;
+    }
+    Undo(const Undo&) = delete;
+    Undo& operator=(const Undo&) = delete;
+    ~Undo() { run(); }
+    void commit() { fn_ = nullptr; }
+    void run() {
+        if (fn_) std::exchange(fn_, nullptr)();
+    }
+
+private:
+    std::function<void()> fn_;
+};
+
+// An open directory: an O_PATH fd (real platform) plus its path for messages and the log.
+struct Dir {
+    sys::UniqueFd fd;
+    std::string path;
+};
+
+struct AttachedImage {
+    std::string device;  // /dev/loopN or the partition itself
+    Undo undo;           // detaches the loop device (no-op for partitions)
+};
+
+using Clock = std::chrono::steady_clock;
+
+class Platform {
+public:
+    virtual ~Platform() = default;
+
+    // --- devices
+    // Every device matching SPEC right now (LABEL=, UUID=, PARTLABEL=, PARTUUID=, /dev/...).
+    virtual Result<std::vector<std::string>> find_devices(const std::string& spec) = 0;
+    virtual Result<std::string> whole_disk_of(const std::string& device) = 0;
+    // Waits (uevents, no sleeping) until ready() holds or the deadline passes.
+    virtual Result<void> wait_until(const std::function<bool()>& ready, Clock::time_point deadline,
+                                    const std::string& what) = 0;
+    virtual Result<std::string> probe_fstype(const std::string& device_or_file) = 0;
+    virtual void load_module(const std::string& name) = 0;  // best effort ("fs-erofs", "loop")
+
+    // --- files
+    virtual bool file_exists(const std::string& path) = 0;
+    virtual Result<AttachedImage> attach_loop(const std::string& file) = 0;
+    virtual Result<Dir> open_dir(const std::string& path) = 0;
+    // Opens PATH inside ROOT with RESOLVE_IN_ROOT. want_dir: must be a directory.
+    virtual Result<Dir> open_in_root(const Dir& root, const std::string& path, bool want_dir) = 0;
+    // Regular file with an execute bit, resolved inside ROOT.
+    virtual Result<void> check_executable(const Dir& root, const std::string& path) = 0;
+    // Reads a file resolved inside ROOT; error code ENOENT when it does not exist.
+    virtual Result<std::string> read_in_root(const Dir& root, const std::string& path,
+                                             size_t max_bytes) = 0;
+    // mkdir -p below BASE, refusing symlinks anywhere on the way.
+    virtual Result<Dir> make_dirs(const Dir& base, const std::string& rel) = 0;
+    // A persistent directory: created on first use, then (when SEED is given) filled with a copy
+    // of the image's directory, staged under .seed/ and renamed into place so a power cut never
+    // leaves a half-seeded directory behind. Never follows symlinks on the partition.
+    virtual Result<Dir> make_persist_dir(const Dir& persist_root, const std::string& rel,
+                                         const Dir* seed) = 0;
+    virtual Result<std::string> read_file(const std::string& path, size_t max_bytes) = 0;
+    virtual Result<void> write_file_atomic(const Dir& dir, const std::string& name,
+                                           const std::string& content) = 0;
+    virtual Result<void> write_file(const std::string& path, const std::string& content) = 0;
+
+    // --- mounts (each returns the guard that undoes it)
+    virtual Result<Undo> mount_path(const std::string& source, const std::string& target,
+                                    const std::string& fstype, unsigned long flags,
+                                    const std::string& data) = 0;
+    virtual Result<Undo> mount_on(const std::string& source, const Dir& target,
+                                  const std::string& fstype, unsigned long flags,
+                                  const std::string& data) = 0;
+    virtual Result<Undo> mount_overlay(const Dir& lower, const Dir& upper, const Dir& work,
+                                       const Dir& target, unsigned long flags) = 0;
+    virtual Result<Undo> bind(const Dir& source, const Dir& target, unsigned long flags) = 0;
+};
+
+}  // namespace imageinit::boot

@@ -1,0 +1,52 @@
+// RealPlatform: boot::Platform over the syscall layer (sys::). Module loading and device waiting
+// are optional so the same class serves PID 1 (with both) and the host commands (without).
+#pragma once
+
+#include "boot/platform.h"
+#include "sys/devwait.h"
+#include "sys/kmod.h"
+
+namespace imageinit::boot {
+
+class RealPlatform : public Platform {
+public:
+    RealPlatform(sys::ModuleLoader* modules, sys::DeviceWaiter* waiter)
+        : modules_(modules), waiter_(waiter) {}
+
+    Result<std::vector<std::string>> find_devices(const std::string& spec) override;
+    Result<std::string> whole_disk_of(const std::string& device) override;
+    Result<void> wait_until(const std::function<bool()>& ready, Clock::time_point deadline,
+                            const std::string& what) override;
+    Result<std::string> probe_fstype(const std::string& device_or_file) override;
+    void load_module(const std::string& name) override;
+
+    bool file_exists(const std::string& path) override;
+    Result<AttachedImage> attach_loop(const std::string& file) override;
+    Result<Dir> open_dir(const std::string& path) override;
+    Result<Dir> open_in_root(const Dir& root, const std::string& path, bool want_dir) override;
+    Result<void> check_executable(const Dir& root, const std::string& path) override;
+    Result<std::string> read_in_root(const Dir& root, const std::string& path,
+                                     size_t max_bytes) override;
+    Result<Dir> make_dirs(const Dir& base, const std::string& rel) override;
+    Result<Dir> make_persist_dir(const Dir& persist_root, const std::string& rel,
+                                 const Dir* seed) override;
+    Result<std::string> read_file(const std::string& path, size_t max_bytes) override;
+    Result<void> write_file_atomic(const Dir& dir, const std::string& name,
+                                   const std::string& content) override;
+    Result<void> write_file(const std::string& path, const std::string& content) override;
+
+    Result<Undo> mount_path(const std::string& source, const std::string& target,
+                            const std::string& fstype, unsigned long flags,
+                            const std::string& data) override;
+    Result<Undo> mount_on(const std::string& source, const Dir& target, const std::string& fstype,
+                          unsigned long flags, const std::string& data) override;
+    Result<Undo> mount_overlay(const Dir& lower, const Dir& upper, const Dir& work,
+                               const Dir& target, unsigned long flags) override;
+    Result<Undo> bind(const Dir& source, const Dir& target, unsigned long flags) override;
+
+private:
+    sys::ModuleLoader* modules_;
+    sys::DeviceWaiter* waiter_;
+};
+
+}  // namespace imageinit::boot

@@ -1,0 +1,54 @@
+// The boot is a short list of named steps. The runner times each one, logs it once (a success at
+// info with its duration, a failure at error with the reason), keeps the record for the boot
+// report, and is the only place that logs a step failure.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "boot/platform.h"
+#include "core/result.h"
+#include "sys/log.h"
+
+namespace imageinit::boot {
+
+struct StepRecord {
+    std::string name;
+    std::string slot;  // empty for steps that are not about one slot
+    uint32_t ms = 0;
+    bool ok = true;
+    std::string error;
+};
+
+class StepRunner {
+public:
+    using Now = std::function<Clock::time_point()>;
+    // before_step: called with the step name before it runs (imageinit.break=STEP uses it).
+    explicit StepRunner(Now now = Clock::now, std::function<void(const std::string&)> before = {})
+        : now_(std::move(now)), before_(std::move(before)) {}
+
+    template <typename T>
+    Result<T> run(const std::string& name, const std::string& slot,
+                  const std::function<Result<T>()>& fn) {
+        if (before_) before_(name);
+        auto start = now_();
+        Result<T> r = fn();
+        finish(name, slot, start, r ? nullptr : &r.error());
+        if (!r) return Unexpected(with_context(std::move(r).error(), "step " + name));
+        return r;
+    }
+
+    const std::vector<StepRecord>& records() const { return records_; }
+    uint32_t total_ms() const;
+
+private:
+    void finish(const std::string& name, const std::string& slot, Clock::time_point start,
+                const Error* error);
+    Now now_;
+    std::function<void(const std::string&)> before_;
+    std::vector<StepRecord> records_;
+};
+
+}  // namespace imageinit::boot

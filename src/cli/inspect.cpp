@@ -1,0 +1,198 @@
+// Build-time and dry-run commands: `check IMAGE` (lint) and `plan --image IMAGE` (the slot
+// decision and the mount plan, nothing mounted where anyone else can see it).
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "boot/real_platform.h"
+#include "cli/options.h"
+#include "core/cmdline.h"
+#include "core/mount_plan.h"
+#include "core/path_rules.h"
+#include "core/slot_select.h"
+#include "sys/blkid.h"
+#include "sys/files.h"
+#include "sys/log.h"
+#include "sys/mount.h"
+
+namespace imageinit::cli {
+namespace {
+
+constexpr size_t kMaxSpecBytes = 8 << 20;
+
+std::string real_path(int fd) {
+    char buf[4096];
+    ssize_t n = ::readlink(sys::fd_path(fd).c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+Result<ImageRoot> open_image_root(const std::string& image) {
+    boot::RealPlatform p(nullptr, nullptr);
+    struct stat st;
+    if (::stat(image.c_str(), &st) < 0) return fail_errno("stat", image);
+    ImageRoot out;
+    if (S_ISDIR(st.st_mode)) {
+        out.root = TRY(p.open_dir(image));
+        return out;
+    }
+    out.fstype = TRY(sys::probe_fstype(image));
+    if (out.fstype != "squashfs" && out.fstype != "erofs" && out.fstype != "ext4")
+        return fail(EINVAL, "'" + image + "' holds '" + out.fstype +
+                                "', not a slot image (squashfs, erofs or ext4)");
+    if (::unshare(CLONE_NEWNS) < 0)
+        return fail_errno("unshare(CLONE_NEWNS) (reading an image file needs root)", image);
+    TRY(sys::make_private_recursive("/"));
+    char dir[] = "/tmp/imageinit-image.XXXXXX";
+    if (!::mkdtemp(dir)) return fail_errno("mkdtemp", dir);
+    std::string mnt = dir;
+    out.undo.emplace_back([mnt] { ::rmdir(mnt.c_str()); });
+    auto loop = TRY(p.attach_loop(image));
+    out.undo.push_back(std::move(loop.undo));
+    TRY(sys::mount(loop.device, mnt, out.fstype, MS_RDONLY | MS_NODEV | MS_NOSUID, ""));
+    out.undo.emplace_back([mnt] { (void)sys::umount(mnt, MNT_DETACH); });
+    out.root = TRY(p.open_dir(mnt));
+    return out;
+}
+
+CheckResult check_image(ImageRoot& image, const std::string& init) {
+    boot::RealPlatform p(nullptr, nullptr);
+    CheckResult out;
+    std::string file(core::kSpecPathInImage);
+    auto text = p.read_in_root(image.root, file, kMaxSpecBytes);
+    if (!text && text.error().code != ENOENT) {
+        out.errors.push_back(file + ": " + text.error().message);
+        return out;
+    }
+    if (!text) {
+        out.warnings.push_back(file + " is missing: the default spec applies");
+        out.spec = core::default_mount_spec();
+    } else {
+        auto spec = core::parse_mount_spec(*text, file);
+        if (!spec) {
+            out.errors.push_back(spec.error().message);
+            return out;
+        }
+        out.spec = std::move(*spec);
+    }
+    auto plan = core::plan_mounts(out.spec, core::PlanContext{"a", true});
+    if (!plan) {
+        out.errors.push_back(plan.error().message);
+        return out;
+    }
+    std::string root_path = real_path(image.root.fd.get());
+    const auto& mounts = plan->mounts;
+    for (size_t i = 0; i < mounts.size(); ++i) {
+        const auto& m = mounts[i];
+        std::string where = out.spec.file + ":" + std::to_string(m.line) + ": ";
+        auto& sink = out.spec.is_default ? out.warnings : out.errors;
+        auto dir = p.open_in_root(image.root, m.target, true);
+        if (!dir) {
+            sink.push_back(where + "mount point '" + m.target + "' does not exist in the image (" +
+                           dir.error().message + ")");
+            continue;
+        }
+        std::string landed = real_path(dir->fd.get());
+        std::string expected = m.target == "/" ? root_path : root_path + m.target;
+        if (landed != expected)
+            out.errors.push_back(where + "mount point '" + m.target + "' resolves to '" +
+                                 landed.substr(std::min(landed.size(), root_path.size())) +
+                                 "' through a symlink in the image");
+        // A mount point below an earlier tmpfs or persistent bind will not exist at boot.
+        for (size_t j = i; j-- > 0;) {
+            const auto& parent = mounts[j];
+            if (!core::is_same_or_under(m.target, parent.target)) continue;
+            if (parent.action == core::MountAction::kTmpfs)
+                out.errors.push_back(where + "mount point '" + m.target +
+                                     "' is hidden by the tmpfs on '" + parent.target + "'");
+            else if (parent.action == core::MountAction::kBind)
+                out.warnings.push_back(where + "mount point '" + m.target +
+                                       "' lies in the persistent bind on '" + parent.target +
+                                       "' and must exist there");
+            break;
+        }
+    }
+    for (const char* d : {"/dev", "/proc", "/sys", "/run"})
+        if (!p.open_in_root(image.root, d, true))
+            out.errors.push_back(std::string("the image has no '") + d + "' directory");
+    if (auto r = p.check_executable(image.root, init); !r)
+        out.errors.push_back("no init in the image: " + r.error().message);
+    return out;
+}
+
+int cmd_check(const std::vector<std::string>& args, const CommonOptions&) {
+    if (args.size() != 1) {
+        log::error("usage: imageinit check IMAGE");
+        return 2;
+    }
+    auto image = open_image_root(args[0]);
+    if (!image) return report_error(image.error());
+    CheckResult r = check_image(*image, "/sbin/init");
+    for (const auto& w : r.warnings) std::cerr << "imageinit: warning: " << w << "\n";
+    for (const auto& e : r.errors) std::cerr << "imageinit: " << args[0] << ": " << e << "\n";
+    if (!r.errors.empty()) return 1;
+    std::cout << args[0] << ": ok (" << (image->fstype.empty() ? "directory" : image->fstype)
+              << ", " << r.spec.entries.size() << " mount entries"
+              << (r.spec.is_default ? ", default spec" : "") << ")\n";
+    return 0;
+}
+
+int cmd_plan(const std::vector<std::string>& args, const CommonOptions& o) {
+    std::string image, cmdline;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--image" && i + 1 < args.size())
+            image = args[++i];
+        else if (args[i] == "--cmdline" && i + 1 < args.size())
+            cmdline = args[++i];
+        else {
+            log::error("usage: imageinit plan --image IMAGE [--cmdline '...']");
+            return 2;
+        }
+    }
+    if (image.empty()) {
+        log::error("usage: imageinit plan --image IMAGE [--cmdline '...']");
+        return 2;
+    }
+    core::BootConfig cfg = core::parse_cmdline(cmdline);
+    for (const auto& w : cfg.warnings) std::cout << "command line: " << w << "\n";
+
+    core::BootRecord record = core::default_record();
+    if (auto h = open_record(o); h) {
+        record = h->loaded.record;
+        if (!h->loaded.warning.empty()) std::cout << "record: " << h->loaded.warning << "\n";
+    } else {
+        std::cout << "record: none at '" << o.state_dir << "': using the first-boot defaults\n";
+    }
+    std::vector<std::string> present = {"a", "b", "recovery"};
+    core::Choice choice = core::choose_slot({record, present, cfg.forced_slot, {}});
+    for (const auto& s : choice.skipped) std::cout << "skip: " << s << "\n";
+    std::string slot = "a";
+    if (choice.attempt) {
+        slot = choice.attempt->slot;
+        std::cout << "slot: " << slot << " (" << choice.attempt->why << ")\n";
+    } else {
+        std::cout << "slot: none bootable: the emergency policy would apply\n";
+    }
+
+    auto root = open_image_root(image);
+    if (!root) return report_error(root.error());
+    CheckResult checked = check_image(*root, cfg.init);
+    for (const auto& e : checked.errors) std::cout << "error: " << e << "\n";
+    if (!checked.errors.empty() && checked.spec.entries.empty() && !checked.spec.is_default)
+        return 1;
+    bool persist = cfg.persist_spec.has_value();
+    auto plan = core::plan_mounts(checked.spec, core::PlanContext{slot, persist});
+    if (!plan) return report_error(plan.error());
+    std::cout << "spec: " << (checked.spec.is_default ? "(default spec)" : checked.spec.file)
+              << "\nmounts:\n" << core::format_plan(*plan);
+    for (const auto& w : plan->warnings) std::cout << "warning: " << w << "\n";
+    std::cout << "init: " << cfg.init << "\n";
+    return checked.errors.empty() ? 0 : 1;
+}
+
+}  // namespace imageinit::cli

@@ -1,0 +1,50 @@
+// Helpers shared by the command implementations: the record on the state partition and the
+// running slot.
+#pragma once
+
+#include <string>
+
+#include "boot/platform.h"
+#include "boot/state_store.h"
+#include "cli/commands.h"
+#include "core/result.h"
+
+namespace imageinit::cli {
+
+struct RecordHandle {
+    boot::Dir state;
+    boot::LoadedRecord loaded;
+};
+
+Result<RecordHandle> open_record(const CommonOptions& o);
+Result<void> save_record(RecordHandle& h, const core::BootRecord& record);
+Result<std::string> running_slot(const CommonOptions& o);
+int report_error(const Error& e);
+
+}  // namespace imageinit::cli
+
+#include <vector>
+
+#include "core/mount_spec.h"
+
+namespace imageinit::cli {
+
+// An image opened for reading. A directory is used as is; a file is loop-mounted read-only in a
+// private mount namespace of this process, so nothing becomes visible to the rest of the system.
+struct ImageRoot {
+    boot::Dir root;
+    std::string fstype;  // empty for a directory
+    std::vector<boot::Undo> undo;
+};
+Result<ImageRoot> open_image_root(const std::string& image);
+
+// Lints an opened image (contract §8 `check`). Returns the spec when it is usable; problems
+// go to `errors` (fatal) and `warnings`, one line each, "FILE:LINE: ..." where there is a line.
+struct CheckResult {
+    core::MountSpec spec;
+    std::vector<std::string> errors;
+    std::vector<std::string> warnings;
+};
+CheckResult check_image(ImageRoot& image, const std::string& init);
+
+}  // namespace imageinit::cli
