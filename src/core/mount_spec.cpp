@@ -238,6 +238,9 @@ Result<EntryKind> classify(const RawEntry& raw, const OptionFacts& facts) {
         return EntryKind::kTempOverlay;
     }
     if (raw.fstype == "tmpfs") return EntryKind::kTmpfs;
+    // Both are fstab words for "not a mount": "none" only makes sense with a bind, "swap" not here.
+    if (raw.fstype == "none") return fail("fstype 'none' needs option 'bind'");
+    if (raw.fstype == "swap") return fail("fstype 'swap' is not supported: the spec holds mounts");
     if (is_device_source(raw.source)) {
         TRY(check_device_source(raw.source));
         return EntryKind::kDevice;

@@ -42,7 +42,18 @@ struct MountSpec {
     bool is_default = false;
 };
 
-// Parses and validates. Every error reads "FILE:LINE: what is wrong".
+// Parses and validates. Every error reads "FILE:LINE: what is wrong" (lower-case, user text in
+// single quotes, see quote_text()); the first problem in the file stops the parse, except that
+// overlapping persistent paths are found once every line has been read. Beyond the five kinds:
+//  - x-imageinit.upper=tmpfs|persist (overlays only), x-imageinit.scope=shared|slot (persistent
+//    entries only; default shared); any other x-imageinit.* key is an error. Both are stripped
+//    from `options`, and so is nofail (device entries only; it sets `nofail`).
+//  - suid and dev are refused on persistent entries (the planner forces nosuid,nodev there).
+//  - lowerdir/upperdir/workdir/datadir, and any filesystem option carrying a '/', are refused:
+//    no path ever reaches mount(2) data. remount, move, rbind and propagation options are refused.
+//  - two persistent entries of one scope may not have nested persistent paths (one would change
+//    files under the other, e.g. inside a mounted overlay's upper dir).
+//  - targets: normalize_path() rules, and "/", /proc, /sys, /dev and below are refused.
 Result<MountSpec> parse_mount_spec(std::string_view text, std::string_view file_name);
 
 // The spec used for an image without /etc/imageinit/fstab (documented in README).

@@ -243,6 +243,10 @@ TEST(MountSpec, InconsistentKindsAreRejected) {
          "/etc/imageinit/fstab:1: unsupported source 'proc': expected LABEL=, UUID=, PARTLABEL=, "
          "PARTUUID=, a /dev/ path or 'persist:/PATH'"},
         {"LABEL= /data ext4\n", "/etc/imageinit/fstab:1: source 'LABEL=' has an empty value"},
+        {"LABEL=D /data none defaults\n",
+         "/etc/imageinit/fstab:1: fstype 'none' needs option 'bind'"},
+        {"/dev/vda2 /swap swap sw\n",
+         "/etc/imageinit/fstab:1: fstype 'swap' is not supported: the spec holds mounts"},
         {"/dev/../etc/x /data ext4\n",
          "/etc/imageinit/fstab:1: device path '/dev/../etc/x' contains a '..' component"},
     });
