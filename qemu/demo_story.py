@@ -14,6 +14,15 @@ from pathlib import Path
 import harness as h
 
 STATUS = 'echo "TEST: status begin"; imageinit status 2>&1; echo "TEST: status end"\n'
+# `show CMD...`: run a command and put it and its output in the narrative.
+SHOW = r"""
+show() {
+    echo "DEMO: \$ $*"
+    out=$("$@" 2>&1); rc=$?
+    [ -z "$out" ] || echo "$out" | sed 's/^/DEMO:   /'
+    [ $rc = 0 ] || { echo "DEMO:   (exit status $rc)"; FAILED=1; }
+}
+"""
 
 
 @dataclass
@@ -28,18 +37,17 @@ class Boot:
 STORY = [
     Boot("factory state: only v1, in slot a", STATUS + """
 check v1 file_is /etc/slot-id v1
-imageinit mark-good 2>&1 || FAILED=1
-echo "DEMO: installing v2 with 2 tries"
-imageinit install /run/testctl/v2.img --tries 2 2>&1 || FAILED=1
+show imageinit mark-good
+show imageinit install /run/testctl/v2.img --tries 2
 """ + STATUS + "finish\n", "v1", "a", ("v2",)),
     Boot("reboot into the update: v2 is tried", STATUS + """
 check v2 file_is /etc/slot-id v2
 echo "DEMO: v2 health check passed: marking it good"
-imageinit mark-good 2>&1 || FAILED=1
+show imageinit mark-good
 """ + STATUS + "finish\n", "v2", "b"),
     Boot("v2 is proven; install v3 (1 try)", """
 check v2 file_is /etc/slot-id v2
-imageinit install /run/testctl/v3.img --tries 1 2>&1 || FAILED=1
+show imageinit install /run/testctl/v3.img --tries 1
 """ + STATUS + "finish\n", "v2", "b", ("v3",)),
     Boot("reboot into v3: its health check fails, it is never marked good", STATUS + """
 check v3 file_is /etc/slot-id v3
@@ -49,7 +57,7 @@ finish
     Boot("v3 used its only try: back on v2 without anyone at the device", STATUS + """
 check v2 file_is /etc/slot-id v2
 echo "DEMO: installing v3 again (3 tries), then corrupting it on the state partition"
-imageinit install /run/testctl/v3.img --tries 3 2>&1 || FAILED=1
+show imageinit install /run/testctl/v3.img --tries 3
 dd if=/dev/zero of=/run/imageinit/state/slots/a.img bs=64k count=16 conv=notrunc 2>/dev/null
 sync
 finish
@@ -67,17 +75,20 @@ def build_versions(binary: Path) -> dict[str, Path]:
 
 
 def tell(kernel: h.Kernel, initrd: Path, binary: Path, workdir: Path,
-         say=print) -> list[str]:
-    """Runs the story; returns the list of problems (empty: the story went as told)."""
+         say=print, results: list | None = None) -> list[str]:
+    """Runs the story; returns the list of problems (empty: the story went as told).
+    Each boot's BootResult is appended to results when given."""
     images = build_versions(binary)
     workdir.mkdir(parents=True, exist_ok=True)
     disk = h.build_disk(workdir / "demo-disk.img", {"a": images["v1"]})
     problems = []
     for n, step in enumerate(STORY, 1):
         say(f"\n── boot {n}: {step.title}")
-        ctl = h.build_control_disk(workdir / f"ctl{n}.img", step.script,
+        ctl = h.build_control_disk(workdir / f"ctl{n}.img", SHOW + step.script,
                                    files={f"{v}.img": images[v] for v in step.files})
         r = h.boot(kernel, initrd, [disk, ctl], workdir / f"boot{n}.log", timeout=120)
+        if results is not None:
+            results.append(r)
         version = r.booted_slot_id()
         report = r.boot_json() or {}
         slot = report.get("slot") if isinstance(report.get("slot"), str) else None
@@ -86,9 +97,10 @@ def tell(kernel: h.Kernel, initrd: Path, binary: Path, workdir: Path,
         for fb in fallbacks(report):
             say(f"   fallback on the way: {fb}")
         for line in r.log.splitlines():
-            if line.startswith("DEMO: "):
+            if line.startswith("DEMO: ") and not re.search(r"(writing|verifying) \d?\d%$", line):
                 say("   " + line[6:])
-        status = r.section("status").strip().splitlines()
+        sections = re.findall(r"TEST: status begin\n(.*?)TEST: status end", r.log, re.S)
+        status = sections[-1].strip().splitlines() if sections else []
         if status:
             say("   imageinit status:")
             for line in status:

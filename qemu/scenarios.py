@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import demo_story
 import harness as h
 
 SCENARIOS: dict[str, Callable] = {}
@@ -325,3 +326,16 @@ def state_device_never(ctx):
         # The deadline plus a generous allowance for module loading under TCG.
         ctx.expect(t - start <= deadline + 6,
                    f"gave up {t - start:.1f} s after /init started (deadline {deadline} s)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Updates, boot counting and fallback (the story qemu/demo tells)
+
+
+@scenario("update-rollback-story")
+def update_rollback_story(ctx):
+    """v1 -> install v2 -> tried -> mark-good; install v3 never proven -> back to v2; a
+    corrupted v3 fails in the initramfs -> same-boot fallback to v2."""
+    problems = demo_story.tell(ctx.kernel, ctx.initrd, ctx.binary, ctx.dir,
+                               say=lambda s: None, results=ctx.boots)
+    ctx.expect(not problems, "; ".join(problems))
