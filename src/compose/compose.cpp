@@ -29,27 +29,27 @@ double mb(uint64_t bytes) { return static_cast<double>(bytes) / 1e6; }
 
 // Removes a directory tree on scope exit unless released.
 class TreeGuard {
-public:
+  public:
     explicit TreeGuard(std::string path) : path_(std::move(path)) {}
     ~TreeGuard() {
         if (!path_.empty()) (void)remove_tree(path_);
     }
     void release() { path_.clear(); }
 
-private:
+  private:
     std::string path_;
 };
 
 // Unlinks temporary output files on scope exit unless released.
 class FileGuard {
-public:
+  public:
     void add(std::string path) { paths_.push_back(std::move(path)); }
     ~FileGuard() {
         for (const std::string& p : paths_) ::unlink(p.c_str());
     }
     void release() { paths_.clear(); }
 
-private:
+  private:
     std::vector<std::string> paths_;
 };
 
@@ -65,8 +65,7 @@ Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::s
                             Composed& out) {
     Descriptor manifest_desc;
     Manifest manifest = TRY(load_manifest(opts.input, opts.ref, &manifest_desc));
-    std::printf("manifest %s: %zu layers\n", manifest_desc.digest.c_str(),
-                manifest.layers.size());
+    std::printf("manifest %s: %zu layers\n", manifest_desc.digest.c_str(), manifest.layers.size());
     out.uuid_seed = manifest_desc.hex;
     std::string root = staging + "/root";
     if (::mkdir(root.c_str(), 0755) != 0) return fail_errno("mkdir", root);
@@ -80,8 +79,8 @@ Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::s
             ++out.cached;
             std::printf("layer %s cached\n", shown.c_str());
         } else {
-            std::printf("layer %s unpacked (%.1f MB, %.2f s)\n", shown.c_str(),
-                        mb(c.content_bytes), seconds_since(t0));
+            std::printf("layer %s unpacked (%.1f MB, %.2f s)\n", shown.c_str(), mb(c.content_bytes),
+                        seconds_since(t0));
         }
         std::fflush(stdout);
         TRY(apply_layer(root_fd.get(), c, stats));
@@ -114,8 +113,8 @@ Result<void> compose(const Options& opts) {
     } else {
         // A plain root directory: nothing to verify or merge, mkfs reads it as it is.
         composed.source_dir = opts.input;
-        composed.uuid_seed = sha256_hex("imageinit-compose plain directory " +
-                                        std::to_string(opts.mkfs.epoch));
+        composed.uuid_seed =
+            sha256_hex("imageinit-compose plain directory " + std::to_string(opts.mkfs.epoch));
     }
 
     MkfsOptions mkfs = opts.mkfs;
@@ -132,7 +131,9 @@ Result<void> compose(const Options& opts) {
             opts.check_with.empty() ? find_imageinit(opts.self_exe) : opts.check_with;
         CheckResult check = TRY(run_check(imageinit, tmp));
         switch (check.outcome) {
-            case CheckOutcome::kPassed: std::printf("imageinit check: passed\n"); break;
+            case CheckOutcome::kPassed:
+                std::printf("imageinit check: passed\n");
+                break;
             case CheckOutcome::kFailed:
                 return fail("imageinit check failed: " + check.detail);
             case CheckOutcome::kUnavailable:

@@ -9,7 +9,7 @@ namespace {
 constexpr int kMaxDepth = 64;
 
 class Parser {
-public:
+  public:
     explicit Parser(std::string_view text) : s_(text) {}
 
     Result<JsonValue> document() {
@@ -20,7 +20,7 @@ public:
         return v;
     }
 
-private:
+  private:
     Unexpected fail_at(const char* what) {
         err_ = "offset " + std::to_string(pos_) + ": " + what;
         return fail(err_);
@@ -64,8 +64,8 @@ private:
 
     bool number(JsonValue& out) {
         size_t start = pos_;
-        while (pos_ < s_.size() && std::string_view("+-0123456789.eE").find(s_[pos_]) !=
-                                       std::string_view::npos)
+        while (pos_ < s_.size() &&
+               std::string_view("+-0123456789.eE").find(s_[pos_]) != std::string_view::npos)
             ++pos_;
         if (start == pos_) return set_err("unexpected character");
         std::string text(s_.substr(start, pos_ - start));
@@ -100,10 +100,14 @@ private:
         for (int i = 0; i < 4; ++i) {
             char h = s_[pos_++];
             cp <<= 4;
-            if (h >= '0' && h <= '9') cp |= h - '0';
-            else if (h >= 'a' && h <= 'f') cp |= h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') cp |= h - 'A' + 10;
-            else return set_err("bad \\u escape");
+            if (h >= '0' && h <= '9')
+                cp |= h - '0';
+            else if (h >= 'a' && h <= 'f')
+                cp |= h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F')
+                cp |= h - 'A' + 10;
+            else
+                return set_err("bad \\u escape");
         }
         return true;
     }
@@ -121,12 +125,26 @@ private:
             if (pos_ >= s_.size()) break;
             char e = s_[pos_++];
             switch (e) {
-                case '"': case '\\': case '/': out += e; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
+                case '"':
+                case '\\':
+                case '/':
+                    out += e;
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
                 case 'u': {
                     uint32_t cp = 0;
                     if (!hex4(cp)) return false;
@@ -139,7 +157,8 @@ private:
                     append_utf8(out, cp);
                     break;
                 }
-                default: return set_err("bad escape");
+                default:
+                    return set_err("bad escape");
             }
         }
         return set_err("unterminated string");
@@ -154,7 +173,10 @@ private:
             out.array.emplace_back();
             if (!value(out.array.back(), depth + 1)) return false;
             skip_ws();
-            if (pos_ < s_.size() && s_[pos_] == ',') { ++pos_; continue; }
+            if (pos_ < s_.size() && s_[pos_] == ',') {
+                ++pos_;
+                continue;
+            }
             if (pos_ < s_.size() && s_[pos_] == ']') return ++pos_, true;
             return set_err("expected ',' or ']'");
         }
@@ -177,7 +199,10 @@ private:
             if (!value(member, depth + 1)) return false;
             out.object[key] = std::move(member);
             skip_ws();
-            if (pos_ < s_.size() && s_[pos_] == ',') { ++pos_; continue; }
+            if (pos_ < s_.size() && s_[pos_] == ',') {
+                ++pos_;
+                continue;
+            }
             if (pos_ < s_.size() && s_[pos_] == '}') return ++pos_, true;
             return set_err("expected ',' or '}'");
         }

@@ -62,7 +62,7 @@ struct HashingSource {
 
 // Restores the working directory on scope exit: archive_write_disk extracts relative to it.
 class CwdGuard {
-public:
+  public:
     explicit CwdGuard(sys::UniqueFd saved) : saved_(std::move(saved)) {}
     ~CwdGuard() {
         if (saved_ && ::fchdir(saved_.get()) != 0) {
@@ -70,7 +70,7 @@ public:
         }
     }
 
-private:
+  private:
     sys::UniqueFd saved_;
 };
 

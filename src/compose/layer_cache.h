@@ -14,15 +14,15 @@ namespace imageinit::compose {
 
 struct CachedLayer {
     std::string digest;
-    std::string tree;                    // CACHE/layers/sha256/HEX/tree
-    std::set<std::string> explicit_dirs; // directories the archive named (others were implied)
-    bool reused = false;                 // found in the cache, not unpacked now
-    uint64_t blob_bytes = 0;             // compressed size read (0 when reused)
-    uint64_t content_bytes = 0;          // regular-file bytes in the layer
+    std::string tree;                     // CACHE/layers/sha256/HEX/tree
+    std::set<std::string> explicit_dirs;  // directories the archive named (others were implied)
+    bool reused = false;                  // found in the cache, not unpacked now
+    uint64_t blob_bytes = 0;              // compressed size read (0 when reused)
+    uint64_t content_bytes = 0;           // regular-file bytes in the layer
 };
 
 class LayerCache {
-public:
+  public:
     // Creates CACHE/layers/sha256 and CACHE/tmp when missing.
     static Result<LayerCache> open(const std::string& root);
 
@@ -36,7 +36,7 @@ public:
 
     const std::string& root() const { return root_; }
 
-private:
+  private:
     explicit LayerCache(std::string root) : root_(std::move(root)) {}
     std::string layer_dir(const Descriptor& d) const;
     Result<CachedLayer> load(const Descriptor& d) const;

@@ -64,16 +64,36 @@ std::optional<Options> parse_args(int argc, char** argv) {
                     return std::nullopt;
                 }
                 break;
-            case kCompress: o.mkfs.compression = optarg; break;
-            case kVerity: o.verity = true; break;
-            case kCache: o.cache_dir = optarg; break;
-            case kRef: o.ref = optarg; break;
-            case kUuid: o.mkfs.uuid = optarg; break;
-            case kCheckWith: o.check_with = optarg; break;
-            case kNoCheck: o.check = false; break;
-            case kKeep: o.keep_staging = true; break;
-            case 'h': usage(stdout); std::exit(0);
-            default: usage(stderr); return std::nullopt;
+            case kCompress:
+                o.mkfs.compression = optarg;
+                break;
+            case kVerity:
+                o.verity = true;
+                break;
+            case kCache:
+                o.cache_dir = optarg;
+                break;
+            case kRef:
+                o.ref = optarg;
+                break;
+            case kUuid:
+                o.mkfs.uuid = optarg;
+                break;
+            case kCheckWith:
+                o.check_with = optarg;
+                break;
+            case kNoCheck:
+                o.check = false;
+                break;
+            case kKeep:
+                o.keep_staging = true;
+                break;
+            case 'h':
+                usage(stdout);
+                std::exit(0);
+            default:
+                usage(stderr);
+                return std::nullopt;
         }
     }
     if (argc - optind != 2) {
@@ -86,7 +106,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
         char* end = nullptr;
         long long v = std::strtoll(sde, &end, 10);
         if (*end != '\0' || v < 0) {
-            std::fprintf(stderr, "imageinit-compose: SOURCE_DATE_EPOCH '%s' is not a number\n", sde);
+            std::fprintf(stderr, "imageinit-compose: SOURCE_DATE_EPOCH '%s' is not a number\n",
+                         sde);
             return std::nullopt;
         }
         o.mkfs.epoch = v;

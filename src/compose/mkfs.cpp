@@ -17,13 +17,13 @@ std::vector<std::string> mkfs_argv(const MkfsOptions& opts, const std::string& s
         std::string comp = opts.compression.empty() ? "lz4hc" : opts.compression;
         // -T fixes every inode's time and the superblock's build time; -U the UUID. Owners and
         // xattrs are kept (no --all-root, no -x-1).
-        return {"mkfs.erofs", "-z" + comp, "-T" + epoch, "-U" + opts.uuid, "--quiet", image,
-                source_dir};
+        return {"mkfs.erofs", "-z" + comp, "-T" + epoch, "-U" + opts.uuid,
+                "--quiet",    image,       source_dir};
     }
     std::string comp = opts.compression.empty() ? "gzip" : opts.compression;
     // mksquashfs sorts directories and is reproducible by default (4.4+); the times are the
     // only input that varies between runs. Xattrs are kept (the default).
-    return {"mksquashfs", source_dir, image,  "-noappend",    "-comp", comp,     "-all-time",
+    return {"mksquashfs", source_dir,   image, "-noappend",    "-comp",  comp,          "-all-time",
             epoch,        "-mkfs-time", epoch, "-no-progress", "-quiet", "-processors", "2"};
 }
 
@@ -46,7 +46,7 @@ Result<void> make_image(const MkfsOptions& opts, const std::string& source_dir,
 std::string uuid_from_hex(std::string_view hex) {
     std::string h(hex.substr(0, 32));
     h.resize(32, '0');
-    h[12] = '4';                                                   // version 4 layout
+    h[12] = '4';                                                          // version 4 layout
     h[16] = "89ab"[(h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0') & 3];  // RFC 4122 variant
     return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
            "-" + h.substr(20, 12);
@@ -113,7 +113,8 @@ Result<CheckResult> run_check(const std::string& imageinit, const std::string& i
     }
     RunOutput on_image = TRY(run({imageinit, "check", image}, true));
     int probe_exit = 1;
-    if (on_image.exit_code == 0) probe_exit = TRY(run({imageinit, "check", "/dev/null"}, true)).exit_code;
+    if (on_image.exit_code == 0)
+        probe_exit = TRY(run({imageinit, "check", "/dev/null"}, true)).exit_code;
     return classify_check(on_image.exit_code, on_image.output, probe_exit);
 }
 

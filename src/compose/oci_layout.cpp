@@ -137,8 +137,8 @@ Result<std::string> read_verified_blob(const std::string& layout_dir, const Desc
         return fail("blob " + d.digest + ": size " + std::to_string(text.size()) +
                     " does not match the descriptor's " + std::to_string(d.size));
     if (sha256_hex(text) != d.hex)
-        return fail("blob " + d.digest + ": digest mismatch (content is sha256:" +
-                    sha256_hex(text) + ")");
+        return fail("blob " + d.digest +
+                    ": digest mismatch (content is sha256:" + sha256_hex(text) + ")");
     return text;
 }
 

@@ -14,14 +14,14 @@ namespace imageinit::compose {
 
 // Incremental hasher: update() with each chunk, then hex() once.
 class Sha256 {
-public:
+  public:
     Sha256();
     bool valid() const { return ctx_ != nullptr; }
     void update(const void* data, size_t size);
     // Lower-case hex of the digest; the hasher must not be updated afterwards.
     std::string hex();
 
-private:
+  private:
     sys::CHandle<EVP_MD_CTX, EVP_MD_CTX_free> ctx_;
 };
 

@@ -29,8 +29,8 @@ Result<RunOutput> run(const std::vector<std::string>& argv, bool capture,
         std::string_view var = *e;
         bool drop = false;
         for (const std::string& name : unset_env)
-            drop = drop || (var.starts_with(name) && var.size() > name.size() &&
-                            var[name.size()] == '=');
+            drop = drop ||
+                   (var.starts_with(name) && var.size() > name.size() && var[name.size()] == '=');
         if (!drop) env.push_back(*e);
     }
     env.push_back(nullptr);

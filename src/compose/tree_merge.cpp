@@ -33,7 +33,7 @@ Result<void> collect(int dirfd, const std::string& rel, std::vector<std::string>
 }
 
 class Merger {
-public:
+  public:
     Merger(const CachedLayer& layer, MergeStats& stats) : layer_(layer), stats_(stats) {}
 
     Result<void> merge_dir(int src, int dst, const std::string& rel) {
@@ -46,9 +46,9 @@ public:
             bool exists = ::fstatat(dst, name.c_str(), &cur, AT_SYMLINK_NOFOLLOW) == 0;
             if (!exists && errno != ENOENT) return fail_errno("stat", path);
             if (S_ISDIR(st.st_mode)) {
-                TRY_CTX(merge_subdir(src, dst, name, path, st, exists && S_ISDIR(cur.st_mode),
-                                     exists),
-                        path);
+                TRY_CTX(
+                    merge_subdir(src, dst, name, path, st, exists && S_ISDIR(cur.st_mode), exists),
+                    path);
             } else {
                 if (exists) TRY_CTX(remove_at(dst, name), path);
                 TRY_CTX(place_node(src, dst, name, st), path);
@@ -57,7 +57,7 @@ public:
         return ok();
     }
 
-private:
+  private:
     Result<void> merge_subdir(int src, int dst, const std::string& name, const std::string& path,
                               const struct stat& st, bool dst_is_dir, bool exists) {
         if (!dst_is_dir) {

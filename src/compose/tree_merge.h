@@ -10,8 +10,8 @@
 namespace imageinit::compose {
 
 struct MergeStats {
-    uint64_t linked = 0;   // files hard-linked from the cache
-    uint64_t copied = 0;   // files copied (cache on another file system, link limit)
+    uint64_t linked = 0;  // files hard-linked from the cache
+    uint64_t copied = 0;  // files copied (cache on another file system, link limit)
     uint64_t dirs = 0;
     uint64_t removed = 0;  // whiteouts and opaque directories that hid something
 };

@@ -88,10 +88,17 @@ Result<LayerPlan> plan_layer(const std::vector<std::string>& entry_paths) {
     for (const std::string& raw : entry_paths) {
         EntryDecision d = classify_entry(raw);
         switch (d.kind) {
-            case EntryKind::kReject: return fail(d.reason);
-            case EntryKind::kOpaque: plan.opaque_dirs.push_back(d.target); break;
-            case EntryKind::kWhiteout: plan.deletions.push_back(d.target); break;
-            case EntryKind::kIgnore: plan.ignored.push_back(d.path); break;
+            case EntryKind::kReject:
+                return fail(d.reason);
+            case EntryKind::kOpaque:
+                plan.opaque_dirs.push_back(d.target);
+                break;
+            case EntryKind::kWhiteout:
+                plan.deletions.push_back(d.target);
+                break;
+            case EntryKind::kIgnore:
+                plan.ignored.push_back(d.path);
+                break;
             case EntryKind::kApply:
                 if (!d.path.empty()) plan.content.push_back(d.path);
                 break;

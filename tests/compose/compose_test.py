@@ -15,6 +15,8 @@ sys.path.insert(0, HERE)
 from ocilayout import Layout, d, f, ln, hard, dev, whiteout, opaque  # noqa: E402
 
 COMPOSE = None
+# The sibling imageinit, for the lint with the real `imageinit check` (set by meson).
+IMAGEINIT = os.environ.get("IMAGEINIT", "")
 
 
 def small_image_layers():
@@ -129,8 +131,8 @@ class ComposeTest(unittest.TestCase):
         self.assertEqual(os.getxattr(os.path.join(root, "data"), "user.compose"), b"dir-attr")
         self.assertEqual(os.getxattr(os.path.join(root, "data/labelled"), "user.compose"),
                          b"file-attr")
-        a, b = os.lstat(os.path.join(root, "bin/tool")), os.lstat(os.path.join(root, "bin/tool-link"))
-        self.assertEqual(a.st_ino, b.st_ino)
+        a = os.lstat(os.path.join(root, "bin/tool"))
+        self.assertEqual(a.st_ino, os.lstat(os.path.join(root, "bin/tool-link")).st_ino)
 
     def test_digest_mismatch_names_the_layer_digest(self):
         lay, _, descs = self.layout(small_image_layers())
@@ -250,6 +252,38 @@ class ComposeTest(unittest.TestCase):
         tree, _ = self.extract(img, "erofs")
         with open(os.path.join(tree, "etc/hostname")) as fh:
             self.assertEqual(fh.read(), "plain\n")
+
+    def test_five_layer_e2e_layout_composes_with_every_rule_applied(self):
+        layout = os.path.join(self.tmp, "five")
+        subprocess.run([os.path.join(HERE, "make-five-layer-oci"), layout], check=True,
+                       stdout=subprocess.DEVNULL)
+        img = os.path.join(self.tmp, "five.img")
+        args = ["--check-with", IMAGEINIT] if IMAGEINIT else []
+        cmd = [COMPOSE, "--cache", self.cache, *(args or ["--no-check"]), layout, img]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        if IMAGEINIT:
+            self.assertIn("imageinit check: passed", r.stdout)
+        tree, _ = self.extract(img, "erofs")
+        markers = sorted(os.listdir(os.path.join(tree, "usr/share/imageinit-e2e")))
+        self.assertEqual(markers, ["layer1-base-os", "layer2-distribution",
+                                   "layer3-system-components", "layer4-host-agent", "layer5-oem"])
+        self.assertFalse(os.path.lexists(os.path.join(tree, "etc/motd")))
+        self.assertEqual(os.listdir(os.path.join(tree, "opt/vendor")), ["agent.conf"])
+        self.assertTrue(os.path.isfile(os.path.join(tree, "etc/imageinit/fstab")))
+        self.assertEqual(os.readlink(os.path.join(tree, "sbin/init")), "../bin/busybox")
+
+    def test_real_check_refuses_a_spec_whose_mount_point_is_missing(self):
+        if not IMAGEINIT:
+            self.skipTest("IMAGEINIT not set")
+        lay, _, _ = self.layout([("tar", [d("etc"), d("etc/imageinit"), f(
+            "etc/imageinit/fstab", "tmpfs /no/such/dir tmpfs defaults\n")])])
+        img = os.path.join(self.tmp, "bad.img")
+        r = subprocess.run([COMPOSE, "--cache", self.cache, "--check-with", IMAGEINIT, lay.root,
+                            img], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("imageinit check failed", r.stderr)
+        self.assertFalse(os.path.exists(img))
 
     def fake_imageinit(self, body):
         path = os.path.join(self.tmp, "imageinit")

@@ -1,10 +1,11 @@
 // Pure parts of compose: digests, index/manifest parsing, the JSON reader, tool argument lists,
 // verity output parsing and the verdict on `imageinit check`.
+#include "compose/oci_layout.h"
+
 #include <gtest/gtest.h>
 
 #include "compose/json_reader.h"
 #include "compose/mkfs.h"
-#include "compose/oci_layout.h"
 #include "compose/sha256.h"
 
 namespace imageinit::compose {
@@ -96,8 +97,8 @@ TEST(Mkfs, ErofsKeepsOwnersAndFixesTimeAndUuid) {
     o.epoch = 42;
     o.uuid = "u";
     auto argv = mkfs_argv(o, "src", "out.img");
-    std::vector<std::string> want = {"mkfs.erofs", "-zlz4hc", "-T42", "-Uu", "--quiet",
-                                     "out.img", "src"};
+    std::vector<std::string> want = {"mkfs.erofs", "-zlz4hc", "-T42", "-Uu",
+                                     "--quiet",    "out.img", "src"};
     EXPECT_EQ(argv, want);
 }
 
@@ -122,8 +123,9 @@ TEST(Mkfs, UuidFromDigestIsStableAndWellFormed) {
 }
 
 TEST(Verity, RootHashIsReadFromVeritysetupOutput) {
-    std::string out = "VERITY header information for x\nUUID:    \t1234\n"
-                      "Root hash:      \tdeadbeef0123\nSalt: 00\n";
+    std::string out =
+        "VERITY header information for x\nUUID:    \t1234\n"
+        "Root hash:      \tdeadbeef0123\nSalt: 00\n";
     EXPECT_EQ(parse_root_hash(out), "deadbeef0123");
     EXPECT_EQ(parse_root_hash("nothing"), "");
 }
