@@ -288,8 +288,11 @@ def bad_spec_fails(ctx):
     disk = ctx.disk({"a": ctx.image(spec=h.BAD_SPEC)})
     r = ctx.boot(disk, "finish\n", timeout=90)
     ctx.expect_failed_boot(r, "bad spec")
-    line = next((l for l in r.log.splitlines() if f"fstab:{h.BAD_SPEC_LINE}:" in l), None)
-    ctx.expect(line is not None, f"no 'fstab:{h.BAD_SPEC_LINE}:' error on the console")
+    lines = r.log.splitlines()
+    at = next((i for i, l in enumerate(lines) if f"fstab:{h.BAD_SPEC_LINE}:" in l), None)
+    ctx.expect(at is not None, f"no 'fstab:{h.BAD_SPEC_LINE}:' error on the console")
+    ctx.expect(any("reboot: Restarting system" in l for l in lines[at:]),
+               "no reboot after the failure summary (emergency policy without imageinit.shell)")
 
 
 @scenario("state-device-late")
