@@ -33,6 +33,26 @@ struct SplitOptions {
     bool explicit_dev = false;
 };
 
+// libmount reads `size="1,huge=always"` as one option, but the kernel splits mount data at every
+// ',' (fs/fs_context.c, vfs_parse_comma_sep), so a quoted ',' would hand the filesystem options
+// that no check here has seen. Only the SELinux context options may carry one: the LSM takes
+// them out of the data, quotes and all, before the filesystem parses the rest.
+Result<void> check_no_quoted_separator(const SpecEntry& entry, const std::string& data) {
+    std::string copy = data;
+    char* cursor = copy.data();
+    char *name = nullptr, *value = nullptr;
+    size_t name_size = 0, value_size = 0;
+    while (mnt_optstr_next_option(&cursor, &name, &name_size, &value, &value_size) == 0) {
+        std::string_view key(name, name_size);
+        if (value == nullptr || std::string_view(value, value_size).find(',') == key.npos) continue;
+        if (key == "context" || key == "fscontext" || key == "defcontext" || key == "rootcontext")
+            continue;
+        return fail(entry.file + ":" + std::to_string(entry.line) + ": option " +
+                    quote_text(key) + " has a ',' in its value: the kernel would split it there");
+    }
+    return ok();
+}
+
 // libmount sorts options into VFS options (MS_* flags, per its Linux option map), userspace
 // options (auto, _netdev, x-*, comment=: for mount(8), not the kernel; dropped) and the rest,
 // which is filesystem data.
@@ -61,6 +81,7 @@ Result<SplitOptions> split_options(const SpecEntry& entry) {
         return fail(entry.file + ":" + std::to_string(entry.line) + ": mount data " +
                     quote_text(out.data) + " carries a path");
     }
+    TRY(check_no_quoted_separator(entry, out.data));
     return out;
 }
 
