@@ -47,8 +47,8 @@ Result<void> check_no_quoted_separator(const SpecEntry& entry, const std::string
         if (value == nullptr || std::string_view(value, value_size).find(',') == key.npos) continue;
         if (key == "context" || key == "fscontext" || key == "defcontext" || key == "rootcontext")
             continue;
-        return fail(entry.file + ":" + std::to_string(entry.line) + ": option " +
-                    quote_text(key) + " has a ',' in its value: the kernel would split it there");
+        return fail(entry.file + ":" + std::to_string(entry.line) + ": option " + quote_text(key) +
+                    " has a ',' in its value: the kernel would split it there");
     }
     return ok();
 }
