@@ -277,6 +277,19 @@ finish
                f"boot.json does not say degraded: {report}")
 
 
+@scenario("persist-none-cmdline")
+def persist_none_cmdline(ctx):
+    """imageinit.persist=none: the PERSIST partition exists but is not used."""
+    disk = ctx.disk({"a": ctx.image()})
+    r = ctx.boot(disk, """
+check persist-not-mounted not is_mounted /run/imageinit/persist
+echo temp > /var/lib/test/x
+check persistent-path-writable file_is /var/lib/test/x temp
+finish
+""", append="imageinit.persist=none")
+    ctx.expect_pass(r)
+
+
 # ---------------------------------------------------------------------------------------------
 # Failures inside the initramfs
 
@@ -293,6 +306,16 @@ def bad_spec_fails(ctx):
     ctx.expect(at is not None, f"no 'fstab:{h.BAD_SPEC_LINE}:' error on the console")
     ctx.expect(any("reboot: Restarting system" in l for l in lines[at:]),
                "no reboot after the failure summary (emergency policy without imageinit.shell)")
+
+
+@scenario("persist-required-missing-fails")
+def persist_required_missing_fails(ctx):
+    """imageinit.persist.required and no PERSIST partition: no degraded boot, a failure."""
+    disk = ctx.disk({"a": ctx.image()}, persist=False)
+    r = ctx.boot(disk, "finish\n", append="imageinit.persist.required", timeout=90)
+    ctx.expect_failed_boot(r, "persist required")
+    ctx.expect(re.search(r"(?i)imageinit.*persist", r.log),
+               "no imageinit message about the persistent partition")
 
 
 @scenario("state-device-late")
@@ -342,3 +365,5 @@ def update_rollback_story(ctx):
     problems = demo_story.tell(ctx.kernel, ctx.initrd, ctx.binary, ctx.dir,
                                say=lambda s: None, results=ctx.boots)
     ctx.expect(not problems, "; ".join(problems))
+
+
