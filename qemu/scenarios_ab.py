@@ -1,0 +1,472 @@
+"""QEMU scenarios of issue 3: A/B slots with boot counting, same-boot fallback, the recovery
+slot, the emergency policy, labels on several disks, partition slots, a forced slot,
+slot-scoped persistent configuration, and power cuts.
+
+Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end). Every
+scenario asserts specific markers: the slot-id of the image that booted, boot.json, the
+serial log, and the record as `imageinit status --json` prints it inside the guest (or as
+debugfs reads it from the state partition on the host).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import harness as h
+import power_cut
+from scenarios import Context, json_values, scenario
+
+# Never let the kernel rate-limit imageinit's lines on /dev/kmsg: the scenarios grep them.
+APPEND = "printk.devkmsg=on"
+
+# Guest helpers added to every run.sh of these scenarios.
+# `status_json NAME` prints `imageinit status --json` in a section the host parses.
+AB_PRELUDE = r"""
+status_json() {
+    echo "TEST: status $1 begin"; imageinit status --json 2>&1; echo "TEST: status $1 end"
+}
+status_text() {
+    echo "TEST: status-text begin"; imageinit status 2>&1; echo "TEST: status-text end"
+}
+slot_is() { [ "$(cat /run/imageinit/slot 2>/dev/null)" = "$1" ]; }
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def status(r: h.BootResult, name: str) -> dict:
+    """The `status_json NAME` output of a boot, decoded (a ScenarioFailure-worthy None if not)."""
+    text = r.section(f"status {name}").strip()
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < 0:
+        return {}
+    try:
+        return json.loads(text[start:end + 1])
+    except json.JSONDecodeError:
+        return {}
+
+
+def expect_status(ctx: Context, r: h.BootResult, name: str) -> dict:
+    st = status(r, name)
+    ctx.expect(st, f"no parsable `imageinit status --json` output ({name})")
+    ctx.expect(not st.get("record_warning"),
+               f"status ({name}) warns about the record: {st.get('record_warning')!r}")
+    return st
+
+
+def slot_health(st: dict, slot: str) -> tuple[str | None, int, str]:
+    s = st.get("slots", {}).get(slot, {})
+    return s.get("health"), s.get("tries_left", 0), s.get("reason", "")
+
+
+def boot(ctx: Context, disk: Path | None, script: str, append: str = "",
+         extra_disks: tuple = (), files: dict | None = None, timeout: float = 120) -> h.BootResult:
+    """ctx.boot with the AB prelude, printk.devkmsg=on, and disks after the control disk."""
+    n = len(ctx.boots) + 1
+    ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", AB_PRELUDE + script, files=files)
+    disks = ([disk] if disk is not None else []) + [ctl] + list(extra_disks)
+    r = h.boot(ctx.kernel, ctx.initrd, disks, ctx.dir / f"boot{n}.log",
+               append=f"{APPEND} {append}".strip(), timeout=timeout)
+    ctx.boots.append(r)
+    return r
+
+
+def expect_booted(ctx: Context, r: h.BootResult, slot: str, slot_id: str, what: str) -> dict:
+    """The boot passed its guest steps, on `slot`, running the image whose slot-id is slot_id."""
+    got_id = r.booted_slot_id()
+    report = r.boot_json() or {}
+    ctx.expect(got_id == slot_id and report.get("slot") == slot,
+               f"{what}: expected image {slot_id} from slot {slot}, got image {got_id} from "
+               f"slot {report.get('slot')} (QEMU exit {r.rc})")
+    ctx.expect_pass(r, what)
+    return report
+
+
+def log_line(r: h.BootResult, pattern: str) -> str | None:
+    return next((l for l in r.log.splitlines() if re.search(pattern, l)), None)
+
+
+def expect_log(ctx: Context, r: h.BootResult, pattern: str, what: str) -> str:
+    line = log_line(r, pattern)
+    ctx.expect(line is not None, f"{what}: no line matching /{pattern}/ on the console")
+    return line
+
+
+def journal_has(st: dict, slot: str, outcome: str, reason_pattern: str = "") -> bool:
+    return any(j.get("slot") == slot and j.get("outcome") == outcome
+               and re.search(reason_pattern, f"{j.get('step', '')}: {j.get('reason', '')}")
+               for j in st.get("journal", []))
+
+
+def zeroed_copy(src: Path, out: Path) -> Path:
+    """A file of zeros as long as src: an image that is "not a filesystem"."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as f:
+        f.truncate(src.stat().st_size)
+    return out
+
+
+def truncated_copy(src: Path, out: Path, keep: float = 0.5) -> Path:
+    """The first part of src: a squashfs whose superblock promises more than the file holds."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = src.read_bytes()
+    out.write_bytes(data[:int(len(data) * keep) // 4096 * 4096])
+    return out
+
+
+def host_record(disk: Path, offset: int = h.MiB) -> str:
+    """The record file as stored on the state partition (partition 1 at 1 MiB), via debugfs."""
+    res = subprocess.run(["debugfs", "-R", "cat /imageinit/state", f"{disk}?offset={offset}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return res.stdout
+
+
+def gpt_disk(out: Path, parts: list[tuple[str, Path]]) -> Path:
+    """A GPT disk file whose partitions (PARTLABEL name) hold the given filesystem images."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    layout, offsets, start = ["label: gpt"], [], h.MiB
+    for name, img in parts:
+        size = h.align(img.stat().st_size, h.MiB)
+        layout.append(f"start={start // 512}, size={size // 512}, type={h.LINUX_FS_GUID}, "
+                      f'name="{name}"')
+        offsets.append(start)
+        start += size
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.truncate(start + h.MiB)
+    h.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", tmp],
+          input="\n".join(layout) + "\n")
+    for (_name, img), off in zip(parts, offsets):
+        h.run(["dd", f"if={img}", f"of={tmp}", "bs=1M", f"seek={off // h.MiB}",
+               "conv=notrunc,sparse", "status=none"])
+    os.replace(tmp, out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Install, try, confirm
+
+
+@scenario("ab-install-mark-good")
+def ab_install_mark_good(ctx):
+    """A installs B from inside the guest; the reboot tries B (one try counted); mark-good
+    makes B good and primary."""
+    disk = ctx.disk({"a": ctx.image(slot_id="A")})
+    b_img = ctx.image(slot_id="B")
+    r = boot(ctx, disk, """
+check on-a slot_is a
+check mark-good-a imageinit mark-good
+check install-b imageinit install /run/testctl/b.img --tries 3
+check b-written test -f /run/imageinit/state/slots/b.img
+check no-tmp-left test ! -e /run/imageinit/state/slots/b.img.new
+status_json after-install
+finish
+""", files={"b.img": b_img})
+    expect_booted(ctx, r, "a", "A", "boot 1 (A)")
+    st = expect_status(ctx, r, "after-install")
+    ctx.expect(st.get("primary") == "b", f"after install, primary is {st.get('primary')}, not b")
+    ctx.expect(slot_health(st, "b")[:2] == ("trying", 3),
+               f"after install, b is {slot_health(st, 'b')}, expected trying with 3 tries")
+    ctx.expect(slot_health(st, "a")[0] == "good", "after install, a is not good")
+
+    r = boot(ctx, disk, """
+status_json before
+check on-b slot_is b
+check mark-good-b imageinit mark-good
+status_json after
+status_text
+finish
+""")
+    report = expect_booted(ctx, r, "b", "B", "boot 2 (B)")
+    ctx.expect("trying" in report.get("why", ""),
+               f"boot.json does not say b was booted as trying: why={report.get('why')!r}")
+    expect_log(ctx, r, r"imageinit: trying slot b \(primary, trying", "boot 2")
+    st = expect_status(ctx, r, "before")
+    ctx.expect(slot_health(st, "b")[:2] == ("trying", 2),
+               f"before mark-good, b is {slot_health(st, 'b')}, expected trying with 2 left")
+    st = expect_status(ctx, r, "after")
+    ctx.expect(st.get("running") == "b" and st.get("primary") == "b",
+               f"after mark-good: running {st.get('running')}, primary {st.get('primary')}")
+    ctx.expect(slot_health(st, "b")[0] == "good", f"after mark-good, b is {slot_health(st, 'b')}")
+    ctx.expect(slot_health(st, "a")[0] == "good", "after mark-good, a is no longer good")
+    rec = host_record(disk)
+    ctx.expect("primary b\n" in rec and "slot b good\n" in rec,
+               f"the record on the state partition does not say b good and primary:\n{rec}")
+
+
+@scenario("ab-never-good")
+def ab_never_good(ctx):
+    """B installed with 2 tries is never marked good: two boots of B, then the third boot is
+    back on A and `status` says why (journal: "boot attempts exhausted")."""
+    tries = 2
+    disk = ctx.disk({"a": ctx.image(slot_id="A")})
+    r = boot(ctx, disk, f"""
+check install-b imageinit install /run/testctl/b.img --tries {tries}
+finish
+""", files={"b.img": ctx.image(slot_id="B")})
+    expect_booted(ctx, r, "a", "A", "boot 1 (A installs B)")
+    for n in range(tries):
+        r = boot(ctx, disk, "status_json s\nfinish\n")
+        expect_booted(ctx, r, "b", "B", f"try {n + 1} of B")
+        st = expect_status(ctx, r, "s")
+        ctx.expect(slot_health(st, "b")[:2] == ("trying", tries - n - 1),
+                   f"try {n + 1}: b is {slot_health(st, 'b')}, expected trying with "
+                   f"{tries - n - 1} left")
+    r = boot(ctx, disk, "status_json s\nstatus_text\nfinish\n")
+    expect_booted(ctx, r, "a", "A", f"boot {tries + 2} (tries used up)")
+    expect_log(ctx, r, r"skipping slot b: .*boot attempts exhausted", "exhausted boot")
+    st = expect_status(ctx, r, "s")
+    ctx.expect(slot_health(st, "b") == ("bad", 0, "boot attempts exhausted"),
+               f"b is {slot_health(st, 'b')}, expected bad: boot attempts exhausted")
+    ctx.expect(journal_has(st, "b", "exhausted", "boot attempts exhausted"),
+               f"the journal has no 'exhausted' entry for b: {st.get('journal')}")
+    text = r.section("status-text")
+    ctx.expect("boot attempts exhausted" in text, f"`imageinit status` does not say why:\n{text}")
+    # The primary stays b (bad): the record says the update failed; the next boots go to a.
+    ctx.expect(st.get("running") == "a", f"status says running {st.get('running')}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Same-boot fallback
+
+
+@scenario("ab-corrupt-fallback")
+def ab_corrupt_fallback(ctx):
+    """B installed, then zeroed (boot 2) or truncated (boot 3) on the state partition: the
+    same boot falls back to A, and the journal says why."""
+    disk = ctx.disk({"a": ctx.image(slot_id="A")})
+    b_img = ctx.image(slot_id="B")
+    b = "/run/imageinit/state/slots/b.img"
+    damage = {"zeroed": f"dd if=/dev/zero of={b} bs=64k count=64 conv=notrunc 2>/dev/null",
+              "truncated": f"truncate -s $(( $(stat -c %s {b}) / 2 / 4096 * 4096 )) {b}"}
+    # What the failure reason must say for each kind of damage.
+    why = {"zeroed": r"mount-image: .*no filesystem found",
+           "truncated": r"mount-image: mount .*(Invalid argument|Input/output error)"}
+    install_and = "check install-b imageinit install /run/testctl/b.img --tries 3\n" \
+                  "check damage-b sh -c '{}'\nsync\n"
+    r = boot(ctx, disk, install_and.format(damage["zeroed"]) + "finish\n",
+             files={"b.img": b_img})
+    expect_booted(ctx, r, "a", "A", "boot 1 (A installs B, zeroes it)")
+    for kind, then in (("zeroed", install_and.format(damage["truncated"])), ("truncated", "")):
+        r = boot(ctx, disk, "status_json s\nstatus_text\n" + then + "finish\n",
+                 files={"b.img": b_img} if then else None)
+        report = expect_booted(ctx, r, "a", "A", f"boot after B was {kind}")
+        line = expect_log(ctx, r, r"imageinit: slot b failed, falling back", f"{kind} B")
+        expect_log(ctx, r, r"imageinit: trying slot b \(primary, trying", f"{kind} B")
+        fbs = report.get("fallbacks", [])
+        ctx.expect(any(f.get("slot") == "b" for f in fbs),
+                   f"boot.json lists no fallback from b: {fbs}")
+        st = expect_status(ctx, r, "s")
+        health, _, reason = slot_health(st, "b")
+        ctx.expect(health == "bad", f"{kind} b is {health}, not bad")
+        ctx.expect(re.search(why[kind], reason),
+                   f"{kind} b: reason {reason!r} does not say why (console: {line})")
+        ctx.expect(journal_has(st, "b", "failed", why[kind]),
+                   f"{kind} b: the journal has no matching 'failed' entry: {st.get('journal')}")
+        ctx.expect(journal_has(st, "a", "attempt"), "the journal has no attempt of a")
+
+
+@scenario("ab-bad-spec-fallback")
+def ab_bad_spec_fallback(ctx):
+    """B's image carries a malformed mount spec: install refuses it (lint), so it is put in
+    place behind install's back; the next boot fails B at read-spec with "fstab:3:" and
+    falls back to A in the same boot."""
+    disk = ctx.disk({"a": ctx.image(slot_id="A")})
+    files = {"b.img": ctx.image(slot_id="B"),
+             "bad.img": ctx.image(slot_id="B", spec=h.BAD_SPEC)}
+    r = boot(ctx, disk, """
+check install-refuses-bad-spec not imageinit install /run/testctl/bad.img
+check install-b imageinit install /run/testctl/b.img --tries 3
+cp /run/testctl/bad.img /run/imageinit/state/slots/b.tmp
+mv /run/imageinit/state/slots/b.tmp /run/imageinit/state/slots/b.img
+sync
+finish
+""", files=files)
+    expect_booted(ctx, r, "a", "A", "boot 1")
+    expect_log(ctx, r, r"failed the check; nothing was written", "install of a bad spec")
+    r = boot(ctx, disk, "status_json s\nfinish\n")
+    report = expect_booted(ctx, r, "a", "A", "boot after the bad-spec B")
+    expect_log(ctx, r, rf"slot b failed, falling back: .*fstab:{h.BAD_SPEC_LINE}:", "bad spec")
+    st = expect_status(ctx, r, "s")
+    health, _, reason = slot_health(st, "b")
+    ctx.expect(health == "bad" and f"fstab:{h.BAD_SPEC_LINE}:" in reason,
+               f"b is {health}: {reason!r}, expected bad with fstab:{h.BAD_SPEC_LINE}:")
+    ctx.expect(journal_has(st, "b", "failed", r"read-spec"),
+               f"the journal does not name the read-spec step: {st.get('journal')}")
+    ctx.expect(any(f.get("step") == "read-spec" for f in report.get("fallbacks", [])),
+               f"boot.json fallbacks: {report.get('fallbacks')}")
+
+
+@scenario("ab-recovery")
+def ab_recovery(ctx):
+    """B installed (trying, primary), then both B and A replaced by zeros on the state
+    partition: the next boot fails B, then A, then boots slots/recovery.img."""
+    a_img = ctx.image(slot_id="A")
+    disk = ctx.disk({"a": a_img, "recovery": ctx.image(slot_id="R")})
+    zero = zeroed_copy(a_img, ctx.dir / "zero.img")
+    r = boot(ctx, disk, """
+check install-b imageinit install /run/testctl/b.img --tries 3
+for s in a b; do
+    cp /run/testctl/zero.img /run/imageinit/state/slots/$s.tmp
+    mv /run/imageinit/state/slots/$s.tmp /run/imageinit/state/slots/$s.img
+done
+sync
+finish
+""", files={"b.img": ctx.image(slot_id="B"), "zero.img": zero})
+    expect_booted(ctx, r, "a", "A", "boot 1")
+    r = boot(ctx, disk, "status_json s\nstatus_text\nfinish\n")
+    report = expect_booted(ctx, r, "recovery", "R", "boot with A and B broken")
+    failed = [f.get("slot") for f in report.get("fallbacks", [])]
+    ctx.expect(failed == ["b", "a"], f"expected fallbacks from b then a, got {failed}")
+    ctx.expect(not report.get("last_resort"), "recovery was booted as a last resort")
+    st = expect_status(ctx, r, "s")
+    ctx.expect(st.get("running") == "recovery", f"status: running {st.get('running')}")
+    for s in ("a", "b"):
+        ctx.expect(slot_health(st, s)[0] == "bad", f"{s} is {slot_health(st, s)}, not bad")
+        ctx.expect(journal_has(st, s, "failed"), f"no 'failed' journal entry for {s}")
+
+
+@scenario("ab-none-bootable")
+def ab_none_bootable(ctx):
+    """A zeroed, B truncated, no recovery: every slot fails (B only as a last resort), a
+    summary line says so, and imageinit reboots: QEMU exits by itself (-no-reboot)."""
+    a_img = ctx.image(slot_id="A")
+    disk = ctx.disk({"a": zeroed_copy(a_img, ctx.dir / "a-zero.img"),
+                     "b": truncated_copy(ctx.image(slot_id="B"), ctx.dir / "b-trunc.img")})
+    r = boot(ctx, disk, "finish\n", timeout=90)
+    ctx.expect_failed_boot(r, "nothing bootable")
+    summary = expect_log(ctx, r, r"imageinit: BOOT FAILED: ", "emergency policy")
+    for s in ("a", "b"):
+        ctx.expect(f"slot {s} failed at" in summary, f"the summary does not name slot {s}: "
+                                                    f"{summary}")
+    expect_log(ctx, r, r"last resort", "emergency policy")
+    expect_log(ctx, r, r"imageinit: rebooting in \d+ seconds", "emergency policy")
+    ctx.expect(r.rc == 0 and r.seconds < 80,
+               f"QEMU did not exit by itself after the reboot (exit {r.rc}, {r.seconds:.0f} s)")
+    # The failures are durable: the record on the state partition says both are bad.
+    rec = host_record(disk)
+    ctx.expect(re.search(r"^slot a bad ", rec, re.M) and re.search(r"^slot b bad ", rec, re.M),
+               f"the record does not mark a and b bad:\n{rec}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices
+
+
+@scenario("ab-persist-label-twice")
+def ab_persist_label_twice(ctx):
+    """A second disk (a "USB stick") also carries LABEL=PERSIST: the partition on the state
+    partition's disk is used and the warning names the other device."""
+    disk = ctx.disk({"a": ctx.image(slot_id="A")})
+    stick_content = ctx.dir / "stick"
+    (stick_content / "shared").mkdir(parents=True, exist_ok=True)
+    (stick_content / "STICK").write_text("usb stick\n")
+    stick = ctx.dir / "stick.img"
+    h.mkfs_ext4_dir(stick, "PERSIST", stick_content, 16 * h.MiB)
+    # vda = boot disk, vdb = control disk, vdc = the stick
+    r = boot(ctx, disk, """
+check persist-from-boot-disk test "$(awk '$2 == "/run/imageinit/persist" {print $1}' /proc/mounts)" = /dev/vda2
+check not-the-stick test ! -e /run/imageinit/persist/STICK
+finish
+""", extra_disks=(stick,))
+    report = expect_booted(ctx, r, "a", "A", "boot with two PERSIST labels")
+    line = expect_log(ctx, r, r"'LABEL=PERSIST' also matches", "two PERSIST labels")
+    ctx.expect("/dev/vdc" in line and "using /dev/vda2" in line,
+               f"the warning does not name the stick and the chosen partition: {line}")
+    ctx.expect(any("/dev/vdc" in w for w in report.get("warnings", [])),
+               "boot.json warnings do not name the stick")
+    ctx.expect(not report.get("degraded"), "boot is degraded")
+
+
+@scenario("ab-partition-slots")
+def ab_partition_slots(ctx):
+    """Slots on partitions (PARTLABEL=root-a / root-b), the record still on the state
+    partition; then imageinit.slot=b forces B without counting a try."""
+    a_img, b_img = ctx.image(slot_id="A"), ctx.image(slot_id="B")
+    state = ctx.dir / "state.ext4"
+    persist = ctx.dir / "persist.ext4"
+    h.mkfs_ext4_dir(state, "STATE", None, 16 * h.MiB)
+    h.mkfs_ext4_dir(persist, "PERSIST", None, 32 * h.MiB)
+    disk = gpt_disk(ctx.dir / "disk.img", [("state", state), ("persist", persist),
+                                           ("root-a", a_img), ("root-b", b_img)])
+    slots = "imageinit.slot.a=PARTLABEL=root-a imageinit.slot.b=PARTLABEL=root-b"
+    r = boot(ctx, disk, """
+check no-slot-files test ! -e /run/imageinit/state/slots/a.img
+check mark-good imageinit mark-good
+check install-to-partition-refused not imageinit install /run/testctl/b.img
+status_json s
+finish
+""", append=slots, files={"b.img": b_img})
+    report = expect_booted(ctx, r, "a", "A", "partition slot a")
+    ctx.expect(report.get("image") == "/dev/vda3",
+               f"boot.json image is {report.get('image')!r}, expected /dev/vda3 (root-a)")
+    expect_log(ctx, r, r"writing partition slots is not supported", "install to a partition")
+    st = expect_status(ctx, r, "s")
+    ctx.expect(slot_health(st, "b")[0] is None, f"refused install touched b: {st['slots']}")
+
+    r = boot(ctx, disk, "status_json s\nfinish\n", append=f"{slots} imageinit.slot=b")
+    report = expect_booted(ctx, r, "b", "B", "forced slot b")
+    ctx.expect(report.get("image") == "/dev/vda4", f"image {report.get('image')!r}, not vda4")
+    ctx.expect("forced" in report.get("why", ""), f"why: {report.get('why')!r}")
+    st = expect_status(ctx, r, "s")
+    ctx.expect(st.get("primary") == "a", f"forcing b changed the primary to {st.get('primary')}")
+    ctx.expect("b" not in st.get("slots", {}), f"forcing b recorded a state for it: {st}")
+
+    r = boot(ctx, disk, "finish\n", append=slots)
+    expect_booted(ctx, r, "a", "A", "unforced boot after the forced one")
+
+
+# ---------------------------------------------------------------------------------------------
+# Slot-scoped persistent configuration
+
+
+@scenario("ab-slot-scope")
+def ab_slot_scope(ctx):
+    """x-imageinit.scope=slot: A's configuration is copied for B at install time; B's own
+    change stays with B; after B fails (1 try, never marked good) A has its own version."""
+    conf = "/var/lib/slotconf/conf.txt"
+    disk = ctx.disk({"a": ctx.image(slot_id="A")})
+    r = boot(ctx, disk, f"""
+echo "configured on A" > {conf}
+check install-b imageinit install /run/testctl/b.img --tries 1
+check seeded-on-persist file_is /run/imageinit/persist/slots/b{conf} "configured on A"
+finish
+""", files={"b.img": ctx.image(slot_id="B")})
+    expect_booted(ctx, r, "a", "A", "boot 1 (A)")
+    expect_log(ctx, r, r"seeded 1 slot-scoped persistent path", "install")
+    r = boot(ctx, disk, f"""
+check b-sees-a-version file_is {conf} "configured on A"
+echo "changed on B" > {conf}
+check a-copy-untouched file_is /run/imageinit/persist/slots/a{conf} "configured on A"
+finish
+""")
+    expect_booted(ctx, r, "b", "B", "boot 2 (B, trying)")
+    r = boot(ctx, disk, f"""
+check a-has-its-own file_is {conf} "configured on A"
+check b-copy-kept file_is /run/imageinit/persist/slots/b{conf} "changed on B"
+finish
+""")
+    expect_booted(ctx, r, "a", "A", "boot 3 (B exhausted: back on A)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Power cuts
+
+
+@scenario("ab-power-cut")
+def ab_power_cut(ctx):
+    """10 random power cuts (during boot and during install), each followed by a clean boot
+    that must come up on a or b with a decodable record and an intact sentinel tree."""
+    camp = power_cut.Campaign(ctx.kernel, ctx.initrd, ctx.binary, ctx.dir,
+                              iterations=int(os.environ.get("IMAGEINIT_POWER_CUTS", "10")),
+                              seed=int(os.environ.get("IMAGEINIT_POWER_CUT_SEED", "1")),
+                              say=lambda s: None, results=ctx.boots)
+    summary = camp.run()
+    (ctx.dir / "summary.txt").write_text(summary + "\n")
+    ctx.expect(not camp.failures, "; ".join(camp.failures[:3]) + f" — {summary}")
