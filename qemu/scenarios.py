@@ -371,3 +371,4 @@ def update_rollback_story(ctx):
     ctx.expect(not problems, "; ".join(problems))
 
 
+import scenarios_ab  # noqa: E402,F401  (A/B slot scenarios of issue 3: registers into SCENARIOS)
