@@ -2,10 +2,9 @@
 // scope exit unless committed, so a slot that fails late unwinds to a clean state.
 #pragma once
 
-// With -Isrc this file shadows the C library's <sys/mount.h> for the whole project: pull the
-// real one in after it, so `#include <sys/mount.h>` anywhere still gets mount(2), MS_* and the
-// fd-based mount API as well as these wrappers.
-#include_next <sys/mount.h>
+// src/ is on the quote path only (-iquote, see meson.build), so "sys/mount.h" is this file and
+// <sys/mount.h> is the C library's, which libmount.h includes inside extern "C".
+#include <sys/mount.h>
 
 #include <string>
 
