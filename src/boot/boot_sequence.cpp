@@ -8,6 +8,7 @@
 #include <set>
 
 #include "boot/apply_plan.h"
+#include "boot/hooks.h"
 #include "boot/state_store.h"
 #include "core/mount_plan.h"
 #include "core/mount_spec.h"
@@ -29,6 +30,12 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
     std::string out;
     for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
     return out;
+}
+
+// Contract §9: the environment of one hook stage for SLOT.
+HookContext hook_context(const char* stage, const std::string& slot, bool has_persist) {
+    return HookContext{stage, slot, paths::kNewRoot, has_persist ? paths::kPersistMount : "",
+                       !has_persist};
 }
 
 }  // namespace
@@ -204,6 +211,13 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     out.degraded = plan.degraded;
     for (const auto& w : plan.warnings) out.warnings.push_back(w);
 
+    // pre-mount: the image is mounted read-only and its spec is read, nothing of it is mounted
+    // yet (docs/hooks.md). Exit status 100 fails the slot; other failures are warnings.
+    TRY(slot_step<void>(kStagePreMount, slot, [&] {
+        return run_hook_stage(p_, hook_context(kStagePreMount, slot, persist_root_.has_value()),
+                              kHooksDir, kHookTimeLimit, out.warnings);
+    }));
+
     Applied applied = TRY(slot_step<Applied>("apply-mounts", slot, [&]() {
         ApplyContext ctx{&root, persist_root_ ? &*persist_root_ : nullptr, &*overlay_store_,
                          out.spec_file, spec.is_default};
@@ -220,6 +234,11 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
         auto r = p_.check_executable(root, cfg_.init);
         if (!r) return fail(r.error().code, "no init in the image: " + r.error().message);
         return ok();
+    }));
+
+    TRY(slot_step<void>(kStagePrePivot, slot, [&] {
+        return run_hook_stage(p_, hook_context(kStagePrePivot, slot, persist_root_.has_value()),
+                              kHooksDir, kHookTimeLimit, out.warnings);
     }));
     return out;
 }

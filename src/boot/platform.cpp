@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <atomic>
 #include <memory>
 
@@ -196,6 +198,30 @@ Result<Undo> RealPlatform::bind(const Dir& source, const Dir& target, unsigned l
     std::string where = real_path_of(target.fd.get(), target.path);
     TRY(sys::bind_fds(source.fd.get(), target.fd.get(), flags, source.path, target.path));
     return unmount_undo(where);
+}
+
+Result<std::vector<std::string>> RealPlatform::list_executables(const std::string& dir) {
+    std::vector<std::string> names;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) {
+        if (errno == ENOENT) return names;
+        return fail_errno("opendir", dir);
+    }
+    while (struct dirent* de = ::readdir(d)) {
+        struct stat st;
+        // stat, not lstat: a hook may be a symlink to a shared script.
+        if (::fstatat(::dirfd(d), de->d_name, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+            (st.st_mode & 0111))
+            names.emplace_back(de->d_name);
+    }
+    ::closedir(d);
+    return names;
+}
+
+Result<sys::ProcessResult> RealPlatform::run_program(const std::vector<std::string>& argv,
+                                                     const std::vector<std::string>& env,
+                                                     std::chrono::milliseconds limit) {
+    return sys::run_process(argv, env, limit);
 }
 
 }  // namespace imageinit::boot

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "sys/process.h"
 #include "sys/unique_fd.h"
 
 namespace imageinit::boot {
@@ -100,6 +101,21 @@ public:
     virtual Result<Undo> mount_overlay(const Dir& lower, const Dir& upper, const Dir& work,
                                        const Dir& target, unsigned long flags) = 0;
     virtual Result<Undo> bind(const Dir& source, const Dir& target, unsigned long flags) = 0;
+
+    // --- helper programs (initramfs hooks, contract §9). Not pure: a platform that does not
+    // override them (a unit-test fake) simply has no hooks.
+    // Names of the regular files with an execute bit in DIR; empty when DIR does not exist.
+    virtual Result<std::vector<std::string>> list_executables(const std::string& dir) {
+        (void)dir;
+        return std::vector<std::string>{};
+    }
+    // sys::run_process: ARGV with exactly ENV, killed (with its process group) at LIMIT.
+    virtual Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
+                                                   const std::vector<std::string>& env,
+                                                   std::chrono::milliseconds limit) {
+        (void)env, (void)limit;
+        return fail(ENOSYS, "cannot run '" + argv.at(0) + "' on this platform");
+    }
 };
 
 }  // namespace imageinit::boot

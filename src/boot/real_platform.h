@@ -44,6 +44,11 @@ public:
                                const Dir& target, unsigned long flags) override;
     Result<Undo> bind(const Dir& source, const Dir& target, unsigned long flags) override;
 
+    Result<std::vector<std::string>> list_executables(const std::string& dir) override;
+    Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
+                                           const std::vector<std::string>& env,
+                                           std::chrono::milliseconds limit) override;
+
 private:
     sys::ModuleLoader* modules_;
     sys::DeviceWaiter* waiter_;

@@ -1,0 +1,32 @@
+// Unlocking the LUKS2 persistent partition with libcryptsetup: header policy first, then the
+// machine key file, then a passphrase typed on the console with bounded retries. Key material
+// lives only in locked memory that is wiped after use (docs/integrity.md, "LUKS2").
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/result.h"
+
+namespace imageinit::sys {
+
+struct LuksUnlockOptions {
+    std::string key_file;   // tried first when it exists ("/etc/imageinit/keyfile")
+    std::string key_slot_file;  // optional: the key slot the key file belongs to, one number
+    std::string console = "/dev/console";  // where the passphrase is asked for ("" = never ask)
+    int passphrase_tries = 3;
+    std::chrono::seconds prompt_timeout{60};  // per try; nobody typing ends the prompt
+    std::string label;  // for the prompt: "PERSIST"
+};
+
+struct LuksUnlocked {
+    std::string path;  // /dev/mapper/NAME
+    std::string how;   // "key file, key slot 1 (pbkdf2), 23 ms"
+};
+
+// Maps DEVICE as NAME. Errors: EPERM for a refused header or no key that fits (the message says
+// which keys were tried), ENOTSUP without libcryptsetup, others from libcryptsetup.
+Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& name,
+                                 const LuksUnlockOptions& options);
+
+}  // namespace imageinit::sys
