@@ -38,6 +38,13 @@ HookContext hook_context(const char* stage, const std::string& slot, bool has_pe
                        !has_persist};
 }
 
+// The step runner prefixes "step NAME: "; a fallback and the record name the step separately.
+std::string reason_of(const Error& error, const std::string& step) {
+    std::string prefix = "step " + step + ": ";
+    return error.message.starts_with(prefix) ? error.message.substr(prefix.size())
+                                             : error.message;
+}
+
 }  // namespace
 
 BootSequence::BootSequence(Platform& platform, const core::BootConfig& config, StepRunner& steps,
@@ -128,7 +135,7 @@ Result<void> BootSequence::find_persist() {
             return !found.empty();
         };
         if (!ready()) {
-            auto grace = std::min(deadline_, Clock::now() + kPersistGrace);
+            auto grace = std::min(deadline_, steps_.now() + kPersistGrace);
             (void)p_.wait_until(ready, grace, "persistent partition '" + spec + "'");
         }
         if (found.empty()) return degrade("persistent partition '" + spec + "' not found");
@@ -296,21 +303,22 @@ Result<Handover> BootSequence::run() {
             record.slots.at(attempt.slot).health == core::SlotHealth::kTrying) {
             // An untested image whose try cannot be counted could loop forever: skip it.
             failed.insert(attempt.slot);
-            report_.fallbacks.push_back({attempt.slot, "record-attempt", recorded.error().message});
+            report_.fallbacks.push_back(
+                {attempt.slot, "record-attempt", reason_of(recorded.error(), "record-attempt")});
             last_error = recorded.error().message;
             continue;
         }
 
-        auto start = Clock::now();
+        auto start = steps_.now();
         auto prepared = prepare_slot(attempt.slot);
         if (!prepared) {
-            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steps_.now() - start);
             last_error = prepared.error().message;
             log::error("slot " + attempt.slot + " failed, falling back: " + last_error);
-            report_.fallbacks.push_back({attempt.slot, failed_step_, prepared.error().message});
+            std::string reason = reason_of(prepared.error(), failed_step_);
+            report_.fallbacks.push_back({attempt.slot, failed_step_, reason});
             failed.insert(attempt.slot);
-            record = core::record_failure(record, attempt.slot, failed_step_,
-                                          prepared.error().message,
+            record = core::record_failure(record, attempt.slot, failed_step_, reason,
                                           static_cast<uint32_t>(ms.count()));
             save(record);
             continue;  // the failed slot's guards unwound when `prepared` went out of scope

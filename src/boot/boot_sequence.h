@@ -41,9 +41,13 @@ public:
     Result<Handover> run();
 
     const BootReport& report() const { return report_; }
+    ~BootSequence() { unwind(base_undo_); }
 
 private:
     struct Prepared {
+        Prepared() = default;
+        Prepared(Prepared&&) = default;
+        ~Prepared() { unwind(undo); }
         std::vector<Undo> undo;
         std::vector<std::string> mounts;
         std::vector<std::string> warnings;

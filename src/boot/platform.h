@@ -41,6 +41,12 @@ private:
     std::function<void()> fn_;
 };
 
+// Runs the guards last first: a vector destroys its elements first to last, which would detach
+// a loop device under its mounted filesystem and unmount parents before their children.
+inline void unwind(std::vector<Undo>& undo) {
+    while (!undo.empty()) undo.pop_back();
+}
+
 // An open directory: an O_PATH fd (real platform) plus its path for messages and the log.
 struct Dir {
     sys::UniqueFd fd;

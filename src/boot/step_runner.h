@@ -41,6 +41,7 @@ public:
     }
 
     const std::vector<StepRecord>& records() const { return records_; }
+    Clock::time_point now() const { return now_(); }  // the injected clock
     uint32_t total_ms() const;
 
 private:
