@@ -81,6 +81,14 @@ Result<SplitOptions> split_options(const SpecEntry& entry) {
         return fail(entry.file + ":" + std::to_string(entry.line) + ": mount data " +
                     quote_text(out.data) + " carries a path");
     }
+    // The line check refuses raw control bytes, but libmount decodes "\012"-style escapes in
+    // the options field; a newline there would forge lines in the plan output and the log.
+    for (unsigned char c : out.data) {
+        if (c < 0x20 || c == 0x7f) {
+            return fail(entry.file + ":" + std::to_string(entry.line) + ": mount data " +
+                        quote_text(out.data) + " contains a control character");
+        }
+    }
     TRY(check_no_quoted_separator(entry, out.data));
     return out;
 }
