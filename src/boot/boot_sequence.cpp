@@ -8,6 +8,7 @@
 #include <set>
 
 #include "boot/apply_plan.h"
+#include "boot/integrity.h"
 #include "boot/hooks.h"
 #include "boot/state_store.h"
 #include "core/mount_plan.h"
@@ -143,8 +144,18 @@ Result<void> BootSequence::find_persist() {
         if (!device) return degrade(device.error().message);
         auto fstype = p_.probe_fstype(*device);
         if (!fstype) return degrade("persistent partition " + *device + ": " + fstype.error().message);
-        if (*fstype == "crypto_LUKS")
-            return degrade("persistent partition " + *device + " is LUKS2 and this build cannot unlock it");
+        if (*fstype == "crypto_LUKS") {
+            // Contract §5: unlocked or degraded, never a shell. The undo removes the mapping.
+            auto opened = p_.open_luks(*device, "imageinit-persist");
+            if (!opened) return degrade("persistent partition " + *device + " stays locked: " +
+                                        opened.error().message);
+            log::info("persistent partition " + *device + " unlocked as " + opened->device +
+                      " (" + opened->note + ")");
+            base_undo_.push_back(std::move(opened->undo));
+            device = opened->device;
+            fstype = p_.probe_fstype(*device);
+            if (!fstype) return degrade(*device + ": " + fstype.error().message);
+        }
         p_.load_module("fs-" + *fstype);
         // nodev,nosuid: whatever lands on the writable partition must not become a device node
         // or a set-uid binary in the booted system.
@@ -190,6 +201,15 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
         return p_.attach_loop(file);
     }));
     out.undo.push_back(std::move(image.undo));
+    // Contract §6: a slot with verity data is only ever used through dm-verity.
+    const bool verity = has_verity_data(p_, cfg_, slot);
+    if (verity) {
+        image = TRY(slot_step<AttachedImage>("verity", slot, [&] {
+            return open_slot_verity(p_, cfg_, slot, image.device);
+        }));
+        log::info("slot " + slot + ": " + image.note);
+        out.undo.push_back(std::move(image.undo));
+    }
 
     Dir root = TRY(slot_step<Dir>("mount-image", slot, [&]() -> Result<Dir> {
         std::string fstype = TRY(p_.probe_fstype(image.device));
@@ -242,6 +262,11 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
         if (!r) return fail(r.error().code, "no init in the image: " + r.error().message);
         return ok();
     }));
+    // In the initramfs a corrupt block fails the slot (EIO, same-boot fallback); from the
+    // hand-over on it must restart the machine so it becomes a counted failed boot.
+    if (verity)
+        TRY(slot_step<void>("verity-restart", slot,
+                            [&] { return p_.arm_verity_restart(verity_name(slot)); }));
 
     TRY(slot_step<void>(kStagePrePivot, slot, [&] {
         return run_hook_stage(p_, hook_context(kStagePrePivot, slot, persist_root_.has_value()),

@@ -56,6 +56,7 @@ struct Dir {
 struct AttachedImage {
     std::string device;  // /dev/loopN or the partition itself
     Undo undo;           // detaches the loop device (no-op for partitions)
+    std::string note;    // how it was opened, for the log ("key file, key slot 1 (pbkdf2), 20 ms")
 };
 
 using Clock = std::chrono::steady_clock;
@@ -121,6 +122,29 @@ public:
                                                    std::chrono::milliseconds limit) {
         (void)env, (void)limit;
         return fail(ENOSYS, "cannot run '" + argv.at(0) + "' on this platform");
+    }
+
+    // --- dm-verity and LUKS2 (contract §5, §6; docs/integrity.md). Defaults: a platform without
+    // device-mapper (a unit-test fake) opens neither, and says so.
+    // DATA_DEVICE through dm-verity as /dev/mapper/NAME, with the hash tree in HASH_FILE (a file
+    // on the state partition) and ROOTHASH (hex). Corruption reads as EIO until
+    // arm_verity_restart(NAME); the undo removes the device (deferred while it is in use).
+    virtual Result<AttachedImage> open_verity(const std::string& data_device,
+                                              const std::string& hash_file,
+                                              const std::string& roothash,
+                                              const std::string& name) {
+        (void)hash_file, (void)roothash, (void)name;
+        return fail(ENOTSUP, "cannot open dm-verity on '" + data_device + "' on this platform");
+    }
+    // From now on a corrupt block of NAME restarts the machine: a counted failed boot.
+    virtual Result<void> arm_verity_restart(const std::string& name) {
+        return fail(ENOTSUP, "cannot change dm-verity '" + name + "' on this platform");
+    }
+    // Unlocks the LUKS2 DEVICE as /dev/mapper/NAME: header policy, the initramfs key file, then
+    // a passphrase on the console with bounded retries. EPERM when no key fits.
+    virtual Result<AttachedImage> open_luks(const std::string& device, const std::string& name) {
+        (void)name;
+        return fail(ENOTSUP, "cannot unlock LUKS2 '" + device + "' on this platform");
     }
 };
 

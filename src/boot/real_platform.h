@@ -49,6 +49,13 @@ public:
                                            const std::vector<std::string>& env,
                                            std::chrono::milliseconds limit) override;
 
+    // platform_integrity.cpp
+    Result<AttachedImage> open_verity(const std::string& data_device, const std::string& hash_file,
+                                      const std::string& roothash,
+                                      const std::string& name) override;
+    Result<void> arm_verity_restart(const std::string& name) override;
+    Result<AttachedImage> open_luks(const std::string& device, const std::string& name) override;
+
 private:
     sys::ModuleLoader* modules_;
     sys::DeviceWaiter* waiter_;

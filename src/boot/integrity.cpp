@@ -1,0 +1,48 @@
+// The dm-verity step of a slot attempt (see integrity.h).
+#include "boot/integrity.h"
+
+#include "boot/boot_sequence.h"
+
+namespace imageinit::boot {
+namespace {
+
+constexpr size_t kMaxRootHashFile = 1024;
+
+std::string sidecar(const std::string& slot, const char* ext) {
+    return std::string(paths::kStateMount) + "/slots/" + slot + ".img" + ext;
+}
+
+}  // namespace
+
+std::string verity_name(const std::string& slot) { return "imageinit-verity-" + slot; }
+
+bool has_verity_data(Platform& p, const core::BootConfig& cfg, const std::string& slot) {
+    return cfg.roothash.count(slot) || p.file_exists(sidecar(slot, ".verity")) ||
+           p.file_exists(sidecar(slot, ".roothash"));
+}
+
+Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
+                                       const std::string& slot, const std::string& device) {
+    std::string tree = sidecar(slot, ".verity");
+    std::string hash_file = sidecar(slot, ".roothash");
+    if (!p.file_exists(tree))
+        return fail(ENOENT, "slot " + slot + " has verity data but no hash tree '" + tree + "'");
+    std::string roothash, from;
+    if (auto pinned = cfg.roothash.find(slot); pinned != cfg.roothash.end()) {
+        roothash = pinned->second;
+        from = "imageinit.roothash." + slot;
+    } else {
+        auto text = p.read_file(hash_file, kMaxRootHashFile);
+        if (!text)
+            return fail(text.error().code, "no root hash for slot " + slot + " (" +
+                                               text.error().message +
+                                               ", and no imageinit.roothash." + slot + ")");
+        roothash = *text;
+        from = "'" + hash_file + "'";
+    }
+    AttachedImage out = TRY(p.open_verity(device, tree, roothash, verity_name(slot)));
+    out.note = "dm-verity " + out.device + ", root hash from " + from;
+    return out;
+}
+
+}  // namespace imageinit::boot

@@ -1,0 +1,25 @@
+// The dm-verity step of a slot attempt (contract §6): where a slot's verity data is and which
+// root hash wins, kept out of boot_sequence.cpp so the sequence only calls it.
+#pragma once
+
+#include <string>
+
+#include "boot/platform.h"
+#include "core/cmdline.h"
+
+namespace imageinit::boot {
+
+// The dm device of SLOT's verified image: /dev/mapper/imageinit-verity-SLOT.
+std::string verity_name(const std::string& slot);
+
+// True when SLOT has any verity data: a pinned root hash (imageinit.roothash.SLOT) or a sidecar
+// (slots/SLOT.img.verity or .roothash on the state partition). Such a slot is only ever used
+// through dm-verity: missing halves fail it rather than booting it unverified.
+bool has_verity_data(Platform& p, const core::BootConfig& cfg, const std::string& slot);
+
+// Opens DEVICE (the slot's loop device or partition) through dm-verity. A pinned root hash wins
+// over the .roothash sidecar. The note says where the root hash came from.
+Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
+                                       const std::string& slot, const std::string& device);
+
+}  // namespace imageinit::boot
