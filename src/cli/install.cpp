@@ -13,6 +13,7 @@
 
 #include "boot/real_platform.h"
 #include "cli/options.h"
+#include "cli/verity_sidecars.h"
 #include "core/cmdline.h"
 #include "core/mount_plan.h"
 #include "core/slot_select.h"
@@ -140,8 +141,11 @@ Result<int> seed_slot_scope(const core::MountSpec& spec, const CommonOptions& o,
 int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
     std::string image;
     int tries = kDefaultTries;
+    bool verity = false;
     for (size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--tries" && i + 1 < args.size()) {
+        if (args[i] == "--verity") {
+            verity = true;
+        } else if (args[i] == "--tries" && i + 1 < args.size()) {
             const std::string& v = args[++i];
             auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), tries);
             if (ec != std::errc() || ptr != v.data() + v.size() || tries < 1 || tries > kMaxTries) {
@@ -151,12 +155,12 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
         } else if (image.empty() && !args[i].starts_with("--")) {
             image = args[i];
         } else {
-            log::error("usage: imageinit install IMAGE [--tries N]");
+            log::error("usage: imageinit install IMAGE [--tries N] [--verity]");
             return 2;
         }
     }
     if (image.empty()) {
-        log::error("usage: imageinit install IMAGE [--tries N]");
+        log::error("usage: imageinit install IMAGE [--tries N] [--verity]");
         return 2;
     }
     auto running = running_slot(o);
@@ -196,6 +200,8 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
     ::mkdir(slots.c_str(), 0755);
     std::string final_path = slots + "/" + *target + ".img";
     std::string tmp_path = final_path + ".new";
+    // The old image's verity sidecars must never meet the new image (the slot is bad already).
+    if (auto r = remove_verity_sidecars(final_path); !r) return report_error(r.error());
     std::cerr << "imageinit: installing '" << image << "' into slot " << *target << "\n";
     if (auto r = copy_and_verify(image, tmp_path); !r) {
         ::unlink(tmp_path.c_str());
@@ -203,6 +209,16 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
     }
     if (::rename(tmp_path.c_str(), final_path.c_str()) < 0)
         return report_error(fail_errno("rename", final_path).error());
+    if (verity) {
+        // Contract §6: IMAGE.verity + IMAGE.roothash beside IMAGE are taken (after a check),
+        // else a tree is built. The boot then only ever uses the slot through dm-verity.
+        auto roothash = write_verity_sidecars(image, final_path);
+        if (!roothash) return report_error(roothash.error());
+        std::cout << "verity: slot " << *target << " root hash " << *roothash << "\n";
+        if (cfg.roothash.count(*target))
+            log::warning("imageinit.roothash." + *target + " is pinned on the command line and "
+                         "wins over the new sidecar: update the command line too");
+    }
     if (auto dir = sys::open_dir(slots, O_RDONLY); dir) ::fsync(dir->get());
 
     // 3. Slot-scoped configuration follows the running slot.

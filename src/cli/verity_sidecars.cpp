@@ -1,0 +1,86 @@
+// dm-verity sidecars of slot images (see verity_sidecars.h).
+#include "cli/verity_sidecars.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sys/files.h"
+#include "sys/verity.h"
+
+namespace imageinit::cli {
+namespace {
+
+bool exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Result<void> write_text(const std::string& path, const std::string& text) {
+    std::string tmp = path + ".new";
+    sys::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                            0644));
+    if (!fd) return fail_errno("open", tmp);
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        return fail_errno("write", tmp);
+    if (::fsync(fd.get()) < 0) return fail_errno("fsync", tmp);
+    if (::rename(tmp.c_str(), path.c_str()) < 0) return fail_errno("rename", path);
+    return ok();
+}
+
+Result<void> copy_file(const std::string& from, const std::string& to) {
+    std::string text = TRY(sys::read_file(from, size_t(1) << 31));
+    return write_text(to, text);
+}
+
+}  // namespace
+
+Result<std::string> write_verity_sidecars(const std::string& source_image,
+                                          const std::string& slot_image) {
+    std::string tree = slot_image + ".verity", hash_file = slot_image + ".roothash";
+    std::string given_tree = source_image + ".verity", given_hash = source_image + ".roothash";
+    std::string roothash;
+    if (exists(given_tree) && exists(given_hash)) {
+        // Given sidecars (built with the image, e.g. by `veritysetup format`): checked first, so
+        // a tree that does not match is refused rather than installed as a slot that cannot boot.
+        std::string text = TRY(sys::read_file(given_hash, 1024));
+        roothash = TRY(sys::parse_roothash(text));
+        TRY_CTX(sys::verity_verify(slot_image, given_tree, roothash), "given sidecars");
+        TRY(copy_file(given_tree, tree));
+    } else {
+        std::string tmp = tree + ".new";
+        auto r = sys::verity_format(slot_image, tmp);
+        if (!r) {
+            ::unlink(tmp.c_str());
+            return Unexpected(std::move(r).error());
+        }
+        roothash = *r;
+        if (::rename(tmp.c_str(), tree.c_str()) < 0) return fail_errno("rename", tree);
+    }
+    TRY(write_text(hash_file, roothash + "\n"));
+    // What is on the disk now must verify, as the image itself was read back after writing.
+    TRY_CTX(sys::verity_verify(slot_image, tree, roothash), "after writing");
+    return roothash;
+}
+
+Result<void> remove_verity_sidecars(const std::string& slot_image) {
+    for (const char* ext : {".verity", ".roothash"}) {
+        std::string p = slot_image + ext;
+        if (::unlink(p.c_str()) < 0 && errno != ENOENT) return fail_errno("unlink", p);
+    }
+    return ok();
+}
+
+Result<std::optional<std::string>> check_verity_sidecars(const std::string& image,
+                                                         const std::string& roothash) {
+    std::string tree = image + ".verity", hash_file = image + ".roothash";
+    if (!exists(tree) && !exists(hash_file) && roothash.empty()) return std::nullopt;
+    if (!exists(tree)) return fail(ENOENT, "root hash given but no hash tree '" + tree + "'");
+    std::string hex = roothash;
+    if (hex.empty()) hex = TRY(sys::read_file(hash_file, 1024));
+    hex = TRY(sys::parse_roothash(hex));
+    TRY(sys::verity_verify(image, tree, hex));
+    return std::optional<std::string>(hex);
+}
+
+}  // namespace imageinit::cli
