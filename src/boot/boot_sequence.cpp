@@ -8,6 +8,7 @@
 #include <set>
 
 #include "boot/apply_plan.h"
+#include "boot/slot_kernel.h"
 #include "boot/integrity.h"
 #include "boot/hooks.h"
 #include "boot/state_store.h"
@@ -262,6 +263,13 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
         if (!r) return fail(r.error().code, "no init in the image: " + r.error().message);
         return ok();
     }));
+
+    // Contract §7: a slot carrying another kernel is booted by that kernel (kexec, slot forced);
+    // a load that fails is a failed attempt of this slot. Its hooks run in the kexec'd boot.
+    out.kexec = TRY(slot_step<bool>("kexec-load", slot, [&] {
+        return load_slot_kernel(p_, root, slot);
+    }));
+    if (out.kexec) return out;
     // In the initramfs a corrupt block fails the slot (EIO, same-boot fallback); from the
     // hand-over on it must restart the machine so it becomes a counted failed boot.
     if (verity)
@@ -349,6 +357,11 @@ Result<Handover> BootSequence::run() {
             continue;  // the failed slot's guards unwound when `prepared` went out of scope
         }
 
+        if (prepared->kexec) {  // the mounts unwind; the kernel holds its own copy of the files
+            Handover h;
+            h.kexec = true;
+            return h;
+        }
         report_.slot = attempt.slot;
         report_.why = attempt.why;
         report_.last_resort = attempt.last_resort;

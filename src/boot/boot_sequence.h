@@ -28,6 +28,7 @@ struct Handover {
     std::string new_root;
     std::string init;
     std::vector<std::string> argv;  // argv[0] is the init path
+    bool kexec = false;  // reboot into the loaded slot kernel instead
 };
 
 class BootSequence {
@@ -53,6 +54,7 @@ private:
         std::vector<std::string> warnings;
         std::string image, fstype, spec_file;
         bool degraded = false;
+        bool kexec = false;  // the slot's own kernel is loaded
     };
     Result<void> find_state();
     Result<void> find_persist();

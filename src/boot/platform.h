@@ -146,6 +146,22 @@ public:
         (void)name;
         return fail(ENOTSUP, "cannot unlock LUKS2 '" + device + "' on this platform");
     }
+
+    // --- slot-owned kernels (contract §7). Defaults: a platform without kexec (a unit-test
+    // fake) knows no running kernel, reads heads as whole files and cannot load a kernel.
+    // The running kernel: uname's release and version.
+    virtual std::pair<std::string, std::string> running_kernel() { return {}; }
+    // The first MAX_BYTES of a file resolved inside ROOT (ENOENT when it does not exist).
+    virtual Result<std::string> read_head_in_root(const Dir& root, const std::string& path,
+                                                  size_t max_bytes) {
+        return read_in_root(root, path, max_bytes);
+    }
+    // kexec_file_load of KERNEL and INITRD (both resolved inside ROOT) with CMDLINE.
+    virtual Result<void> kexec_load(const Dir& root, const std::string& kernel,
+                                    const std::string& initrd, const std::string& cmdline) {
+        (void)root, (void)initrd, (void)cmdline;
+        return fail(ENOSYS, "cannot kexec '" + kernel + "' on this platform");
+    }
 };
 
 }  // namespace imageinit::boot

@@ -56,6 +56,12 @@ public:
     Result<void> arm_verity_restart(const std::string& name) override;
     Result<AttachedImage> open_luks(const std::string& device, const std::string& name) override;
 
+    std::pair<std::string, std::string> running_kernel() override;
+    Result<std::string> read_head_in_root(const Dir& root, const std::string& path,
+                                          size_t max_bytes) override;
+    Result<void> kexec_load(const Dir& root, const std::string& kernel, const std::string& initrd,
+                            const std::string& cmdline) override;
+
 private:
     sys::ModuleLoader* modules_;
     sys::DeviceWaiter* waiter_;

@@ -19,6 +19,7 @@
 #include "sys/devwait.h"
 #include "sys/files.h"
 #include "sys/kmod.h"
+#include "sys/kexec.h"
 #include "sys/log.h"
 #include "sys/mount.h"
 #include "sys/switch_root.h"
@@ -132,6 +133,12 @@ Result<void> early_mounts() {
             for (const auto& f : sequence.report().fallbacks)
                 summary += "; slot " + f.slot + " failed at " + f.step + ": " + f.reason;
             emergency(cfg, summary);
+        }
+        if (handover->kexec) {
+            log::notice("rebooting into the slot's own kernel (kexec) after " +
+                        std::to_string(steps.total_ms()) + " ms in the initramfs");
+            auto r = sys::kexec_reboot();
+            emergency(cfg, "kexec: " + r.error().message);
         }
         log::notice("booting slot " + sequence.report().slot + " (" + sequence.report().why +
                     "): exec " + handover->init + " after " + std::to_string(steps.total_ms()) +

@@ -110,6 +110,9 @@ void apply(BootConfig& cfg, std::string_view key, std::optional<std::string_view
         else
             cfg.warnings.push_back(std::string(key) + "=" + quoted(*value) +
                                    " is not a hex root hash; ignored");
+    } else if (key == "imageinit.kexec") {
+        // Set by imageinit itself on a kernel it kexecs into (§7); read by
+        // core::has_kexec_marker from the raw command line.
     } else if (starts_with(key, "imageinit.")) {
         cfg.warnings.push_back("unknown option " + quoted(key) + " ignored");
     }

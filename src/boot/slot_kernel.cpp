@@ -1,0 +1,36 @@
+// The kexec-load step (see slot_kernel.h): gathers the facts for core::decide_kexec and, when it
+// says so, loads the slot's kernel and initramfs.
+#include "boot/slot_kernel.h"
+
+#include "core/kexec_decision.h"
+#include "sys/log.h"
+
+namespace imageinit::boot {
+
+Result<bool> load_slot_kernel(Platform& p, const Dir& root, const std::string& slot) {
+    const std::string kernel(core::kSlotKernelPath), initrd(core::kSlotInitrdPath);
+    core::KexecInput in;
+    in.slot = slot;
+    auto head = p.read_head_in_root(root, kernel, core::kBzImageHeadBytes);
+    if (!head && head.error().code != ENOENT) return Unexpected(std::move(head).error());
+    in.has_kernel = head.has_value();
+    if (!in.has_kernel) return false;  // the common case: nothing more to read
+    in.kernel_version = core::bzimage_version(*head);
+    auto initrd_dir = p.open_in_root(root, initrd, false);
+    if (!initrd_dir && initrd_dir.error().code != ENOENT)
+        return Unexpected(std::move(initrd_dir).error());
+    in.has_initrd = initrd_dir.has_value();
+    in.cmdline = TRY(p.read_file("/proc/cmdline", core::kMaxCmdline * 4));
+    auto [release, version] = p.running_kernel();
+    in.running_release = release;
+    in.running_version = version;
+
+    core::KexecDecision d = TRY(core::decide_kexec(in));
+    log::info(d.why);
+    if (!d.kexec) return false;
+    TRY(p.kexec_load(root, kernel, initrd, d.cmdline));
+    log::notice("loaded slot " + slot + "'s kernel for kexec, command line: " + d.cmdline);
+    return true;
+}
+
+}  // namespace imageinit::boot
