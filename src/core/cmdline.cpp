@@ -39,6 +39,18 @@ void apply(BootConfig& cfg, std::string_view key, std::optional<std::string_view
                                "); ignored");
         return false;
     };
+    // Boolean switches: the bare key or 1/yes/true/on turn them on, 0/no/false/off off; anything
+    // else keeps the default (off). imageinit.shell=0 must never start a shell.
+    auto flag = [&](bool& into) {
+        if (!value || *value == "1" || *value == "yes" || *value == "true" || *value == "on") {
+            into = true;
+        } else if (*value == "0" || *value == "no" || *value == "false" || *value == "off") {
+            into = false;
+        } else {
+            cfg.warnings.push_back(std::string(key) + "=" + quoted(*value) +
+                                   " is not a yes/no value; ignored");
+        }
+    };
     auto spec_value = [&]() -> bool {
         if (!need_value("a device spec")) return false;
         if (plausible_spec(*value)) return true;
@@ -63,7 +75,7 @@ void apply(BootConfig& cfg, std::string_view key, std::optional<std::string_view
         else
             cfg.persist_spec = std::string(*value);
     } else if (key == "imageinit.persist.required") {
-        cfg.persist_required = !value || *value == "1" || *value == "yes" || *value == "true";
+        flag(cfg.persist_required);
     } else if (key == "imageinit.slot") {
         if (!need_value("a slot name")) return;
         if (valid_slot_name(*value))
@@ -92,9 +104,9 @@ void apply(BootConfig& cfg, std::string_view key, std::optional<std::string_view
         }
         cfg.timeout_sec = secs;
     } else if (key == "imageinit.debug") {
-        cfg.debug = true;
+        flag(cfg.debug);
     } else if (key == "imageinit.shell") {
-        cfg.shell = true;
+        flag(cfg.shell);
     } else if (key == "imageinit.break") {
         if (need_value("a step name")) cfg.break_step = std::string(value->substr(0, 64));
     } else if (starts_with(key, "imageinit.roothash.")) {

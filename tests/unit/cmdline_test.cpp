@@ -131,3 +131,17 @@ TEST(Cmdline, ValidSlotNames) {
     EXPECT_FALSE(valid_slot_name("a/b"));
     EXPECT_FALSE(valid_slot_name(".."));
 }
+
+TEST(Cmdline, SwitchesTakeYesNoValuesAndZeroNeverStartsAShell) {
+    EXPECT_FALSE(parse_cmdline("imageinit.shell=0").shell);
+    EXPECT_FALSE(parse_cmdline("imageinit.shell=no").shell);
+    EXPECT_TRUE(parse_cmdline("imageinit.shell=1").shell);
+    EXPECT_TRUE(parse_cmdline("imageinit.debug=yes").debug);
+    EXPECT_FALSE(parse_cmdline("imageinit.persist.required=false").persist_required);
+    BootConfig c = parse_cmdline("imageinit.shell=maybe");
+    EXPECT_FALSE(c.shell);
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_NE(c.warnings[0].find("not a yes/no value"), std::string::npos);
+    // The last word wins, as for every key.
+    EXPECT_FALSE(parse_cmdline("imageinit.shell imageinit.shell=0").shell);
+}
