@@ -131,10 +131,8 @@ Result<void> DeviceWaiter::wait_until(const std::function<bool()>& ready,
         auto now = std::chrono::steady_clock::now();
         // Rounded up: a truncated timeout would wake just before the deadline and give up early.
         auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-        if (now >= deadline) {
-            errno = ETIMEDOUT;
-            return fail_errno("wait for device", what);
-        }
+        if (now >= deadline)
+            return fail(ETIMEDOUT, what + " did not appear before the deadline (imageinit.timeout)");
         struct pollfd pfd = {sock_.get(), POLLIN, 0};
         int rc = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 60'000)));
         if (rc < 0 && errno != EINTR) return fail_errno("poll", "netlink uevent");
