@@ -34,7 +34,15 @@ namespace imageinit::cli {
 struct ImageRoot {
     boot::Dir root;
     std::string fstype;  // empty for a directory
-    std::vector<boot::Undo> undo;
+    std::vector<boot::Undo> undo;  // rmdir, loop, mount: undone last first
+
+    ImageRoot() = default;
+    ImageRoot(ImageRoot&&) = default;
+    ImageRoot& operator=(ImageRoot&&) = default;
+    ~ImageRoot() {
+        root.fd.reset();
+        boot::unwind(undo);
+    }
 };
 Result<ImageRoot> open_image_root(const std::string& image);
 
