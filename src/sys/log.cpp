@@ -16,6 +16,7 @@ struct State {
     bool debug = false;
     int kmsg_fd = -1;
     int console_fd = -1;
+    bool unthrottled = false;  // we turned printk_devkmsg from "ratelimit" to "on"
     std::vector<std::pair<Level, std::string>> early;  // lines before /dev/kmsg exists
 };
 
@@ -53,6 +54,27 @@ void emit_kmsg(Level level, std::string_view message) {
     }
 }
 
+// The kernel rate-limits each /dev/kmsg writer to 10 lines per 5 s by default
+// (printk.devkmsg=ratelimit): a boot that falls back logs more than that, and the lines dropped
+// would include the "BOOT FAILED" summary. While PID 1 runs in the initramfs, writes are let
+// through; the default is restored before the image's init starts. An explicit printk.devkmsg=
+// on the command line locks the setting (the kernel refuses the write), which is respected.
+constexpr const char* kDevkmsgSysctl = "/proc/sys/kernel/printk_devkmsg";
+
+bool set_devkmsg(const char* from, const char* to) {
+    int fd = ::open(kDevkmsgSysctl, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[32] = {};
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    // The kernel accepts a value only with its trailing newline.
+    std::string value = std::string(to) + "\n";
+    bool changed =
+        n > 0 && std::string(buf, static_cast<size_t>(n)) == std::string(from) + "\n" &&
+        ::pwrite(fd, value.data(), value.size(), 0) == static_cast<ssize_t>(value.size());
+    ::close(fd);
+    return changed;
+}
+
 }  // namespace
 
 void set_sink(Sink sink) { state().sink = sink; }
@@ -62,6 +84,7 @@ void attach_kmsg() {
     State& s = state();
     if (s.kmsg_fd < 0) s.kmsg_fd = ::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
     if (s.console_fd < 0) s.console_fd = ::open("/dev/console", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (s.kmsg_fd >= 0 && !s.unthrottled) s.unthrottled = set_devkmsg("ratelimit", "on");
     auto early = std::move(s.early);
     s.early.clear();
     for (auto& [level, msg] : early) emit_kmsg(level, msg);
@@ -72,6 +95,7 @@ void detach() {
     if (s.kmsg_fd >= 0) ::close(s.kmsg_fd);
     if (s.console_fd >= 0) ::close(s.console_fd);
     s.kmsg_fd = s.console_fd = -1;
+    if (s.unthrottled) s.unthrottled = !set_devkmsg("on", "ratelimit");
 }
 
 void write(Level level, std::string_view message) {
