@@ -475,15 +475,18 @@ class BootResult:
 
 def boot(kernel: Kernel, initrd: Path, disks: list[Path], log_path: Path,
          append: str = "", timeout: float = 90, hotplug: Hotplug | None = None,
-         kill_after: float | None = None, memory: int = 512) -> BootResult:
+         kill_after: float | None = None, memory: int = 512,
+         console_input: list[tuple[str, str]] | None = None) -> BootResult:
     """One boot. disks are attached as virtio disks in order (the control disk is one of them).
-    kill_after: SIGKILL QEMU after that many seconds (a power cut)."""
+    kill_after: SIGKILL QEMU after that many seconds (a power cut). console_input: (marker,
+    text) pairs: once marker appears on the serial console (counted from the previous one),
+    text is typed into it (a passphrase prompt)."""
     accel = probe_accel(kernel)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
     cmd = ["timeout", "-k", "5", str(int(timeout)), "qemu-system-x86_64",
            "-accel", accel, "-m", str(memory), "-nodefaults", "-vga", "none", "-no-reboot",
-           "-display", "none", "-serial", f"file:{log_path}",
+           "-display", "none", *_serial_args(log_path, console_input),
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
            "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
            "-append", f"{DEFAULT_APPEND} {append}".strip()]
@@ -500,6 +503,11 @@ def boot(kernel: Kernel, initrd: Path, disks: list[Path], log_path: Path,
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     killed = False
+    typist = None
+    if console_input:
+        typist = threading.Thread(target=_type_into_console, daemon=True,
+                                  args=(proc, log_path, console_input, t0, timeout))
+        typist.start()
     try:
         if hotplug:
             _do_hotplug(proc, hotplug, log_path, mon, t0, timeout)
@@ -511,6 +519,8 @@ def boot(kernel: Kernel, initrd: Path, disks: list[Path], log_path: Path,
                 os.killpg(proc.pid, signal.SIGKILL)
                 killed = True
         out, _ = proc.communicate()
+        if typist:
+            typist.join(timeout=10)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -526,6 +536,52 @@ def boot(kernel: Kernel, initrd: Path, disks: list[Path], log_path: Path,
     rc = proc.returncode if not killed else -9
     return BootResult(rc=rc, log=text, seconds=seconds, log_path=log_path,
                       timed_out=rc == TIMEOUT_CODE, killed=killed)
+
+
+def _serial_args(log_path: Path, console_input) -> list[str]:
+    if not console_input:
+        return ["-serial", f"file:{log_path}"]
+    # A socket chardev takes input. wait=on: QEMU starts only once the typist is connected, and
+    # the typist writes the log (a chardev logfile repeats characters the socket could not take).
+    sock = log_path.with_suffix(".sock")
+    sock.unlink(missing_ok=True)
+    return ["-chardev", f"socket,id=ser0,path={sock},server=on,wait=on", "-serial", "chardev:ser0"]
+
+
+def _type_into_console(proc, log_path: Path, console_input, t0: float, timeout: float) -> None:
+    sock_path = log_path.with_suffix(".sock")
+    deadline = t0 + timeout
+    s = None
+    while s is None and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(sock_path))
+        except OSError:
+            s = None
+            time.sleep(0.1)
+    if s is None:
+        return
+    s.settimeout(0.1)
+    seen, pending, log_text = 0, list(console_input), ""
+    with open(log_path, "ab") as log_file:
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+                if not data:
+                    break  # QEMU exited
+                log_file.write(data)
+                log_file.flush()
+                log_text += data.decode(errors="replace")
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+            if pending:
+                at = log_text.find(pending[0][0], seen)
+                if at >= 0:
+                    seen = at + len(pending[0][0])
+                    s.sendall(pending.pop(0)[1].encode())
+    s.close()
 
 
 def _do_hotplug(proc, hp: Hotplug, log_path: Path, mon: Path, t0: float, timeout: float):
