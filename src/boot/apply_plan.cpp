@@ -63,7 +63,7 @@ Result<Applied> apply_plan(Platform& p, const core::MountPlan& plan, const Apply
     Applied applied;
     for (size_t i = 0; i < plan.mounts.size(); ++i) {
         const PlannedMount& m = plan.mounts[i];
-        auto target = p.open_in_root(*ctx.root, m.target, true);
+        auto target = p.open_mount_point(*ctx.root, m.target);
         if (!target) {
             if (ctx.default_spec && target.error().code == ENOENT) {
                 applied.warnings.push_back("default spec: '" + m.target +

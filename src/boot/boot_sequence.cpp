@@ -256,7 +256,7 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
 
     TRY(slot_step<void>("check-init", slot, [&]() -> Result<void> {
         for (const char* dir : {"/dev", "/proc", "/sys", "/run"})
-            if (auto d = p_.open_in_root(root, dir, true); !d)
+            if (auto d = p_.open_mount_point(root, dir); !d)
                 return fail(d.error().code, std::string("the image has no '") + dir +
                                                 "' directory to move the initramfs mounts to");
         auto r = p_.check_executable(root, cfg_.init);

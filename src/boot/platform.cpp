@@ -97,6 +97,21 @@ Result<Dir> RealPlatform::open_in_root(const Dir& root, const std::string& path,
     return Dir{std::move(fd), join_path(root.path, path)};
 }
 
+Result<Dir> RealPlatform::open_mount_point(const Dir& root, const std::string& path) {
+    Dir dir = TRY(open_in_root(root, path, true));
+    std::string root_at = real_path_of(root.fd.get(), root.path);
+    std::string landed = real_path_of(dir.fd.get(), dir.path);
+    std::string expected = path == "/" ? root_at : (root_at == "/" ? "" : root_at) + path;
+    if (landed != expected) {
+        std::string inside = landed.compare(0, root_at.size(), root_at) == 0
+                                 ? landed.substr(root_at == "/" ? 0 : root_at.size())
+                                 : landed;
+        return fail(ELOOP, "'" + path + "' resolves to '" + inside +
+                               "' through a symlink: refusing to mount there");
+    }
+    return dir;
+}
+
 Result<void> RealPlatform::check_executable(const Dir& root, const std::string& path) {
     Dir f = TRY(open_in_root(root, path, false));
     struct stat st;

@@ -81,6 +81,12 @@ public:
     virtual Result<Dir> open_dir(const std::string& path) = 0;
     // Opens PATH inside ROOT with RESOLVE_IN_ROOT. want_dir: must be a directory.
     virtual Result<Dir> open_in_root(const Dir& root, const std::string& path, bool want_dir) = 0;
+    // A directory to mount on: opened inside ROOT and refused unless it is exactly ROOT/PATH.
+    // RESOLVE_IN_ROOT keeps a symlink from leaving the root; this also keeps one (say, planted on
+    // the persistent partition under an earlier overlay) from moving a mount elsewhere inside it.
+    virtual Result<Dir> open_mount_point(const Dir& root, const std::string& path) {
+        return open_in_root(root, path, true);
+    }
     // Regular file with an execute bit, resolved inside ROOT.
     virtual Result<void> check_executable(const Dir& root, const std::string& path) = 0;
     // Reads a file resolved inside ROOT; error code ENOENT when it does not exist.

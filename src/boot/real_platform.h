@@ -24,6 +24,7 @@ public:
     Result<AttachedImage> attach_loop(const std::string& file) override;
     Result<Dir> open_dir(const std::string& path) override;
     Result<Dir> open_in_root(const Dir& root, const std::string& path, bool want_dir) override;
+    Result<Dir> open_mount_point(const Dir& root, const std::string& path) override;
     Result<void> check_executable(const Dir& root, const std::string& path) override;
     Result<std::string> read_in_root(const Dir& root, const std::string& path,
                                      size_t max_bytes) override;
