@@ -42,7 +42,7 @@ Result<Undo> apply_one(Platform& p, const PlannedMount& m, size_t index, const A
                 work = TRY(p.make_dirs(*ctx.overlay_store, base + "/work"));
             }
             // The target fd doubles as the lower layer: it was opened before anything covered it.
-            return p.mount_overlay(target, upper, work, target, m.flags);
+            return p.mount_overlay(target, upper, work, target, m.flags, m.data);
         }
         case MountAction::kBind: {
             if (!ctx.persist_root) return fail(ENODEV, "no persistent partition");

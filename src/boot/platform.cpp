@@ -198,7 +198,8 @@ Result<Undo> RealPlatform::mount_on(const std::string& source, const Dir& target
 }
 
 Result<Undo> RealPlatform::mount_overlay(const Dir& lower, const Dir& upper, const Dir& work,
-                                         const Dir& target, unsigned long flags) {
+                                         const Dir& target, unsigned long flags,
+                                         const std::string& options) {
     // Directories go to overlayfs as /proc/self/fd/N: no path from the image or the persistent
     // partition is ever spliced into the option string (no ',' ':' '\' injection), and the
     // directories are the ones already resolved safely. index=off: the lower layer changes with
@@ -206,6 +207,9 @@ Result<Undo> RealPlatform::mount_overlay(const Dir& lower, const Dir& upper, con
     std::string data = "lowerdir=" + sys::fd_path(lower.fd.get()) +
                        ",upperdir=" + sys::fd_path(upper.fd.get()) +
                        ",workdir=" + sys::fd_path(work.fd.get()) + ",index=off";
+    // The spec's own overlay options (redirect_dir=, xino=, ...): the planner has refused paths,
+    // separators and control characters in them.
+    if (!options.empty()) data += "," + options;
     return mount_on("overlay", target, "overlay", flags, data);
 }
 

@@ -112,7 +112,8 @@ public:
                                   const std::string& fstype, unsigned long flags,
                                   const std::string& data) = 0;
     virtual Result<Undo> mount_overlay(const Dir& lower, const Dir& upper, const Dir& work,
-                                       const Dir& target, unsigned long flags) = 0;
+                                       const Dir& target, unsigned long flags,
+                                       const std::string& options) = 0;
     virtual Result<Undo> bind(const Dir& source, const Dir& target, unsigned long flags) = 0;
 
     // --- helper programs (initramfs hooks, contract §9). Not pure: a platform that does not

@@ -31,6 +31,21 @@ std::vector<std::string> boot_of_a(bool seeded = false) {
                    {"write /run/imageinit/slot", "write /run/imageinit/boot.json"}});
 }
 
+TEST(BootSequence, OverlayOptionsFromTheSpecReachTheOverlayMount) {
+    FakeBoot boot;
+    boot.fake.add_slot_file("a", bootable_image("overlay /etc overlay "
+                                                "x-imageinit.upper=tmpfs,redirect_dir=on\n"));
+    auto handover = boot.run();
+    ASSERT_TRUE(handover) << handover.error().message;
+    bool found = false;
+    for (const auto& line : boot.fake.log())
+        if (line.starts_with("overlay on /sysroot/etc")) {
+            found = true;
+            EXPECT_HAS(line, "redirect_dir=on");
+        }
+    EXPECT_TRUE(found);
+}
+
 TEST(BootSequence, CleanBootRecordsTheAttemptBeforeTouchingTheImageAndMountsParentsFirst) {
     FakeBoot boot;
     boot.fake.add_slot_file("a", bootable_image(kFullSpec));

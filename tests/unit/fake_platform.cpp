@@ -331,8 +331,9 @@ Result<Undo> FakePlatform::mount_on(const std::string& source, const Dir& target
 }
 
 Result<Undo> FakePlatform::mount_overlay(const Dir& lower, const Dir& upper, const Dir& work,
-                                         const Dir& target, unsigned long flags) {
-    std::string opts = options(flags, "");
+                                         const Dir& target, unsigned long flags,
+                                         const std::string& extra) {
+    std::string opts = options(flags, extra);
     std::string lower_note = lower.path == target.path ? "" : "lower " + lower.path + ", ";
     (void)work;
     return add_mount({target.path, "overlay", "overlay"},

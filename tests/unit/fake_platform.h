@@ -93,7 +93,8 @@ class FakePlatform : public Platform {
     Result<Undo> mount_on(const std::string& source, const Dir& target, const std::string& fstype,
                           unsigned long flags, const std::string& data) override;
     Result<Undo> mount_overlay(const Dir& lower, const Dir& upper, const Dir& work,
-                               const Dir& target, unsigned long flags) override;
+                               const Dir& target, unsigned long flags,
+                               const std::string& options) override;
     Result<Undo> bind(const Dir& source, const Dir& target, unsigned long flags) override;
 
   private:
