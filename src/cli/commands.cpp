@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "  rollback                        primary back to the other good slot\n"
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
     "  check IMAGE                     lint an image: spec, mount points, init\n"
+    "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
     "common options: --state-dir DIR (default /run/imageinit/state), --slot NAME\n";
 
 int usage_error(const std::string& message) {
@@ -174,6 +175,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "install") return cmd_install(rest, o);
     if (cmd == "plan") return cmd_plan(rest, o);
     if (cmd == "check") return cmd_check(rest, o);
+    if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);
         return 0;

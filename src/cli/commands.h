@@ -23,5 +23,7 @@ int cmd_rollback(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_install(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_plan(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_check(const std::vector<std::string>& args, const CommonOptions& o);
+// In a dracut initramfs: prepare /sysroot, dracut switches root (cli/dracut.cpp).
+int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions& o);
 
 }  // namespace imageinit::cli

@@ -1,0 +1,185 @@
+"""QEMU scenarios for issue 5: initramfs hooks (minimal initramfs) and the dracut module, in a
+systemd-based and a non-systemd dracut initramfs. Registered into scenarios.SCENARIOS.
+
+The test hooks (below) record their environment and what is mounted into /run, which moves into
+the booted system; one rejects slot a (exit 100: same-boot fallback to recovery), one fails
+(exit 3: a warning, the boot goes on). dracut boots are slow under TCG: three boots in all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import harness as h
+from scenarios import BASIC_CHECKS, Context, json_values, scenario
+
+DRACUT_MODULE = h.REPO / "dracut-module" / "90imageinit"
+SHIPPED_HOOKS = h.REPO / "hooks"
+
+RECORD_HOOK = r"""#!/bin/sh
+# Test hook: one line per run into /run/imageinit/hooktest/log.
+d=/run/imageinit/hooktest
+mkdir -p "$d"
+echo "$IMAGEINIT_STAGE ${0##*/} slot=$IMAGEINIT_SLOT root=$IMAGEINIT_ROOT persist=$IMAGEINIT_PERSIST degraded=$IMAGEINIT_DEGRADED tmp-mounted=$(grep -c " $IMAGEINIT_ROOT/tmp " /proc/mounts)" >>"$d/log"
+"""
+REJECT_HOOK = r"""#!/bin/sh
+# Test hook: an image whose /etc/slot-id says BAD must not boot.
+[ "$(cat "$IMAGEINIT_ROOT/etc/slot-id")" != BAD ] || exit 100
+"""
+FAIL_HOOK = r"""#!/bin/sh
+# Test hook: fails; the boot must go on with a warning.
+echo "pre-pivot 90-fail slot=$IMAGEINIT_SLOT" >>/run/imageinit/hooktest/log
+exit 3
+"""
+TEST_HOOKS = {
+    "pre-mount/05-record": RECORD_HOOK,
+    "pre-mount/50-reject-bad": REJECT_HOOK,
+    "pre-pivot/05-record": RECORD_HOOK,
+    "pre-pivot/90-fail": FAIL_HOOK,
+    "pre-pivot/95-record": RECORD_HOOK,
+}
+
+HOOK_CHECKS = BASIC_CHECKS + r"""
+check slot-id-is-recovery file_is /etc/slot-id R
+check tmp-is-tmpfs test "$(fstype_of /tmp)" = tmpfs
+check etc-is-overlay test "$(fstype_of /etc)" = overlay
+check bind-mounted is_mounted /var/lib/test
+check srv-is-overlay test "$(fstype_of /srv)" = overlay
+check persist-nodev opts_have /run/imageinit/persist nodev
+check machine-id-from-hook cmp -s /etc/machine-id /run/imageinit/persist/imageinit/hooks/machine-id/machine-id
+echo "TEST: hooklog begin"; cat /run/imageinit/hooktest/log; echo "TEST: hooklog end"
+echo "TEST: machine-id $(cat /etc/machine-id)"
+echo "TEST: persist-kib $(df -k /run/imageinit/persist | awk 'NR == 2 {print $2}')"
+"""
+
+
+def hooks_dir(ctx: Context) -> Path:
+    """The shipped hooks plus the test hooks, as one folder."""
+    d = ctx.dir / "hooks"
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(SHIPPED_HOOKS, d)
+    for rel, text in TEST_HOOKS.items():
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text(text)
+        os.chmod(d / rel, 0o755)
+    return d
+
+
+def tree_digest(d: Path) -> str:
+    files = sorted(p for p in d.rglob("*") if p.is_file())
+    return h.file_digest(*files, extra=" ".join(str(p.relative_to(d)) for p in files))
+
+
+def build_dracut_initrd(ctx: Context, hooks: Path, systemd: bool) -> Path:
+    """dracut --no-hostonly with our module from this repository (not installed system-wide:
+    a symlinked copy of /usr/lib/dracut as dracutbasedir), the harness's kernel modules, and
+    neither the host's dracut.conf nor its hostonly guesses."""
+    flavour = "systemd" if systemd else "nosystemd"
+    key = h.file_digest(ctx.binary, *sorted(DRACUT_MODULE.iterdir()),
+                        extra=ctx.kernel.kver + flavour + tree_digest(hooks))
+    out = h.WORK / f"dracut-{flavour}.img"
+    stamp = out.with_name(out.name + ".key")
+    if out.exists() and stamp.exists() and stamp.read_text() == key:
+        return out
+    with tempfile.TemporaryDirectory(dir=h.WORK) as tmp:
+        base = Path(tmp) / "dracut"
+        (Path(tmp) / "none").mkdir()
+        h.run(["cp", "-as", "/usr/lib/dracut/.", f"{base}/"])
+        (base / "modules.d" / "90imageinit").symlink_to(DRACUT_MODULE)
+        modules = "dracut-systemd imageinit" if systemd else "base udev-rules imageinit"
+        env = dict(os.environ, dracutbasedir=str(base), IMAGEINIT_BINARY=str(ctx.binary),
+                   IMAGEINIT_HOOKS_DIR=str(hooks))
+        cmd = ["dracut", "-q", "--force", "--no-hostonly", "--no-hostonly-cmdline",
+               "--no-early-microcode", "--conf", "/dev/null", "--confdir", f"{tmp}/none",
+               "--kver", ctx.kernel.kver,
+               "--kmoddir", ctx.kernel.modroot / "lib" / "modules" / ctx.kernel.kver,
+               "-m", modules, "--compress", "zstd", Path(tmp) / "initrd.img"]
+        if not systemd:
+            cmd[1:1] = ["--omit", "systemd"]
+        h.run(cmd, env=env)
+        shutil.move(Path(tmp) / "initrd.img", out)
+    stamp.write_text(key)
+    return out
+
+
+def hook_disk(ctx: Context) -> Path:
+    """Slot a is rejected by the test hook, recovery boots."""
+    return ctx.disk({"a": ctx.image(slot_id="BAD"), "recovery": ctx.image(slot_id="R")})
+
+
+def expect_hook_story(ctx: Context, r: h.BootResult, what: str) -> None:
+    ctx.expect_pass(r, what)
+    lines = r.section("hooklog").strip().splitlines()
+    want = ["pre-mount 05-record slot=a", "pre-mount 05-record slot=recovery",
+            "pre-pivot 05-record slot=recovery", "pre-pivot 90-fail slot=recovery",
+            "pre-pivot 95-record slot=recovery"]
+    got = [" ".join(l.split()[:3]) for l in lines]
+    ctx.expect(got == want, f"{what}: hooks ran as {got}, expected {want}")
+    env = lines[1]
+    for part in ["root=/sysroot", "persist=/run/imageinit/persist", "degraded=0"]:
+        ctx.expect(part in env, f"{what}: hook environment lacks {part}: {env}")
+    ctx.expect("tmp-mounted=0" in lines[1], f"{what}: pre-mount ran after the mounts: {lines[1]}")
+    ctx.expect("tmp-mounted=1" in lines[2], f"{what}: pre-pivot ran before the mounts: {lines[2]}")
+    report = r.boot_json()
+    ctx.expect(report is not None, f"{what}: no parsable boot.json")
+    text = json.dumps(report)
+    ctx.expect("rejected the slot" in text and "pre-mount" in text,
+               f"{what}: boot.json has no fallback from slot a at pre-mount: {text[:600]}")
+    ctx.expect("90-fail (slot recovery) failed: exit status 3" in text,
+               f"{what}: boot.json has no warning for the failing hook")
+    ctx.expect("recovery" in json_values(report, "slot"), f"{what}: boot.json slot: {text[:300]}")
+
+
+@scenario("hooks-minimal-initramfs")
+def hooks_minimal_initramfs(ctx):
+    """Minimal initramfs --with-shell --hooks --install resize2fs: order, environment, reject
+    and failure policy; machine-id kept across a reboot; the persistent ext4 grown once."""
+    hooks = hooks_dir(ctx)
+    initrd = h.build_initrd(ctx.binary, ctx.kernel, h.WORK / f"initrd-hooks-{tree_digest(hooks)}.img",
+                            ["--with-shell", "--hooks", str(hooks), "--install", "resize2fs"])
+    ctx.initrd = initrd
+    disk = hook_disk(ctx)
+    shrink_persist(disk, 16 * h.MiB)
+    r = ctx.boot(disk, HOOK_CHECKS + "finish\n")
+    expect_hook_story(ctx, r, "boot 1")
+    kib = int(r.log.split("TEST: persist-kib ")[1].split()[0])
+    ctx.expect(kib > 40000, f"persistent filesystem not grown: {kib} KiB")
+    first_id = r.log.split("TEST: machine-id ")[1].split()[0]
+    r = ctx.boot(disk, "echo \"TEST: machine-id $(cat /etc/machine-id)\"\nfinish\n")
+    ctx.expect_pass(r, "boot 2")
+    again = r.log.split("TEST: machine-id ")[1].split()[0]
+    ctx.expect(again == first_id, f"machine-id changed across boots: {first_id} -> {again}")
+
+
+def shrink_persist(disk: Path, size: int) -> None:
+    """Replace partition 2 (persist) by a SIZE ext4: a factory image smaller than its partition."""
+    table = json.loads(h.run(["sfdisk", "-J", disk]).stdout)["partitiontable"]
+    start = table["partitions"][1]["start"] * 512
+    with tempfile.TemporaryDirectory(dir=disk.parent) as tmp:
+        img = Path(tmp) / "p.ext4"
+        h.mkfs_ext4_dir(img, "PERSIST", None, size)
+        h.run(["dd", f"if={img}", f"of={disk}", "bs=1M", f"seek={start // h.MiB}",
+               "conv=notrunc", "status=none"])
+
+
+def dracut_boot(ctx: Context, systemd: bool) -> None:
+    hooks = hooks_dir(ctx)
+    ctx.initrd = build_dracut_initrd(ctx, hooks, systemd)
+    disk = hook_disk(ctx)
+    r = ctx.boot(disk, HOOK_CHECKS + "finish\n", timeout=180,
+                 append="root=imageinit rd.shell=0 rd.emergency=reboot")
+    expect_hook_story(ctx, r, "systemd dracut" if systemd else "dracut without systemd")
+
+
+@scenario("dracut-systemd")
+def dracut_systemd(ctx):
+    dracut_boot(ctx, systemd=True)
+
+
+@scenario("dracut-no-systemd")
+def dracut_no_systemd(ctx):
+    dracut_boot(ctx, systemd=False)

@@ -1,0 +1,92 @@
+// `imageinit dracut-mount`: the boot sequence inside a dracut initramfs (contract §10.2). dracut
+// (or systemd in it) has mounted /proc, /sys, /dev and /run and runs udev; this command chooses
+// the slot, prepares /sysroot exactly as PID 1 would (fallback, mounts, hooks, boot report) and
+// exits; dracut then switches root. See docs/dracut.md.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "boot/boot_sequence.h"
+#include "boot/real_platform.h"
+#include "boot/step_runner.h"
+#include "cli/commands.h"
+#include "core/cmdline.h"
+#include "sys/devwait.h"
+#include "sys/files.h"
+#include "sys/kmod.h"
+#include "sys/log.h"
+
+namespace imageinit::cli {
+namespace {
+
+constexpr const char* kModuleList = "/etc/imageinit/modules";
+// udev's control socket: when it exists udev runs, replays the device events itself (dracut's
+// "udevadm trigger") and loads drivers by modalias, so our coldplug pass would only duplicate it.
+constexpr const char* kUdevControl = "/run/udev/control";
+
+bool exists(const char* path) {
+    struct stat st;
+    return ::stat(path, &st) == 0;
+}
+
+}  // namespace
+
+int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&) {
+    for (const auto& a : args) {
+        log::error("dracut-mount: unknown argument '" + a + "'");
+        return 2;
+    }
+    auto start = boot::Clock::now();
+    // Same log as PID 1: the kernel log, warnings and errors also on the console.
+    log::set_sink(log::Sink::kKmsg);
+    log::attach_kmsg();
+    ::mkdir("/run/imageinit", 0755);
+
+    auto cmdline = sys::read_file("/proc/cmdline", 65536);
+    core::BootConfig cfg = core::parse_cmdline(cmdline ? *cmdline : std::string());
+    log::set_debug(cfg.debug);
+    for (const auto& w : cfg.warnings) log::warning("command line: " + w);
+    if (cfg.shell || cfg.break_step)
+        log::notice("imageinit.shell and imageinit.break are PID 1 options; under dracut use "
+                    "rd.shell and rd.break");
+
+    boot::StepRunner steps;
+    std::optional<sys::ModuleLoader> modules;
+    (void)steps.run<void>("load-modules", "", [&]() -> Result<void> {
+        modules.emplace(TRY(sys::ModuleLoader::open()));
+        for (const auto& e : modules->load_list_file(kModuleList)) log::warning(e);
+        return ok();
+    });
+    sys::ModuleLoader* loader = modules ? &*modules : nullptr;
+
+    std::optional<sys::DeviceWaiter> waiter;
+    (void)steps.run<void>("coldplug", "", [&]() -> Result<void> {
+        waiter.emplace(TRY(sys::DeviceWaiter::open([loader](const std::string& alias) {
+            if (loader) (void)loader->load(alias);
+        })));
+        if (!exists(kUdevControl)) waiter->coldplug();
+        return ok();
+    });
+
+    boot::RealPlatform platform(loader, waiter ? &*waiter : nullptr);
+    boot::BootSequence sequence(platform, cfg, steps, start);
+    auto handover = sequence.run();
+    if (!handover) {
+        std::string summary = handover.error().message;
+        for (const auto& f : sequence.report().fallbacks)
+            summary += "; slot " + f.slot + " failed at " + f.step + ": " + f.reason;
+        log::error("BOOT FAILED: " + summary);
+        return 1;  // dracut's emergency policy (rd.shell, rd.emergency) takes over
+    }
+    // dracut picks the init itself, by the same rule (init=, else /sbin/init), and the
+    // check-init step has verified that it exists in the new root.
+    log::notice("slot " + sequence.report().slot + " (" + sequence.report().why + ") ready on " +
+                handover->new_root + " after " + std::to_string(steps.total_ms()) +
+                " ms; dracut switches root to " + handover->init);
+    return 0;
+}
+
+}  // namespace imageinit::cli
