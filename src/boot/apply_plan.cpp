@@ -37,7 +37,7 @@ Result<Undo> apply_one(Platform& p, const PlannedMount& m, size_t index, const A
                 upper = TRY(p.make_persist_dir(*ctx.persist_root, m.persist_dir, nullptr));
                 work = TRY(p.make_persist_dir(*ctx.persist_root, m.work_dir, nullptr));
             } else {
-                std::string base = std::to_string(index);
+                std::string base = ctx.store_prefix + std::to_string(index);
                 upper = TRY(p.make_dirs(*ctx.overlay_store, base + "/upper"));
                 work = TRY(p.make_dirs(*ctx.overlay_store, base + "/work"));
             }

@@ -18,6 +18,8 @@ struct ApplyContext {
     const Dir* overlay_store = nullptr;  // tmpfs for temporary overlays' upper and work dirs
     std::string spec_file;               // for "FILE:LINE: ..." messages
     bool default_spec = false;           // missing mount points are skipped, not errors
+    std::string store_prefix;            // per slot attempt: "b/", so a failed slot's overlay
+                                         // uppers are never reused by the next one
 };
 
 struct Applied {

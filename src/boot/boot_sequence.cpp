@@ -190,8 +190,15 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     AttachedImage image = TRY(slot_step<AttachedImage>("attach-image", slot, [&]() -> Result<AttachedImage> {
         auto spec = cfg_.slot_specs.find(slot);
         if (spec != cfg_.slot_specs.end()) {
-            auto found = TRY(p_.find_devices(spec->second));
-            if (found.empty()) return fail(ENODEV, "image missing: no device matches '" + spec->second + "'");
+            std::vector<std::string> found;
+            auto ready = [&] {
+                auto r = p_.find_devices(spec->second);
+                if (r) found = *r;
+                return !found.empty();
+            };
+            if (!ready()) (void)p_.wait_until(ready, deadline_, "slot " + slot + " '" + spec->second + "'");
+            if (found.empty())
+                return fail(ENODEV, "image missing: no device matches '" + spec->second + "'");
             std::string dev = TRY(pick_one(spec->second, found));
             out.image = dev;
             return AttachedImage{dev, Undo()};
@@ -248,7 +255,7 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
 
     Applied applied = TRY(slot_step<Applied>("apply-mounts", slot, [&]() {
         ApplyContext ctx{&root, persist_root_ ? &*persist_root_ : nullptr, &*overlay_store_,
-                         out.spec_file, spec.is_default};
+                         out.spec_file, spec.is_default, slot + "/"};
         return apply_plan(p_, plan, ctx, out.undo);
     }));
     out.mounts = std::move(applied.mounts);
@@ -331,16 +338,17 @@ Result<Handover> BootSequence::run() {
         auto recorded = steps_.run<void>("record-attempt", attempt.slot, [&] {
             return store_record(p_, *state_root_, attempt.record);
         });
-        record = attempt.record;
-        if (!recorded && record.slots.count(attempt.slot) &&
-            record.slots.at(attempt.slot).health == core::SlotHealth::kTrying) {
-            // An untested image whose try cannot be counted could loop forever: skip it.
+        if (!recorded && attempt.record.slots.count(attempt.slot) &&
+            attempt.record.slots.at(attempt.slot).health == core::SlotHealth::kTrying) {
+            // An untested image whose try cannot be counted could loop forever: skip it. The
+            // record keeps its old counts: this boot never used the try.
             failed.insert(attempt.slot);
             report_.fallbacks.push_back(
                 {attempt.slot, "record-attempt", reason_of(recorded.error(), "record-attempt")});
             last_error = recorded.error().message;
             continue;
         }
+        record = attempt.record;
 
         auto start = steps_.now();
         auto prepared = prepare_slot(attempt.slot);
@@ -375,11 +383,15 @@ Result<Handover> BootSequence::run() {
             log::warning(w);
             report_.warnings.push_back(w);
         }
-        TRY(steps_.run<void>("write-report", "", [&]() -> Result<void> {
+        // The slot is ready: a report that cannot be written (full /run) is a warning, not a
+        // reason to refuse a good image.
+        auto reported = steps_.run<void>("write-report", "", [&]() -> Result<void> {
             TRY(p_.write_file(paths::kSlotFile, attempt.slot + "\n"));
             return p_.write_file(paths::kReportFile,
                                  report_to_json(report_, steps_.records(), steps_.total_ms()));
-        }));
+        });
+        if (!reported) log::warning("no boot report for the booted system: " +
+                                    reported.error().message);
         for (auto& u : prepared->undo) u.commit();
         for (auto& u : base_undo_) u.commit();
         Handover h{paths::kNewRoot, cfg_.init, {cfg_.init}};

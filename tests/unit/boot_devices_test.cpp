@@ -25,9 +25,9 @@ const std::vector<std::string> kDegradedMounts = {
     "attach /dev/loop0 to " + kImageA,
     "mount /dev/loop0 on /sysroot (erofs, ro)",
     "mount tmpfs on /sysroot/tmp (tmpfs, nosuid,nodev,mode=1777)",
-    "overlay on /sysroot/etc (upper /run/imageinit/overlay/1/upper)",
-    "overlay on /sysroot/var (upper /run/imageinit/overlay/2/upper, nosuid,nodev)",
-    "overlay on /sysroot/etc/ssh (upper /run/imageinit/overlay/3/upper, nosuid,nodev)",
+    "overlay on /sysroot/etc (upper /run/imageinit/overlay/a/1/upper)",
+    "overlay on /sysroot/var (upper /run/imageinit/overlay/a/2/upper, nosuid,nodev)",
+    "overlay on /sysroot/etc/ssh (upper /run/imageinit/overlay/a/3/upper, nosuid,nodev)",
     "write /run/imageinit/slot",
     "write /run/imageinit/boot.json",
 };

@@ -81,12 +81,14 @@ struct FakeBoot {
     }
 };
 
-// The log lines of one slot's mounts under the full spec, for an image on LOOP.
-inline std::vector<std::string> full_spec_mounts(const std::string& loop, const std::string& fs) {
+// The log lines of one slot's mounts under the full spec, for an image on LOOP. Temporary
+// overlay uppers live under the slot's own directory of the overlay store.
+inline std::vector<std::string> full_spec_mounts(const std::string& loop, const std::string& fs,
+                                                 const std::string& slot = "a") {
     return {
         "mount " + loop + " on /sysroot (" + fs + ", ro)",
         "mount tmpfs on /sysroot/tmp (tmpfs, nosuid,nodev,mode=1777)",
-        "overlay on /sysroot/etc (upper /run/imageinit/overlay/1/upper)",
+        "overlay on /sysroot/etc (upper /run/imageinit/overlay/" + slot + "/1/upper)",
         "overlay on /sysroot/var (upper /run/imageinit/persist/shared/var, nosuid,nodev)",
         "seed /run/imageinit/persist/shared/etc/ssh from /sysroot/etc/ssh",
         "bind /run/imageinit/persist/shared/etc/ssh on /sysroot/etc/ssh (nosuid,nodev)",

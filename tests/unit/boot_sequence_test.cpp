@@ -134,7 +134,7 @@ TEST(BootSequence, FailedSlotUnwindsEveryMountInReverseBeforeFallback) {
     boot.fake.fail_on("mount", "/sysroot/etc/ssh", EINVAL, 1);  // b's last mount
     ASSERT_TRUE(boot.run());
 
-    auto b_mounts = full_spec_mounts("/dev/loop0", "erofs");
+    auto b_mounts = full_spec_mounts("/dev/loop0", "erofs", "b");
     b_mounts.pop_back();  // the bind failed
     auto b_unwind = full_spec_unwind("/dev/loop0");
     b_unwind.erase(b_unwind.begin());
@@ -157,7 +157,7 @@ TEST(BootSequence, NoInitInTheImageFailsTheSlotAfterItsMountsAndUnwindsThemAll) 
     ASSERT_TRUE(boot.run());
     EXPECT_EQ(boot.fake.log(), concat({{kStateLine, kPersistLine, kOverlayStoreLine,
                                         "write imageinit/state", "attach /dev/loop0 to " + kImageB},
-                                       full_spec_mounts("/dev/loop0", "erofs"),
+                                       full_spec_mounts("/dev/loop0", "erofs", "b"),
                                        full_spec_unwind("/dev/loop0"),
                                        {"write imageinit/state"},
                                        boot_of_a(true)}));
@@ -242,6 +242,20 @@ TEST(BootSequence, TryingSlotWhoseAttemptCannotBeRecordedIsSkippedNotBootedUncou
     EXPECT_EQ(boot.report().fallbacks[0].slot, "b");
     EXPECT_EQ(boot.report().fallbacks[0].step, "record-attempt");
     EXPECT_HAS(boot.report().fallbacks[0].reason, "Input/output error");
+    // a's attempt is what reached the disk: b keeps both tries, since it never used one.
+    auto records = boot.records();
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].slots.at("b"), trying(2));
+    EXPECT_EQ(records[0].journal.back().slot, "a");
+}
+
+TEST(BootSequence, ReportThatCannotBeWrittenIsAWarningNotAFailedBoot) {
+    FakeBoot boot;
+    boot.fake.add_slot_file("a", bootable_image(kFullSpec));
+    boot.fake.fail_on("write", "/run/imageinit/boot.json", ENOSPC);
+    auto handover = boot.run();
+    ASSERT_TRUE(handover) << handover.error().message;
+    EXPECT_EQ(boot.report().slot, "a");
 }
 
 TEST(BootSequence, GoodSlotBootsEvenWhenItsAttemptCannotBeRecorded) {
@@ -262,7 +276,7 @@ TEST(BootSequence, ForcedSlotBootsAsIsWithoutCountingATry) {
     EXPECT_EQ(boot.fake.log(),
               concat({{kStateLine, kPersistLine, kOverlayStoreLine, "write imageinit/state",
                        "attach /dev/loop0 to " + kImageB},
-                      full_spec_mounts("/dev/loop0", "erofs"),
+                      full_spec_mounts("/dev/loop0", "erofs", "b"),
                       {"write /run/imageinit/slot", "write /run/imageinit/boot.json"}}));
     EXPECT_EQ(boot.report().slot, "b");
     EXPECT_HAS(boot.report().why, "forced by imageinit.slot");
