@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "boot/boot_sequence.h"
+#include "boot/kernel_services.h"
 #include "boot/real_platform.h"
 #include "boot/step_runner.h"
 #include "cli/commands.h"
@@ -22,7 +23,6 @@
 namespace imageinit::cli {
 namespace {
 
-constexpr const char* kModuleList = "/etc/imageinit/modules";
 // udev's control socket: when it exists udev runs, replays the device events itself (dracut's
 // "udevadm trigger") and loads drivers by modalias, so our coldplug pass would only duplicate it.
 constexpr const char* kUdevControl = "/run/udev/control";
@@ -54,24 +54,11 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
                     "rd.shell and rd.break");
 
     boot::StepRunner steps;
-    std::optional<sys::ModuleLoader> modules;
-    (void)steps.run<void>("load-modules", "", [&]() -> Result<void> {
-        modules.emplace(TRY(sys::ModuleLoader::open()));
-        for (const auto& e : modules->load_list_file(kModuleList)) log::warning(e);
-        return ok();
-    });
-    sys::ModuleLoader* loader = modules ? &*modules : nullptr;
+    // Under udev the devices are already replayed: only listen.
+    boot::KernelServices services;
+    boot::start_kernel_services(steps, services, /*coldplug=*/!exists(kUdevControl));
 
-    std::optional<sys::DeviceWaiter> waiter;
-    (void)steps.run<void>("coldplug", "", [&]() -> Result<void> {
-        waiter.emplace(TRY(sys::DeviceWaiter::open([loader](const std::string& alias) {
-            if (loader) (void)loader->load(alias);
-        })));
-        if (!exists(kUdevControl)) waiter->coldplug();
-        return ok();
-    });
-
-    boot::RealPlatform platform(loader, waiter ? &*waiter : nullptr);
+    boot::RealPlatform platform(services.loader(), services.device_waiter());
     boot::BootSequence sequence(platform, cfg, steps, start);
     auto handover = sequence.run();
     if (!handover) {

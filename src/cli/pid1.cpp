@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "boot/boot_sequence.h"
+#include "boot/kernel_services.h"
 #include "boot/real_platform.h"
 #include "boot/step_runner.h"
 #include "core/cmdline.h"
@@ -28,7 +29,6 @@ namespace imageinit::cli {
 namespace {
 
 constexpr const char* kShell = "/bin/sh";
-constexpr const char* kModuleList = "/etc/imageinit/modules";
 constexpr unsigned kRebootDelaySec = 5;  // time to read the summary on a console
 
 bool have_shell() { return ::access(kShell, X_OK) == 0; }
@@ -108,24 +108,10 @@ Result<void> early_mounts() {
             }
         });
 
-        std::optional<sys::ModuleLoader> modules;
-        (void)steps.run<void>("load-modules", "", [&]() -> Result<void> {
-            modules.emplace(TRY(sys::ModuleLoader::open()));
-            for (const auto& e : modules->load_list_file(kModuleList)) log::warning(e);
-            return ok();
-        });
-        sys::ModuleLoader* loader = modules ? &*modules : nullptr;
+        boot::KernelServices services;
+        boot::start_kernel_services(steps, services, /*coldplug=*/true);
 
-        std::optional<sys::DeviceWaiter> waiter;
-        (void)steps.run<void>("coldplug", "", [&]() -> Result<void> {
-            waiter.emplace(TRY(sys::DeviceWaiter::open([loader](const std::string& alias) {
-                if (loader) (void)loader->load(alias);
-            })));
-            waiter->coldplug();
-            return ok();
-        });
-
-        boot::RealPlatform platform(loader, waiter ? &*waiter : nullptr);
+        boot::RealPlatform platform(services.loader(), services.device_waiter());
         boot::BootSequence sequence(platform, cfg, steps, start);
         auto handover = sequence.run();
         if (!handover) {

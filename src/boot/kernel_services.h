@@ -1,0 +1,25 @@
+// The two kernel services a boot needs before it can look for devices: module loading (libkmod,
+// the initramfs's module list) and the uevent listener with its coldplug pass. Shared by PID 1 and
+// the dracut mode; either may be missing (logged), the boot then runs without it.
+#pragma once
+
+#include <optional>
+
+#include "boot/step_runner.h"
+#include "sys/devwait.h"
+#include "sys/kmod.h"
+
+namespace imageinit::boot {
+
+struct KernelServices {
+    std::optional<sys::ModuleLoader> modules;
+    std::optional<sys::DeviceWaiter> waiter;
+    sys::ModuleLoader* loader() { return modules ? &*modules : nullptr; }
+    sys::DeviceWaiter* device_waiter() { return waiter ? &*waiter : nullptr; }
+};
+
+// Runs the steps `load-modules` and `coldplug` (the pass is skipped when udev already replays
+// the devices). SERVICES must stay where it is: the uevent handler points into it.
+void start_kernel_services(StepRunner& steps, KernelServices& services, bool coldplug);
+
+}  // namespace imageinit::boot
