@@ -1,5 +1,11 @@
 // RealPlatform's dm-verity and LUKS2 methods (see platform.h): sys::verity and sys::luks with
 // the initramfs paths of the machine key and the undo guards the boot sequence keeps.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include "boot/real_platform.h"
 #include "sys/loop.h"
 #include "sys/luks.h"
@@ -14,6 +20,50 @@ constexpr const char* kKeySlotFile = "/etc/imageinit/keyslot";
 
 Undo remove_undo(const std::string& name) {
     return Undo([name] { (void)sys::dm_remove_deferred(name); });
+}
+
+// Runs the unlock in a child process. A crash anywhere in libcryptsetup or its KDFs (an argon2id
+// slot has crashed in QEMU guests) then costs a degraded boot, never PID 1 (a kernel panic), and
+// the key material never lives in PID 1's memory. The dm device the child creates stays.
+// The child reports one line on a pipe: "0 HOW" or "ERRNO MESSAGE".
+Result<sys::LuksUnlocked> unlock_in_child(const std::string& device, const std::string& name,
+                                          const sys::LuksUnlockOptions& options) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno("pipe2", "");
+    sys::UniqueFd rd(fds[0]), wr(fds[1]);
+    pid_t pid = ::fork();
+    if (pid < 0) return fail_errno("fork", "luks unlock");
+    if (pid == 0) {
+        rd.reset();
+        auto r = sys::luks_unlock(device, name, options);
+        std::string line = r ? "0 " + r->how : std::to_string(r.error().code ? r.error().code
+                                                                            : EPERM) +
+                                                   " " + r.error().message;
+        (void)!::write(wr.get(), line.data(), line.size());
+        ::_exit(0);
+    }
+    wr.reset();
+    std::string line;
+    char buf[512];
+    for (;;) {
+        ssize_t n = ::read(rd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        line.append(buf, static_cast<size_t>(n));
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status))
+        return fail(EIO, "unlocking '" + device + "' crashed (signal " +
+                             std::to_string(WTERMSIG(status)) + ", " +
+                             strsignal(WTERMSIG(status)) + ")");
+    auto space = line.find(' ');
+    if (line.empty() || space == std::string::npos)
+        return fail(EIO, "unlocking '" + device + "' ended without an answer");
+    int code = std::atoi(line.substr(0, space).c_str());
+    if (code != 0) return fail(code, line.substr(space + 1));
+    return sys::LuksUnlocked{"/dev/mapper/" + name, line.substr(space + 1)};
 }
 
 }  // namespace
@@ -41,7 +91,7 @@ Result<AttachedImage> RealPlatform::open_luks(const std::string& device, const s
     o.key_file = kKeyFile;
     o.key_slot_file = kKeySlotFile;
     o.label = "persistent partition";
-    sys::LuksUnlocked u = TRY(sys::luks_unlock(device, name, o));
+    sys::LuksUnlocked u = TRY(unlock_in_child(device, name, o));
     return AttachedImage{u.path, remove_undo(name), u.how};
 }
 
