@@ -194,6 +194,37 @@ finish
                "no verity-restart step in the boot log")
 
 
+@scenario("verity-corruption-after-handover-restarts")
+def verity_corruption_after_handover(ctx):
+    """restart_on_corruption is armed before the hand-over: a block corrupted under the running
+    system restarts the machine (the boot is lost and counted), instead of an I/O error that the
+    system carries on with."""
+    a = slot_copy(ctx, "A", "a.img")
+    root = verity_format(a)
+    # A block in the middle of the image, past what the boot itself read; the guest changes it
+    # through the state partition (the loop device holds the file read-only, the mount is rw).
+    offset = (a.stat().st_size // 2) // 4096 * 4096 + 100
+    disk = build_disk(ctx.dir / "disk.img", {"a": a},
+                      {"slots/a.img.verity": Path(f"{a}.verity").read_bytes(),
+                       "slots/a.img.roothash": (root + "\n").encode()}, None)
+    r = h.boot(ctx.kernel, dm_initrd(ctx), [disk, h.build_control_disk(ctx.dir / "ctl1.img", rf"""
+check slot-id file_is /etc/slot-id A
+check corrupt sh -c "printf X | dd of=/run/imageinit/state/slots/a.img bs=1 seek={offset} conv=notrunc 2>/dev/null && sync && echo 3 > /proc/sys/vm/drop_caches"
+echo "TEST: reading the whole verity device"
+check read-all sh -c "dd if=/dev/mapper/imageinit-verity-a of=/dev/null bs=1M"
+finish
+""")], ctx.dir / "boot1.log")
+    ctx.boots.append(r)
+    ctx.expect("TEST: reading the whole verity device" in r.log,
+               "the system did not get as far as reading the corrupted device")
+    ctx.expect(re.search(r"verity.*is corrupted", r.log) is not None,
+               "dm-verity did not report the corrupted block")
+    ctx.expect("reboot: Restarting system" in r.log,
+               "the corruption did not restart the machine")
+    ctx.expect("TEST: PASS" not in r.log and "TEST: FAIL" not in r.log,
+               "the system went on after reading a corrupted block")
+
+
 def verity_fallback(ctx, corrupt: bool = False, wrong_sidecar: bool = False,
                     pin: str | None = None) -> h.BootResult:
     a = slot_copy(ctx, "A", "a.img")
