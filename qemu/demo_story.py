@@ -1,5 +1,6 @@
 """The A/B update story told by qemu/demo (and checked by the run-tests scenario of the same
-name): v1 boots; v2 is installed from inside the guest, tried, proven; v3 is installed but never
+name): v1 boots; v2 (composed by imageinit-compose from five OCI layers) is installed from inside
+the guest, tried, proven; v3 is installed but never
 proven, so the device comes back to v2 by itself; a v3 whose image got corrupted on disk fails
 inside the initramfs and the device falls back in the same boot.
 
@@ -35,13 +36,15 @@ class Boot:
 
 
 STORY = [
-    Boot("factory state: only v1, in slot a", STATUS + """
+    Boot("factory state: only v1, in slot a; v2 is composed from five OCI layers", STATUS + """
 check v1 file_is /etc/slot-id v1
 show imageinit mark-good
 show imageinit install /run/testctl/v2.img --tries 2
 """ + STATUS + "finish\n", "v1", "a", ("v2",)),
     Boot("reboot into the update: v2 is tried", STATUS + """
 check v2 file_is /etc/slot-id v2
+check v2-composed test -f /usr/share/imageinit-e2e/layer5-oem
+echo "DEMO: v2 (base OS + distribution + components + host agent + OEM layers) is up"
 echo "DEMO: v2 health check passed: marking it good"
 show imageinit mark-good
 """ + STATUS + "finish\n", "v2", "b"),
@@ -70,8 +73,13 @@ finish
 
 
 def build_versions(binary: Path) -> dict[str, Path]:
-    return {v: h.build_image(binary, h.ImageVariant(fmt="squashfs", slot_id=v))
-            for v in ("v1", "v2", "v3")}
+    """v2, the update that gets proven, is composed by imageinit-compose from a five-layer OCI
+    image (base OS, distribution, system components, host agent, OEM); v1 and v3 are the
+    harness's plain test images."""
+    images = {v: h.build_image(binary, h.ImageVariant(fmt="squashfs", slot_id=v))
+              for v in ("v1", "v3")}
+    images["v2"] = h.build_composed_image(binary, "v2")
+    return images
 
 
 def tell(kernel: h.Kernel, initrd: Path, binary: Path, workdir: Path,

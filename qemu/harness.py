@@ -261,6 +261,47 @@ def _build_image(binary: Path, v: ImageVariant) -> Path:
     return out
 
 
+def build_composed_image(binary: Path, slot_id: str) -> Path:
+    """The five-layer OCI image of tests/compose/make-five-layer-oci, composed to erofs by
+    imageinit-compose (linted by imageinit check). Its host-agent layer also carries what the
+    harness needs to judge a boot: the test steps as an init script, qemu-exit, imageinit with its
+    libraries, and /etc/slot-id. Cached on everything that goes into it."""
+    with _build_lock:
+        return _build_composed_image(binary, slot_id)
+
+
+def _build_composed_image(binary: Path, slot_id: str) -> Path:
+    build = binary.parent.parent  # BUILD/src/imageinit
+    compose = build / "src" / "compose" / "imageinit-compose"
+    if not compose.exists():
+        run(["ninja", "-C", str(build), "src/compose/imageinit-compose"])
+    maker = REPO / "tests" / "compose" / "make-five-layer-oci"
+    key = file_digest(binary, compose, maker, REPO / "tests" / "compose" / "ocilayout.py",
+                      GUEST / "init", Path(__file__), extra=slot_id)
+    out = WORK / "images" / f"composed-{slot_id}.img"
+    stamp = out.with_suffix(".key")
+    if out.exists() and stamp.exists() and stamp.read_text() == key:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        tree = Path(tmp) / "agent"
+        init = tree / "etc" / "init.d" / "S99e2e-test"
+        init.parent.mkdir(parents=True)
+        shutil.copy2(GUEST / "init", init)
+        (tree / "etc" / "slot-id").write_text(slot_id + "\n")
+        (tree / "usr" / "bin").mkdir(parents=True)
+        shutil.copy2(build_rootfs(binary) / "usr" / "bin" / "qemu-exit", tree / "usr" / "bin")
+        install_binary(binary, tree, "/usr/sbin/imageinit")
+        oci = Path(tmp) / "oci"
+        run([str(maker), str(oci), "--agent-tree", str(tree)])
+        env = dict(os.environ, SOURCE_DATE_EPOCH="0")
+        r = run([str(compose), "--cache", str(WORK / "compose-cache"), "--check-with", str(binary),
+                 str(oci), str(out)], env=env)
+        log(f"composed {out.name}: " + r.stdout.strip().splitlines()[-1])
+    stamp.write_text(key)
+    return out
+
+
 def dir_size(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):

@@ -8,8 +8,6 @@ Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import harness as h
 from scenarios import scenario
 from scenarios_ab import boot, expect_booted, expect_status, slot_health
@@ -36,28 +34,11 @@ finish
 """
 
 
-def compose_image(ctx) -> Path:
-    """make-five-layer-oci + imageinit-compose (erofs, linted by imageinit check)."""
-    build = ctx.binary.parent.parent  # BUILD/src/imageinit -> BUILD
-    compose = build / "src" / "compose" / "imageinit-compose"
-    if not compose.exists():
-        h.run(["ninja", "-C", str(build), "src/compose/imageinit-compose"])
-    oci = ctx.dir / "oci"
-    qemu_exit = h.WORK / "rootfs" / "usr" / "bin" / "qemu-exit"
-    h.run([str(h.REPO / "tests" / "compose" / "make-five-layer-oci"), str(oci),
-           "--test-agent", str(h.GUEST / "init"), str(qemu_exit)])
-    out = ctx.dir / "composed.img"
-    r = h.run([str(compose), "--cache", str(ctx.dir / "cache"), "--check-with", str(ctx.binary),
-               str(oci), str(out)])
-    print("  compose-e2e-boots: " + r.stdout.strip().splitlines()[-1], flush=True)
-    return out
-
-
 @scenario("compose-e2e-boots")
 def compose_e2e_boots(ctx):
     """Five layers composed, installed into B, booted: every layer's content, the whiteout and
     the opaque directory, and the OEM layer's mount spec."""
-    composed = compose_image(ctx)
+    composed = h.build_composed_image(ctx.binary, "composed")
     disk = ctx.disk({"a": ctx.image(slot_id="A")})
     r = boot(ctx, disk, """
 check on-a slot_is a
@@ -71,7 +52,7 @@ finish
                f"after install, b is {slot_health(st, 'b')}, expected trying with 2 tries")
 
     r = boot(ctx, disk, COMPOSE_CHECKS)
-    report = expect_booted(ctx, r, "b", "none", "boot 2 (the composed image in slot B)")
+    report = expect_booted(ctx, r, "b", "composed", "boot 2 (the composed image in slot B)")
     ctx.expect(report.get("fstype") == "erofs", f"slot b is {report.get('fstype')}, not erofs")
     ctx.expect(any("/var/lib/agent" in m for m in report.get("mounts", [])),
                "the OEM spec's persistent bind is not in the boot report")
