@@ -102,7 +102,11 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
         return 0;
     }
     std::cout << "running: " << (running.empty() ? "(unknown)" : running) << "\n";
-    std::cout << "primary: " << r.primary << "\n";
+    std::cout << "primary: " << r.primary;
+    if (auto p = r.slots.find(r.primary);
+        p != r.slots.end() && p->second.health == core::SlotHealth::kBad)
+        std::cout << " (bad: boots fall back to the next good slot until an install or rollback)";
+    std::cout << "\n";
     if (!h->loaded.warning.empty()) std::cout << "record: " << h->loaded.warning << "\n";
     for (const auto& [name, s] : r.slots)
         std::cout << "slot " << name << ": " << core::describe_slot(s) << "\n";
