@@ -5,6 +5,13 @@
 
 namespace imageinit::boot {
 
+std::string failure_summary(const Error& last_error, const BootReport& report) {
+    std::string summary = last_error.message;
+    for (const auto& f : report.fallbacks)
+        summary += "; slot " + f.slot + " failed at " + f.step + ": " + f.reason;
+    return summary;
+}
+
 std::string report_to_json(const BootReport& r, const std::vector<StepRecord>& steps,
                            uint32_t total_ms) {
     core::JsonWriter w;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "boot/step_runner.h"
+#include "core/result.h"
 
 namespace imageinit::boot {
 
@@ -29,6 +30,10 @@ struct BootReport {
     std::vector<std::string> mounts;  // PlannedMount::describe() of each mount made
     std::string spec_file;            // "/etc/imageinit/fstab" or "(default spec)"
 };
+
+// The one-line summary of a boot where no slot could be prepared: the last error, then every
+// fallback with its step and reason (the console and kmsg line of contract §4.5).
+std::string failure_summary(const Error& last_error, const BootReport& report);
 
 std::string report_to_json(const BootReport& report, const std::vector<StepRecord>& steps,
                            uint32_t total_ms);

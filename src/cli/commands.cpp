@@ -124,30 +124,41 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
     return 0;
 }
 
-int cmd_mark_good(const std::vector<std::string>& args, const CommonOptions& o) {
-    if (!args.empty()) return usage_error("mark-good takes no arguments");
+namespace {
+
+// mark-good and rollback: a core function turns (record, running slot) into the new record,
+// which is written atomically; DONE says what happened.
+using RecordChange = Result<core::BootRecord> (*)(core::BootRecord, const std::string&);
+
+int change_record(const char* command, const std::vector<std::string>& args,
+                  const CommonOptions& o, RecordChange change,
+                  std::string (*done)(const std::string& running, const core::BootRecord&)) {
+    if (!args.empty()) return usage_error(std::string(command) + " takes no arguments");
     auto slot = running_slot(o);
     if (!slot) return report_error(slot.error());
     auto h = open_record(o);
     if (!h) return report_error(h.error());
-    auto updated = core::mark_good(h->loaded.record, *slot);
+    auto updated = change(h->loaded.record, *slot);
     if (!updated) return report_error(updated.error());
     if (auto r = save_record(*h, *updated); !r) return report_error(r.error());
-    std::cout << "slot " << *slot << " is good and primary\n";
+    std::cout << done(*slot, *updated) << "\n";
     return 0;
 }
 
+}  // namespace
+
+int cmd_mark_good(const std::vector<std::string>& args, const CommonOptions& o) {
+    return change_record("mark-good", args, o, core::mark_good,
+                         [](const std::string& running, const core::BootRecord&) {
+                             return "slot " + running + " is good and primary";
+                         });
+}
+
 int cmd_rollback(const std::vector<std::string>& args, const CommonOptions& o) {
-    if (!args.empty()) return usage_error("rollback takes no arguments");
-    auto slot = running_slot(o);
-    if (!slot) return report_error(slot.error());
-    auto h = open_record(o);
-    if (!h) return report_error(h.error());
-    auto updated = core::rollback(h->loaded.record, *slot);
-    if (!updated) return report_error(updated.error());
-    if (auto r = save_record(*h, *updated); !r) return report_error(r.error());
-    std::cout << "primary is now slot " << updated->primary << "; reboot to use it\n";
-    return 0;
+    return change_record("rollback", args, o, core::rollback,
+                         [](const std::string&, const core::BootRecord& r) {
+                             return "primary is now slot " + r.primary + "; reboot to use it";
+                         });
 }
 
 int run_command(const std::vector<std::string>& all) {

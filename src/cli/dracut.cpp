@@ -62,10 +62,7 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
     boot::BootSequence sequence(platform, cfg, steps, start);
     auto handover = sequence.run();
     if (!handover) {
-        std::string summary = handover.error().message;
-        for (const auto& f : sequence.report().fallbacks)
-            summary += "; slot " + f.slot + " failed at " + f.step + ": " + f.reason;
-        log::error("BOOT FAILED: " + summary);
+        log::error("BOOT FAILED: " + boot::failure_summary(handover.error(), sequence.report()));
         return 1;  // dracut's emergency policy (rd.shell, rd.emergency) takes over
     }
     // dracut picks the init itself, by the same rule (init=, else /sbin/init), and the

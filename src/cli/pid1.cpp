@@ -114,12 +114,7 @@ Result<void> early_mounts() {
         boot::RealPlatform platform(services.loader(), services.device_waiter());
         boot::BootSequence sequence(platform, cfg, steps, start);
         auto handover = sequence.run();
-        if (!handover) {
-            std::string summary = handover.error().message;
-            for (const auto& f : sequence.report().fallbacks)
-                summary += "; slot " + f.slot + " failed at " + f.step + ": " + f.reason;
-            emergency(cfg, summary);
-        }
+        if (!handover) emergency(cfg, boot::failure_summary(handover.error(), sequence.report()));
         if (handover->kexec) {
             log::notice("rebooting into the slot's own kernel (kexec) after " +
                         std::to_string(steps.total_ms()) + " ms in the initramfs");

@@ -33,7 +33,7 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 bool is_good(const std::optional<SlotState>& st) { return st && st->health == SlotHealth::kGood; }
 
 std::string describe(const std::optional<SlotState>& st) {
-    return st ? describe_slot(*st) : "no recorded state";
+    return st ? describe_slot(*st) : "not installed yet";
 }
 
 // Shared by choose_slot's phases: the working record and what has happened to it.
