@@ -27,19 +27,6 @@ constexpr size_t kChunk = 1 << 20;
 constexpr int kDefaultTries = 3;
 constexpr int kMaxTries = 100;
 
-Result<void> write_all(int fd, const char* p, size_t n, const std::string& path) {
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("write", path);
-        }
-        p += w;
-        n -= static_cast<size_t>(w);
-    }
-    return ok();
-}
-
 ssize_t read_full(int fd, char* p, size_t n) {
     size_t got = 0;
     while (got < n) {
@@ -77,7 +64,7 @@ Result<void> copy_and_verify(const std::string& src, const std::string& dst) {
         ssize_t n = read_full(in.get(), buf.get(), kChunk);
         if (n < 0) return fail_errno("read", src);
         if (n == 0) break;
-        TRY(write_all(out.get(), buf.get(), static_cast<size_t>(n), dst));
+        TRY(sys::write_all(out.get(), std::string_view(buf.get(), static_cast<size_t>(n)), dst));
         done += static_cast<uint64_t>(n);
         progress("writing", done, total, last);
     }

@@ -8,6 +8,9 @@
 
 #include <cerrno>
 
+#include "sys/files.h"
+#include "sys/mount.h"
+
 namespace imageinit::sys {
 namespace {
 
@@ -22,17 +25,7 @@ class RealFileOps final : public FileOps {
     }
 
     Result<void> write_all(int fd, const std::string& data) override {
-        size_t done = 0;
-        while (done < data.size()) {
-            ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                return fail_errno("write", "");
-            }
-            if (n == 0) return fail(EIO, "write: no progress");
-            done += static_cast<size_t>(n);
-        }
-        return ok();
+        return sys::write_all(fd, data, sys::fd_path(fd));
     }
 
     Result<void> fsync(int fd) override {

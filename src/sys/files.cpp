@@ -20,19 +20,6 @@ namespace {
 // A seeded directory comes from an image; anything deeper than this is a broken or hostile tree.
 constexpr int kMaxDepth = 128;
 
-Result<void> write_all(int fd, const char* p, size_t left, const std::string& shown) {
-    while (left > 0) {
-        ssize_t n = ::write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("write", shown);
-        }
-        p += n;
-        left -= static_cast<size_t>(n);
-    }
-    return ok();
-}
-
 Result<std::string> read_fd(int fd, size_t max_bytes, const std::string& shown) {
     std::string out;
     char buf[16384];
@@ -109,7 +96,7 @@ Result<void> copy_file(int src_dir, int dst_dir, const char* name, const struct 
             if (r < 0 && errno == EINTR) continue;
             if (r < 0) return fail_errno("read", shown);
             if (r == 0) break;
-            TRY(write_all(out.get(), buf, static_cast<size_t>(r), shown));
+            TRY(write_all(out.get(), std::string_view(buf, static_cast<size_t>(r)), shown));
         }
         break;
     }
@@ -186,6 +173,19 @@ Result<void> copy_dir(int src, int dst, const std::string& rel, int depth) {
 
 }  // namespace
 
+Result<void> write_all(int fd, std::string_view data, const std::string& shown) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("write", shown);
+        }
+        if (n == 0) return fail(EIO, "write '" + shown + "': no progress");
+        data.remove_prefix(static_cast<size_t>(n));
+    }
+    return ok();
+}
+
 Result<UniqueFd> open_dir(const std::string& path, int extra_flags) {
     int flags = O_DIRECTORY | O_CLOEXEC | extra_flags;
     if (!(flags & O_PATH)) flags |= O_RDONLY;
@@ -209,7 +209,7 @@ Result<std::string> read_file_at(int dir_fd, const std::string& name, size_t max
 Result<void> write_file(const std::string& path, const std::string& content, unsigned mode) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, mode));
     if (!fd) return fail_errno("open", path);
-    TRY(write_all(fd.get(), content.data(), content.size(), path));
+    TRY(write_all(fd.get(), content, path));
     if (::close(fd.release()) < 0) return fail_errno("close", path);
     return ok();
 }

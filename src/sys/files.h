@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 #include "sys/unique_fd.h"
@@ -16,6 +17,10 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes);
 Result<std::string> read_file_at(int dir_fd, const std::string& name, size_t max_bytes);
 
 // Plain write (create/truncate), for reports on tmpfs.
+// write(2) until all of DATA is written (short writes and EINTR retried). SHOWN names the file in
+// errors.
+Result<void> write_all(int fd, std::string_view data, const std::string& shown);
+
 Result<void> write_file(const std::string& path, const std::string& content, unsigned mode = 0644);
 
 // Copies the tree open at src_dir_fd into the (empty) directory dst_dir_fd: regular files,

@@ -1,6 +1,8 @@
 // Logging sinks: kmsg with an early buffer for PID 1, stderr for the commands.
 #include "sys/log.h"
 
+#include "sys/files.h"
+
 #include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -25,19 +27,8 @@ State& state() {
     return s;
 }
 
-void write_all(int fd, const std::string& s) {
-    const char* p = s.data();
-    size_t left = s.size();
-    while (left > 0) {
-        ssize_t n = ::write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        p += n;
-        left -= static_cast<size_t>(n);
-    }
-}
+// A log line that cannot be written is dropped: there is nowhere else to say so.
+void write_all(int fd, const std::string& s) { (void)sys::write_all(fd, s, "log"); }
 
 void emit_kmsg(Level level, std::string_view message) {
     State& s = state();
