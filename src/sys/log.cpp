@@ -1,14 +1,14 @@
 // Logging sinks: kmsg with an early buffer for PID 1, stderr for the commands.
 #include "sys/log.h"
 
-#include "sys/files.h"
-
 #include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <string>
 #include <vector>
+
+#include "sys/files.h"
 
 namespace imageinit::log {
 namespace {
