@@ -345,29 +345,35 @@ def build_disk(out: Path, slots: dict[str, Path], persist: bool = True,
         state_size = align(dir_size(content) + state_spare, MiB)
         state_img = tmp / "state.ext4"
         mkfs_ext4_dir(state_img, state_label, content, state_size)
-        parts = [("state", state_img, state_size)]
+        parts = [("state", state_img)]
         if persist:
             persist_img = tmp / "persist.ext4"
             mkfs_ext4_dir(persist_img, persist_label, None, persist_size)
-            parts.append(("persist", persist_img, persist_size))
-        start = MiB
-        layout = ["label: gpt"]
-        offsets = []
-        for name, _img, size in parts:
-            layout.append(f"start={start // 512}, size={size // 512}, type={LINUX_FS_GUID}, "
-                          f'name="{name}"')
-            offsets.append(start)
-            start += size
-        total = start + MiB  # room for the backup GPT
-        disk_tmp = tmp / "disk"
-        with open(disk_tmp, "wb") as f:
-            f.truncate(total)
-        run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", disk_tmp],
-            input="\n".join(layout) + "\n")
-        for (_name, img, _size), off in zip(parts, offsets):
-            run(["dd", f"if={img}", f"of={disk_tmp}", "bs=1M", f"seek={off // MiB}",
-                 "conv=notrunc,sparse", "status=none"])
-        shutil.move(disk_tmp, out)
+            parts.append(("persist", persist_img))
+        return gpt_disk(out, parts)
+
+
+def gpt_disk(out: Path, parts: list[tuple[str, Path]]) -> Path:
+    """A GPT disk file whose partitions (PARTLABEL name, from 1 MiB on, each MiB-aligned) hold the
+    given filesystem images; sfdisk on a plain file and dd conv=notrunc, no loop device or root.
+    Written beside OUT and renamed, so a half-built disk never carries the final name."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    layout, offsets, start = ["label: gpt"], [], MiB
+    for name, img in parts:
+        size = align(img.stat().st_size, MiB)
+        layout.append(f"start={start // 512}, size={size // 512}, type={LINUX_FS_GUID}, "
+                      f'name="{name}"')
+        offsets.append(start)
+        start += size
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.truncate(start + MiB)  # room for the backup GPT
+    run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", tmp],
+        input="\n".join(layout) + "\n")
+    for (_name, img), off in zip(parts, offsets):
+        run(["dd", f"if={img}", f"of={tmp}", "bs=1M", f"seek={off // MiB}",
+             "conv=notrunc,sparse", "status=none"])
+    os.replace(tmp, out)
     return out
 
 

@@ -133,28 +133,6 @@ def host_record(disk: Path, offset: int = h.MiB) -> str:
     return res.stdout
 
 
-def gpt_disk(out: Path, parts: list[tuple[str, Path]]) -> Path:
-    """A GPT disk file whose partitions (PARTLABEL name) hold the given filesystem images."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    layout, offsets, start = ["label: gpt"], [], h.MiB
-    for name, img in parts:
-        size = h.align(img.stat().st_size, h.MiB)
-        layout.append(f"start={start // 512}, size={size // 512}, type={h.LINUX_FS_GUID}, "
-                      f'name="{name}"')
-        offsets.append(start)
-        start += size
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.truncate(start + h.MiB)
-    h.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", tmp],
-          input="\n".join(layout) + "\n")
-    for (_name, img), off in zip(parts, offsets):
-        h.run(["dd", f"if={img}", f"of={tmp}", "bs=1M", f"seek={off // h.MiB}",
-               "conv=notrunc,sparse", "status=none"])
-    os.replace(tmp, out)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Install, try, confirm
 
@@ -403,7 +381,7 @@ def ab_partition_slots(ctx):
     persist = ctx.dir / "persist.ext4"
     h.mkfs_ext4_dir(state, "STATE", None, 16 * h.MiB)
     h.mkfs_ext4_dir(persist, "PERSIST", None, 32 * h.MiB)
-    disk = gpt_disk(ctx.dir / "disk.img", [("state", state), ("persist", persist),
+    disk = h.gpt_disk(ctx.dir / "disk.img", [("state", state), ("persist", persist),
                                            ("root-a", a_img), ("root-b", b_img)])
     slots = "imageinit.slot.a=PARTLABEL=root-a imageinit.slot.b=PARTLABEL=root-b"
     r = boot(ctx, disk, """

@@ -65,25 +65,10 @@ def build_disk(out: Path, slots: dict[str, Path], state_files: dict[str, bytes],
         state_size = h.align(h.dir_size(content) + 16 * h.MiB, h.MiB)
         state_img = tmp / "state.ext4"
         h.mkfs_ext4_dir(state_img, "STATE", content, state_size)
-        parts = [(state_img, state_size)]
         if persist is None:
             persist = tmp / "persist.ext4"
             h.mkfs_ext4_dir(persist, "PERSIST", None, 32 * h.MiB)
-        parts.append((persist, h.align(persist.stat().st_size, h.MiB)))
-        layout, start, offsets = ["label: gpt"], h.MiB, []
-        for i, (_img, size) in enumerate(parts):
-            layout.append(f"start={start // 512}, size={size // 512}, type={h.LINUX_FS_GUID}, "
-                          f'name="{["state", "persist"][i]}"')
-            offsets.append(start)
-            start += size
-        with open(out, "wb") as f:
-            f.truncate(start + h.MiB)
-        h.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", out],
-              input="\n".join(layout) + "\n")
-        for (img, _size), off in zip(parts, offsets):
-            h.run(["dd", f"if={img}", f"of={out}", "bs=1M", f"seek={off // h.MiB}",
-                   "conv=notrunc,sparse", "status=none"])
-    return out
+        return h.gpt_disk(out, [("state", state_img), ("persist", persist)])
 
 
 def record_files(ctx) -> dict[str, bytes]:
