@@ -16,7 +16,6 @@
 // and an empty word is written `-` (a word that is literally "-" is `\x2d`).
 #include "core/boot_record.h"
 
-#include <array>
 #include <charconv>
 #include <climits>
 #include <cstdio>
@@ -29,17 +28,6 @@ namespace {
 
 constexpr std::string_view kMagic = "imageinit-state ";
 constexpr std::string_view kCrcPrefix = "crc32c ";
-
-constexpr std::array<uint32_t, 256> make_crc_table() {
-    std::array<uint32_t, 256> table{};
-    for (uint32_t i = 0; i < 256; ++i) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;  // reflected
-        table[i] = c;
-    }
-    return table;
-}
-constexpr std::array<uint32_t, 256> kCrcTable = make_crc_table();
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
@@ -241,12 +229,6 @@ Result<void> parse_journal(std::string_view rest, size_t lineno, BootRecord& r) 
 }
 
 }  // namespace
-
-uint32_t crc32c(std::string_view bytes) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (unsigned char b : bytes) c = kCrcTable[(c ^ b) & 0xff] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
 
 BootRecord default_record() {
     BootRecord r;
