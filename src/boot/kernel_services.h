@@ -1,13 +1,14 @@
-// The two kernel services a boot needs before it can look for devices: module loading (libkmod,
-// the initramfs's module list) and the uevent listener with its coldplug pass. Shared by PID 1 and
-// the dracut mode; either may be missing (logged), the boot then runs without it.
+// The two kernel services a boot needs before it can look for devices: module loading (depmod's
+// indexes and the initramfs's module list) and the uevent listener with its coldplug pass.
+// Shared by PID 1 and the dracut mode; either may be missing (logged), the boot then runs
+// without it.
 #pragma once
 
 #include <optional>
 
 #include "boot/step_runner.h"
 #include "sys/devwait.h"
-#include "sys/kmod.h"
+#include "sys/module_loader.h"
 
 namespace imageinit::boot {
 

@@ -80,6 +80,7 @@ bool RealPlatform::file_exists(const std::string& path) {
 }
 
 Result<AttachedImage> RealPlatform::attach_loop(const std::string& file) {
+    load_module("loop");  // /dev/loop-control exists once the driver is in
     sys::LoopDevice loop = TRY(sys::attach_loop(file, true));
     // The device has autoclear: once our fd is closed and its filesystem unmounted, it is gone.
     auto holder = std::make_shared<sys::UniqueFd>(std::move(loop.fd));
@@ -210,6 +211,7 @@ Result<Undo> RealPlatform::mount_overlay(const Dir& lower, const Dir& upper, con
     // The spec's own overlay options (redirect_dir=, xino=, ...): the planner has refused paths,
     // separators and control characters in them.
     if (!options.empty()) data += "," + options;
+    load_module("fs-overlay");
     return mount_on("overlay", target, "overlay", flags, data);
 }
 

@@ -74,6 +74,7 @@ Result<AttachedImage> RealPlatform::open_verity(const std::string& data_device,
                                                 const std::string& name) {
     load_module("dm-verity");
     // Our own read-only loop device for the tree (autoclear: it goes with the dm device).
+    load_module("loop");
     sys::LoopDevice hash = TRY(sys::attach_loop(hash_file, true));
     std::string path = TRY(sys::verity_activate(data_device, hash.path, roothash, name));
     // Our fd goes with `hash` here: from now on the dm device alone holds the loop device.

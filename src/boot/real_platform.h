@@ -4,7 +4,7 @@
 
 #include "boot/platform.h"
 #include "sys/devwait.h"
-#include "sys/kmod.h"
+#include "sys/module_loader.h"
 
 namespace imageinit::boot {
 

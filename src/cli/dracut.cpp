@@ -17,7 +17,7 @@
 #include "core/cmdline.h"
 #include "sys/devwait.h"
 #include "sys/files.h"
-#include "sys/kmod.h"
+#include "sys/module_loader.h"
 #include "sys/log.h"
 
 namespace imageinit::cli {

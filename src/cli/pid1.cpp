@@ -19,7 +19,7 @@
 #include "core/cmdline.h"
 #include "sys/devwait.h"
 #include "sys/files.h"
-#include "sys/kmod.h"
+#include "sys/module_loader.h"
 #include "sys/kexec.h"
 #include "sys/log.h"
 #include "sys/mount.h"

@@ -1,5 +1,5 @@
 // CHandle<T, free_fn>: one deleter template for the C library handles (libmount tables and
-// contexts, blkid probes and caches, kmod contexts, crypt_device, zstd contexts).
+// contexts, blkid probes and caches, crypt_device, zstd contexts).
 #pragma once
 
 #include <memory>
