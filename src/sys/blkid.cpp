@@ -4,15 +4,15 @@
 
 #include <blkid/blkid.h>
 #include <dirent.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-
-#include <strings.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <set>
 
 #include "sys/c_handle.h"
 #include "sys/files.h"
@@ -35,8 +35,9 @@ Result<Spec> parse_spec(const std::string& spec) {
         s.value.back() == s.value.front())
         s.value = s.value.substr(1, s.value.size() - 2);
     if (s.tag != "LABEL" && s.tag != "UUID" && s.tag != "PARTLABEL" && s.tag != "PARTUUID")
-        return fail(EINVAL, "bad device spec '" + spec + "': want LABEL=, UUID=, PARTLABEL=, "
-                            "PARTUUID= or /dev/...");
+        return fail(EINVAL, "bad device spec '" + spec +
+                                "': want LABEL=, UUID=, PARTLABEL=, "
+                                "PARTUUID= or /dev/...");
     if (s.value.empty()) return fail(EINVAL, "bad device spec '" + spec + "': empty value");
     return s;
 }
@@ -62,9 +63,8 @@ bool probe_has_value(const std::string& dev, const Spec& spec) {
         blkid_probe_set_partitions_flags(pr.get(), BLKID_PARTS_ENTRY_DETAILS);
     } else {
         blkid_probe_enable_superblocks(pr.get(), 1);
-        blkid_probe_set_superblocks_flags(pr.get(),
-                                          BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID |
-                                              BLKID_SUBLKS_TYPE);
+        blkid_probe_set_superblocks_flags(
+            pr.get(), BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE);
     }
     // safeprobe: a device with two conflicting superblocks matches nothing (as blkid(8) does).
     if (blkid_do_safeprobe(pr.get()) != 0) return false;
@@ -140,7 +140,23 @@ Result<std::vector<std::string>> find_devices(const std::string& spec) {
     }
     std::sort(names.begin(), names.end());  // stable order for messages and tests
 
+    // A whole disk with a partition table holds no filesystem of its own: skip it, as
+    // libblkid's own device scan does. Probing is the slow part of waiting for a device (every
+    // superblock type reads its own offsets), and the disk is the largest device to probe.
+    std::set<std::string> partitioned;
     for (const auto& name : names) {
+        std::string sys = "/sys/class/block/" + name;
+        struct stat st;
+        if (::stat((sys + "/partition").c_str(), &st) != 0) continue;
+        char real[PATH_MAX];
+        if (!::realpath(sys.c_str(), real)) continue;
+        std::string path(real);  // .../block/vda/vda2: the parent directory is the disk
+        path.resize(path.rfind('/'));
+        partitioned.insert(path.substr(path.rfind('/') + 1));
+    }
+
+    for (const auto& name : names) {
+        if (partitioned.contains(name)) continue;
         // Unbound loop devices and empty drives have size 0: nothing to probe, and opening
         // some of them (floppies, CD-ROMs) is slow.
         auto size = read_file("/sys/class/block/" + name + "/size", 64);

@@ -43,12 +43,11 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 }  // namespace
 
 Result<DeviceWaiter> DeviceWaiter::open(ModaliasHandler on_modalias) {
-    UniqueFd sock(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                           NETLINK_KOBJECT_UEVENT));
+    UniqueFd sock(
+        ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT));
     if (!sock) return fail_errno("socket", "netlink uevent");
     // FORCE needs CAP_NET_ADMIN (PID 1 has it); the plain option is capped by rmem_max.
-    if (::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUFFORCE, &kRecvBuffer, sizeof(kRecvBuffer)) <
-        0)
+    if (::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUFFORCE, &kRecvBuffer, sizeof(kRecvBuffer)) < 0)
         (void)::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &kRecvBuffer, sizeof(kRecvBuffer));
     struct sockaddr_nl addr = {};
     addr.nl_family = AF_NETLINK;
@@ -81,7 +80,8 @@ void DeviceWaiter::coldplug() {
         (void)write_file("/sys/class/block/" + blk + "/uevent", "add\n");
 }
 
-void DeviceWaiter::drain() {
+bool DeviceWaiter::drain() {
+    bool block_event = false;
     char buf[8192];
     for (;;) {
         struct sockaddr_nl from = {};
@@ -98,9 +98,10 @@ void DeviceWaiter::drain() {
             // up every modalias we missed (the handler sees each only once anyway).
             if (errno == ENOBUFS) {
                 coldplug();
+                block_event = true;
                 continue;
             }
-            return;  // EAGAIN: drained
+            return block_event;  // EAGAIN: drained
         }
         // Only the kernel (port id 0) may tell us about devices.
         if (from.nl_pid != 0 || n == 0) continue;
@@ -112,11 +113,11 @@ void DeviceWaiter::drain() {
         size_t pos = data.find('\0');
         while (pos != std::string_view::npos && pos + 1 < data.size()) {
             size_t end = data.find('\0', pos + 1);
-            std::string_view kv = data.substr(pos + 1, end == std::string_view::npos
-                                                            ? std::string_view::npos
-                                                            : end - pos - 1);
+            std::string_view kv = data.substr(
+                pos + 1, end == std::string_view::npos ? std::string_view::npos : end - pos - 1);
             if (kv.starts_with("ACTION=")) action = kv.substr(7);
             if (kv.starts_with("MODALIAS=")) modalias = kv.substr(9);
+            if (kv == "SUBSYSTEM=block") block_event = true;
             pos = end;
         }
         if (action == "add" && !modalias.empty()) handle_modalias(std::string(modalias));
@@ -126,17 +127,22 @@ void DeviceWaiter::drain() {
 Result<void> DeviceWaiter::wait_until(const std::function<bool()>& ready,
                                       std::chrono::steady_clock::time_point deadline,
                                       const std::string& what) {
+    // ready() probes every block device (libblkid), which costs milliseconds each under
+    // emulation: re-check only when a block device came, changed or went, not for the module
+    // and bus events in between.
+    bool check = true;
     for (;;) {
-        if (ready()) return ok();
+        if (check && ready()) return ok();
         auto now = std::chrono::steady_clock::now();
         // Rounded up: a truncated timeout would wake just before the deadline and give up early.
         auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
         if (now >= deadline)
-            return fail(ETIMEDOUT, what + " did not appear before the deadline (imageinit.timeout)");
+            return fail(ETIMEDOUT,
+                        what + " did not appear before the deadline (imageinit.timeout)");
         struct pollfd pfd = {sock_.get(), POLLIN, 0};
         int rc = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 60'000)));
         if (rc < 0 && errno != EINTR) return fail_errno("poll", "netlink uevent");
-        if (rc > 0) drain();
+        check = rc > 0 && drain();
     }
 }
 

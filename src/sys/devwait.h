@@ -26,7 +26,8 @@ public:
     // no event storm).
     void coldplug();
 
-    // Returns when `ready()` is true, re-checking after each uevent batch; error ETIMEDOUT at
+    // Returns when `ready()` is true, re-checking after each batch of uevents that has a block
+    // device event (an ENOBUFS overflow counts as one); error ETIMEDOUT at
     // the deadline. Never sleeps unconditionally.
     Result<void> wait_until(const std::function<bool()>& ready,
                             std::chrono::steady_clock::time_point deadline,
@@ -34,7 +35,9 @@ public:
 
 private:
     void handle_modalias(const std::string& modalias);
-    void drain();  // reads every queued uevent, handing MODALIAS= of "add" events on
+    // Reads every queued uevent, handing MODALIAS= of "add" events on; true if one of them was
+    // about a block device.
+    bool drain();
 
     UniqueFd sock_;
     ModaliasHandler on_modalias_;

@@ -79,6 +79,30 @@ TEST_F(NamespaceTest, FindDevicesByPartlabelAndWholeDiskOfThePartition) {
     });
 }
 
+// A whole disk whose partitions the kernel knows is not probed: its label (here an ext4 that
+// spans the disk, with an MBR written into the ext4's unused first sector) is not a match,
+// and it becomes one again once the partition nodes are gone.
+TEST_F(NamespaceTest, FindDevicesSkipsAWholeDiskThatHasPartitions) {
+    if (!have_tool("sfdisk") || !have_tool("partx")) GTEST_SKIP() << "needs sfdisk and partx";
+    std::string label = "IIW" + std::to_string(::getpid() % 100000);
+    std::string disk = path("whole.img");
+    ASSERT_TRUE(sh("mkfs.ext4 -q -L " + label + " " + disk + " 8M && printf 'label: dos\\n"
+                   "start=2048, size=4096, type=83\\n' | sfdisk -q --wipe never " + disk +
+                   " >/dev/null"));
+    in_namespace([&] {
+        auto loop = attach_loop(disk, /*read_only=*/true);
+        ASSERT_TRUE(loop) << loop.error().message;
+        auto before = find_devices("LABEL=" + label);
+        ASSERT_TRUE(before) << before.error().message;
+        EXPECT_EQ(*before, std::vector<std::string>{loop->path});
+        if (!sh("partx -a " + loop->path + " 2>/dev/null")) GTEST_SKIP() << "partx -a failed";
+        auto with_parts = find_devices("LABEL=" + label);
+        (void)sh("partx -d " + loop->path + " 2>/dev/null");
+        ASSERT_TRUE(with_parts) << with_parts.error().message;
+        EXPECT_TRUE(with_parts->empty()) << with_parts->front();
+    });
+}
+
 TEST(FindDevices, DevPathSpecMatchesItselfAndBadSpecsAreErrors) {
     EXPECT_EQ(*find_devices("/dev/null"), std::vector<std::string>{"/dev/null"});
     EXPECT_TRUE(find_devices("/dev/does-not-exist")->empty());
