@@ -2,11 +2,11 @@
 #include "cli/commands.h"
 
 #include <cstdio>
-#include <iostream>
 
 #include "boot/real_platform.h"
 #include "boot/state_store.h"
 #include "cli/options.h"
+#include "cli/print.h"
 #include "core/cmdline.h"
 #include "core/json.h"
 #include "core/slot_select.h"
@@ -98,28 +98,28 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
                 .key("outcome").value(j.outcome).key("step").value(j.step)
                 .key("reason").value(j.reason).key("ms").value(j.duration_ms).end_object();
         w.end_array().end_object();
-        std::cout << w.str() << "\n";
+        out(w.str(), "\n");
         return 0;
     }
-    std::cout << "running: " << (running.empty() ? "(unknown)" : running) << "\n";
-    std::cout << "primary: " << r.primary;
+    out("running: ", running.empty() ? std::string("(unknown)") : running, "\n");
+    out("primary: ", r.primary);
     if (auto p = r.slots.find(r.primary);
         p != r.slots.end() && p->second.health == core::SlotHealth::kBad)
-        std::cout << " (bad: boots fall back to the next good slot until an install or rollback)";
-    std::cout << "\n";
-    if (!h->loaded.warning.empty()) std::cout << "record: " << h->loaded.warning << "\n";
+        out(" (bad: boots fall back to the next good slot until an install or rollback)");
+    out("\n");
+    if (!h->loaded.warning.empty()) out("record: ", h->loaded.warning, "\n");
     for (const auto& [name, s] : r.slots)
-        std::cout << "slot " << name << ": " << core::describe_slot(s) << "\n";
+        out("slot ", name, ": ", core::describe_slot(s), "\n");
     if (report && report->find("\"degraded\":true") != std::string::npos)
-        std::cout << "this boot is DEGRADED: persistent paths are temporary (see "
-                  << o.run_dir << "/boot.json)\n";
-    std::cout << "last boots (oldest first):\n";
+        out("this boot is DEGRADED: persistent paths are temporary (see ", o.run_dir,
+            "/boot.json)\n");
+    out("last boots (oldest first):\n");
     for (const auto& j : r.journal) {
-        std::cout << "  boot " << j.boot << ": slot " << j.slot << " " << j.outcome;
-        if (!j.step.empty()) std::cout << " at " << j.step;
-        if (!j.reason.empty()) std::cout << ": " << j.reason;
-        if (j.duration_ms) std::cout << " (" << j.duration_ms << " ms)";
-        std::cout << "\n";
+        out("  boot ", j.boot, ": slot ", j.slot, " ", j.outcome);
+        if (!j.step.empty()) out(" at ", j.step);
+        if (!j.reason.empty()) out(": ", j.reason);
+        if (j.duration_ms) out(" (", j.duration_ms, " ms)");
+        out("\n");
     }
     return 0;
 }
@@ -141,7 +141,7 @@ int change_record(const char* command, const std::vector<std::string>& args,
     auto updated = change(h->loaded.record, *slot);
     if (!updated) return report_error(updated.error());
     if (auto r = save_record(*h, *updated); !r) return report_error(r.error());
-    std::cout << done(*slot, *updated) << "\n";
+    out(done(*slot, *updated), "\n");
     return 0;
 }
 

@@ -6,10 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <iostream>
 
 #include "boot/real_platform.h"
 #include "cli/options.h"
+#include "cli/print.h"
 #include "cli/verity_sidecars.h"
 #include "core/cmdline.h"
 #include "core/mount_plan.h"
@@ -143,16 +143,15 @@ int cmd_check(const std::vector<std::string>& args_in, const CommonOptions&) {
     // userspace before the image is mounted: no device-mapper needed.
     auto verity = check_verity_sidecars(args[0], roothash);
     if (!verity) return report_error(verity.error());
-    if (*verity) std::cout << args[0] << ": verity ok (root hash " << **verity << ")\n";
+    if (*verity) out(args[0], ": verity ok (root hash ", **verity, ")\n");
     auto image = open_image_root(args[0]);
     if (!image) return report_error(image.error());
     CheckResult r = check_image(*image, "/sbin/init");
-    for (const auto& w : r.warnings) std::cerr << "imageinit: warning: " << w << "\n";
-    for (const auto& e : r.errors) std::cerr << "imageinit: " << args[0] << ": " << e << "\n";
+    for (const auto& w : r.warnings) err("imageinit: warning: ", w, "\n");
+    for (const auto& e : r.errors) err("imageinit: ", args[0], ": ", e, "\n");
     if (!r.errors.empty()) return 1;
-    std::cout << args[0] << ": ok (" << (image->fstype.empty() ? "directory" : image->fstype)
-              << ", " << r.spec.entries.size() << " mount entries"
-              << (r.spec.is_default ? ", default spec" : "") << ")\n";
+    out(args[0], ": ok (", image->fstype.empty() ? std::string("directory") : image->fstype, ", ",
+        r.spec.entries.size(), " mount entries", r.spec.is_default ? ", default spec" : "", ")\n");
     return 0;
 }
 
@@ -173,39 +172,39 @@ int cmd_plan(const std::vector<std::string>& args, const CommonOptions& o) {
         return 2;
     }
     core::BootConfig cfg = core::parse_cmdline(cmdline);
-    for (const auto& w : cfg.warnings) std::cout << "command line: " << w << "\n";
+    for (const auto& w : cfg.warnings) out("command line: ", w, "\n");
 
     core::BootRecord record = core::default_record();
     if (auto h = open_record(o); h) {
         record = h->loaded.record;
-        if (!h->loaded.warning.empty()) std::cout << "record: " << h->loaded.warning << "\n";
+        if (!h->loaded.warning.empty()) out("record: ", h->loaded.warning, "\n");
     } else {
-        std::cout << "record: none at '" << o.state_dir << "': using the first-boot defaults\n";
+        out("record: none at '", o.state_dir, "': using the first-boot defaults\n");
     }
     std::vector<std::string> present = {"a", "b", "recovery"};
     core::Choice choice = core::choose_slot({record, present, cfg.forced_slot, {}});
-    for (const auto& s : choice.skipped) std::cout << "skip: " << s << "\n";
+    for (const auto& s : choice.skipped) out("skip: ", s, "\n");
     std::string slot = "a";
     if (choice.attempt) {
         slot = choice.attempt->slot;
-        std::cout << "slot: " << slot << " (" << choice.attempt->why << ")\n";
+        out("slot: ", slot, " (", choice.attempt->why, ")\n");
     } else {
-        std::cout << "slot: none bootable: the emergency policy would apply\n";
+        out("slot: none bootable: the emergency policy would apply\n");
     }
 
     auto root = open_image_root(image);
     if (!root) return report_error(root.error());
     CheckResult checked = check_image(*root, cfg.init);
-    for (const auto& e : checked.errors) std::cout << "error: " << e << "\n";
+    for (const auto& e : checked.errors) out("error: ", e, "\n");
     if (!checked.errors.empty() && checked.spec.entries.empty() && !checked.spec.is_default)
         return 1;
     bool persist = cfg.persist_spec.has_value();
     auto plan = core::plan_mounts(checked.spec, core::PlanContext{slot, persist});
     if (!plan) return report_error(plan.error());
-    std::cout << "spec: " << (checked.spec.is_default ? "(default spec)" : checked.spec.file)
-              << "\nmounts:\n" << core::format_plan(*plan);
-    for (const auto& w : plan->warnings) std::cout << "warning: " << w << "\n";
-    std::cout << "init: " << cfg.init << "\n";
+    out("spec: ", checked.spec.is_default ? std::string("(default spec)") : checked.spec.file,
+        "\nmounts:\n", core::format_plan(*plan));
+    for (const auto& w : plan->warnings) out("warning: ", w, "\n");
+    out("init: ", cfg.init, "\n");
     return checked.errors.empty() ? 0 : 1;
 }
 

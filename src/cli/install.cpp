@@ -8,11 +8,11 @@
 
 #include <charconv>
 #include <cstring>
-#include <iostream>
 #include <memory>
 
 #include "boot/real_platform.h"
 #include "cli/options.h"
+#include "cli/print.h"
 #include "cli/verity_sidecars.h"
 #include "core/cmdline.h"
 #include "core/mount_plan.h"
@@ -44,7 +44,7 @@ void progress(const char* what, uint64_t done, uint64_t total, int& last) {
     if (pct / 10 == last / 10 && pct != 100) return;
     if (pct == last) return;
     last = pct;
-    std::cerr << "imageinit: " << what << " " << pct << "%\n";
+    err("imageinit: ", what, " ", pct, "%\n");
 }
 
 // Copies src to dst (created), fsyncs, then reads dst back from the disk and compares.
@@ -189,7 +189,7 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
     std::string tmp_path = final_path + ".new";
     // The old image's verity sidecars must never meet the new image (the slot is bad already).
     if (auto r = remove_verity_sidecars(final_path); !r) return report_error(r.error());
-    std::cerr << "imageinit: installing '" << image << "' into slot " << *target << "\n";
+    err("imageinit: installing '", image, "' into slot ", *target, "\n");
     if (auto r = copy_and_verify(image, tmp_path); !r) {
         ::unlink(tmp_path.c_str());
         return report_error(r.error());
@@ -201,7 +201,7 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
         // else a tree is built. The boot then only ever uses the slot through dm-verity.
         auto roothash = write_verity_sidecars(image, final_path);
         if (!roothash) return report_error(roothash.error());
-        std::cout << "verity: slot " << *target << " root hash " << *roothash << "\n";
+        out("verity: slot ", *target, " root hash ", *roothash, "\n");
         if (cfg.roothash.count(*target))
             log::warning("imageinit.roothash." + *target + " is pinned on the command line and "
                          "wins over the new sidecar: update the command line too");
@@ -215,9 +215,9 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
     // 4. Primary, with N tries.
     record = core::mark_installed(record, *target, tries);
     if (auto r = save_record(*h, record); !r) return report_error(r.error());
-    std::cout << "installed '" << image << "' into slot " << *target << " (primary, " << tries
-              << " tries); reboot to try it, then run 'imageinit mark-good'\n";
-    if (*seeded > 0) std::cout << "seeded " << *seeded << " slot-scoped persistent path(s)\n";
+    out("installed '", image, "' into slot ", *target, " (primary, ", tries,
+        " tries); reboot to try it, then run 'imageinit mark-good'\n");
+    if (*seeded > 0) out("seeded ", *seeded, " slot-scoped persistent path(s)\n");
     return 0;
 }
 

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <sstream>
 #include <vector>
 
 #include "sys/cryptsetup_lib.h"
@@ -179,9 +178,12 @@ Result<void> verity_restart_on_corruption(const std::string& name) {
 
     // <version> <dev> <hash_dev> <data_bs> <hash_bs> <#blocks> <hash_start> <alg> <digest> <salt>
     // then optionally <#opt_params> <opt>... (Documentation/admin-guide/device-mapper/verity.rst)
-    std::istringstream in(params);
     std::vector<std::string> words;
-    for (std::string w; in >> w;) words.push_back(w);
+    for (size_t pos = 0; pos < params.size();) {
+        size_t end = std::min(params.find(' ', pos), params.size());
+        if (end > pos) words.push_back(params.substr(pos, end - pos));
+        pos = end + 1;
+    }
     if (words.size() < 10) return fail(EINVAL, "unexpected verity table of '" + name + "'");
     std::vector<std::string> opts(words.begin() + std::min<size_t>(words.size(), 11), words.end());
     for (const auto& o : opts)
