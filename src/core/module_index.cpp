@@ -178,6 +178,9 @@ ModuleLookup lookup_module(const ModuleIndex& index, std::string_view name_or_al
         if (!alias.starts_with(rule.prefix)) continue;
         if (fnmatch(rule.pattern.c_str(), alias.c_str(), 0) != 0) continue;
         if (blacklist.contains(rule.module)) continue;
+        // depmod writes aliases only for the modules it indexed; one naming a module the index
+        // lacks (a hand-edited file) matches nothing rather than failing later without a word.
+        if (!index.modules.contains(rule.module) && !index.builtin.contains(rule.module)) continue;
         if (index.builtin.contains(rule.module)) {
             found.builtin = true;
             continue;

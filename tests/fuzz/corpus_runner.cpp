@@ -22,6 +22,7 @@ const std::map<std::string, Body>& bodies() {
         {"boot_record", imageinit::fuzz::fuzz_boot_record},
         {"path_rules", imageinit::fuzz::fuzz_path_rules},
         {"resolve", imageinit::fuzz::fuzz_resolve},
+        {"module_index", imageinit::fuzz::fuzz_module_index},
     };
     return kBodies;
 }

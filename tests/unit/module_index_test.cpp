@@ -29,7 +29,8 @@ constexpr const char* kAlias =
     "alias usb:v*p*d*dc*dsc*dp*ic08isc06ip50in* usb_storage\n"
     "alias usb:v*p*d*dc*dsc*dp*ic08isc06ip62in* uas\n"
     "alias usb:v*p*d*dc*dsc*dp*ic08isc06ip*in* usb_storage\n"
-    "alias fs-[a-c]-test uas\n";
+    "alias fs-[a-c]-test uas\n"
+    "alias fs-gone notcarried\n";
 constexpr const char* kSoftdep = "softdep ext4 pre: crc32c\n";
 
 ModuleIndex make_index() {
@@ -62,7 +63,7 @@ TEST(ModuleIndex, ParsesPathsAndDependencies) {
     EXPECT_EQ(index.modules.at("ext4").deps,
               (std::vector<std::string>{"crc16", "mbcache", "jbd2"}));
     EXPECT_EQ(index.modules.at("uas").deps, (std::vector<std::string>{"usb_storage"}));
-    EXPECT_EQ(index.aliases.size(), 9u);
+    EXPECT_EQ(index.aliases.size(), 10u);
     EXPECT_EQ(index.aliases[4].prefix, "virtio:d00000002v");
     EXPECT_EQ(index.softdeps.at("ext4").pre, (std::vector<std::string>{"crc32c"}));
     EXPECT_TRUE(index.builtin.contains("squashfs"));
@@ -112,6 +113,7 @@ TEST(ModuleIndex, LookupPrefersNamesThenMatchesEveryAlias) {
         {"usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip62in00", {"uas", "usb_storage"}, false},
         {"fs-b-test", {"uas"}, false},
         {"fs-d-test", {}, false},
+        {"fs-gone", {}, false},  // an alias of a module the index does not carry
     };
     for (const auto& c : cases) {
         ModuleLookup found = lookup_module(index, c.query);
