@@ -190,6 +190,15 @@ ModuleLookup lookup_module(const ModuleIndex& index, std::string_view name_or_al
     return found;
 }
 
+std::vector<ListedModule> parse_module_list(std::string_view text) {
+    std::vector<ListedModule> out;
+    (void)for_each_line(text, [&](int n, const std::vector<std::string_view>& w) -> Result<void> {
+        out.push_back(ListedModule{n, std::string(w[0])});
+        return ok();
+    });
+    return out;
+}
+
 std::vector<LoadStep> load_order(const ModuleIndex& index, const std::string& name,
                                  const std::set<std::string>& skip) {
     OrderWalk walk{index, skip, {}, {}};

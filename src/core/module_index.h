@@ -75,6 +75,15 @@ struct LoadStep {
 std::vector<LoadStep> load_order(const ModuleIndex& index, const std::string& name,
                                  const std::set<std::string>& skip = {});
 
+struct ListedModule {
+    int line = 0;      // 1-based, for "file:line: ..." errors
+    std::string name;  // a module name or alias
+};
+
+// A module list (/etc/imageinit/modules): one name per line, blank lines and '#' comments
+// skipped, surrounding blanks ignored.
+std::vector<ListedModule> parse_module_list(std::string_view text);
+
 struct ModuleCmdline {
     std::map<std::string, std::string> options;  // module -> "param=value param2=value"
     std::set<std::string> blacklist;             // modprobe.blacklist=a,b

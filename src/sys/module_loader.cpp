@@ -30,13 +30,6 @@ bool compressed(const std::string& path) {
     return path.ends_with(".xz") || path.ends_with(".zst") || path.ends_with(".gz");
 }
 
-std::string trim(const std::string& s) {
-    size_t b = s.find_first_not_of(" \t\r");
-    if (b == std::string::npos) return "";
-    size_t e = s.find_last_not_of(" \t\r");
-    return s.substr(b, e - b + 1);
-}
-
 }  // namespace
 
 Result<ModuleLoader> ModuleLoader::open() {
@@ -117,17 +110,10 @@ std::vector<std::string> ModuleLoader::load_list_file(const std::string& path) {
         errors.push_back(content.error().message);
         return errors;
     }
-    size_t pos = 0;
-    int line_no = 0;
-    while (pos < content->size()) {
-        size_t end = content->find('\n', pos);
-        if (end == std::string::npos) end = content->size();
-        std::string line = trim(content->substr(pos, end - pos));
-        pos = end + 1;
-        ++line_no;
-        if (line.empty() || line[0] == '#') continue;
-        auto r = load(line);
-        if (!r) errors.push_back(path + ":" + std::to_string(line_no) + ": " + r.error().message);
+    for (const auto& listed : core::parse_module_list(*content)) {
+        auto r = load(listed.name);
+        if (!r)
+            errors.push_back(path + ":" + std::to_string(listed.line) + ": " + r.error().message);
     }
     return errors;
 }

@@ -160,6 +160,16 @@ TEST(ModuleIndex, SoftDependencyCyclesEnd) {
     EXPECT_EQ(names(load_order(index, "a")), (std::vector<std::string>{"b?", "a"}));
 }
 
+TEST(ModuleIndex, ModuleListKeepsNamesWithTheirLineNumbers) {
+    auto list = parse_module_list("# storage\n\n  loop  \n#x\r\next4\t# the state fs\n");
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0].line, 3);
+    EXPECT_EQ(list[0].name, "loop");
+    EXPECT_EQ(list[1].line, 5);
+    EXPECT_EQ(list[1].name, "ext4");
+    EXPECT_TRUE(parse_module_list("").empty());
+}
+
 TEST(ModuleIndex, CmdlineGivesOptionsPerModuleAndTheBlacklist) {
     ModuleCmdline c = parse_module_cmdline(
         "console=ttyS0 nvme-core.default_ps_max_latency_us=0 loop.max_loop=4 loop.debug "
