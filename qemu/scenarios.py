@@ -290,6 +290,18 @@ finish
     ctx.expect_pass(r)
 
 
+@scenario("module-options-cmdline")
+def module_options_cmdline(ctx):
+    """MODULE.PARAM=VALUE on the kernel command line reaches the module imageinit inserts, as
+    with modprobe: loop.max_loop=3 (the default is 0) shows in sysfs in the booted system."""
+    disk = ctx.disk({"a": ctx.image()})
+    r = ctx.boot(disk, """
+check loop-option-applied file_is /sys/module/loop/parameters/max_loop 3
+finish
+""", append="loop.max_loop=3")
+    ctx.expect_pass(r)
+
+
 # ---------------------------------------------------------------------------------------------
 # Failures inside the initramfs
 
