@@ -9,6 +9,7 @@ QEMU run on the same disk file with a new control disk.
 from __future__ import annotations
 
 import re
+import subprocess
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,6 +300,45 @@ def module_options_cmdline(ctx):
 check loop-option-applied file_is /sys/module/loop/parameters/max_loop 3
 finish
 """, append="loop.max_loop=3")
+    ctx.expect_pass(r)
+
+
+@scenario("compressed-modules-boot")
+def compressed_modules_boot(ctx):
+    """A kernel whose modules are xz-compressed (Debian from trixie on): mkinitrd stores them
+    plain (the archive is compressed as a whole) and indexes the .ko paths; imageinit loads
+    them. The tree is the test kernel's, every module the default initramfs carries xz'd."""
+    src = Path(ctx.kernel.modroot) / "lib" / "modules" / ctx.kernel.kver
+    root = ctx.dir / "xzmods"
+    dst = root / "lib" / "modules" / ctx.kernel.kver
+    shutil.rmtree(root, ignore_errors=True)
+    listing = h.run(["sh", "-c", f"zstd -dc '{ctx.initrd}' | cpio -t --quiet"]).stdout.split()
+    carried = [p.split(f"lib/modules/{ctx.kernel.kver}/", 1)[1] for p in listing
+               if p.endswith(".ko")]
+    ctx.expect(len(carried) > 10, f"the default initramfs carries {len(carried)} modules")
+    for rel in carried:
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        with open(dst / (rel + ".xz"), "wb") as out:
+            subprocess.run(["xz", "-1", "-c", src / rel], stdout=out, check=True)
+    for f in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+        if (src / f).exists():
+            shutil.copy(src / f, dst / f)
+    h.run(["depmod", "-b", root, ctx.kernel.kver])
+    ctx.initrd = ctx.dir / "initrd-xz.img"
+    ctx.initrd.unlink(missing_ok=True)
+    h.run([h.REPO / "initrd" / "mkinitrd", "--kver", ctx.kernel.kver, "--moddir", root,
+           "--binary", ctx.binary, "--output", ctx.initrd])
+    inside = h.run(["sh", "-c", f"zstd -dc '{ctx.initrd}' | cpio -t --quiet"]).stdout.split()
+    ctx.expect(not any(p.endswith((".xz", ".zst", ".gz")) for p in inside),
+               "a compressed module file in the initramfs")
+    ctx.expect(sum(p.endswith(".ko") for p in inside) == len(carried),
+               "not every module made it into the initramfs")
+    disk = ctx.disk({"a": ctx.image()})
+    r = ctx.boot(disk, """
+check ext4-loaded test -d /sys/module/ext4
+check virtio-blk-loaded test -d /sys/module/virtio_blk
+finish
+""")
     ctx.expect_pass(r)
 
 
