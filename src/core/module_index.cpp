@@ -190,6 +190,15 @@ ModuleLookup lookup_module(const ModuleIndex& index, std::string_view name_or_al
     return found;
 }
 
+std::set<std::string> parse_loaded_modules(std::string_view proc_modules) {
+    std::set<std::string> loaded;
+    (void)for_each_line(proc_modules, [&](int, const std::vector<std::string_view>& w) {
+        loaded.insert(std::string(w[0]));
+        return ok();
+    });
+    return loaded;
+}
+
 std::vector<ListedModule> parse_module_list(std::string_view text) {
     std::vector<ListedModule> out;
     (void)for_each_line(text, [&](int n, const std::vector<std::string_view>& w) -> Result<void> {

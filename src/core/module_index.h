@@ -75,6 +75,9 @@ struct LoadStep {
 std::vector<LoadStep> load_order(const ModuleIndex& index, const std::string& name,
                                  const std::set<std::string>& skip = {});
 
+// The names in /proc/modules (the first word of each line): the modules already loaded.
+std::set<std::string> parse_loaded_modules(std::string_view proc_modules);
+
 struct ListedModule {
     int line = 0;      // 1-based, for "file:line: ..." errors
     std::string name;  // a module name or alias

@@ -53,16 +53,7 @@ Result<ModuleLoader> ModuleLoader::open(const std::string& module_dir, const std
     // Inserting a loaded module costs the kernel a full read and signature check before it
     // says EEXIST: skip what is already there.
     auto proc = read_file("/proc/modules", 1 << 20);
-    if (proc) {
-        size_t pos = 0;
-        while (pos < proc->size()) {
-            size_t end = proc->find('\n', pos);
-            if (end == std::string::npos) end = proc->size();
-            size_t sp = proc->find(' ', pos);
-            if (sp > pos && sp < end) l.loaded_.insert(proc->substr(pos, sp - pos));
-            pos = end + 1;
-        }
-    }
+    if (proc) l.loaded_ = core::parse_loaded_modules(*proc);
     return l;
 }
 

@@ -170,6 +170,13 @@ TEST(ModuleIndex, ModuleListKeepsNamesWithTheirLineNumbers) {
     EXPECT_TRUE(parse_module_list("").empty());
 }
 
+TEST(ModuleIndex, LoadedModulesAreTheFirstWordOfProcModules) {
+    EXPECT_EQ(parse_loaded_modules("ext4 1007616 1 - Live 0x0000000000000000\n"
+                                   "jbd2 196608 1 ext4, Live 0x0000000000000000\n\n"),
+              (std::set<std::string>{"ext4", "jbd2"}));
+    EXPECT_TRUE(parse_loaded_modules("").empty());
+}
+
 TEST(ModuleIndex, CmdlineGivesOptionsPerModuleAndTheBlacklist) {
     ModuleCmdline c = parse_module_cmdline(
         "console=ttyS0 nvme-core.default_ps_max_latency_us=0 loop.max_loop=4 loop.debug "
