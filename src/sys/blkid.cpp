@@ -87,6 +87,32 @@ std::string trim(std::string s) {
     return s;
 }
 
+// What sysfs says of one block device: its resolved directory (.../block/vda/vda2 for a
+// partition, inside its disk's) and whether it is a partition. SYS_LINK is a /sys/class/block
+// or /sys/dev/block entry.
+struct SysBlock {
+    std::string dir;
+    bool partition = false;
+};
+
+Result<SysBlock> resolve_sys_block(const std::string& sys_link) {
+    char real[PATH_MAX];
+    if (!::realpath(sys_link.c_str(), real)) return fail_errno("realpath", sys_link);
+    SysBlock b{real};
+    struct stat st;
+    if (::stat((b.dir + "/partition").c_str(), &st) == 0) {
+        b.partition = true;
+    } else if (errno != ENOENT) {
+        return fail_errno("stat", b.dir + "/partition");
+    }
+    return b;
+}
+
+// The sysfs directory of the disk that holds a partition.
+std::string disk_dir_of(const SysBlock& partition) {
+    return partition.dir.substr(0, partition.dir.rfind('/'));
+}
+
 std::string join(const std::vector<std::string>& v) {
     std::string out;
     for (const auto& s : v) {
@@ -145,14 +171,10 @@ Result<std::vector<std::string>> find_devices(const std::string& spec) {
     // superblock type reads its own offsets), and the disk is the largest device to probe.
     std::set<std::string> partitioned;
     for (const auto& name : names) {
-        std::string sys = "/sys/class/block/" + name;
-        struct stat st;
-        if (::stat((sys + "/partition").c_str(), &st) != 0) continue;
-        char real[PATH_MAX];
-        if (!::realpath(sys.c_str(), real)) continue;
-        std::string path(real);  // .../block/vda/vda2: the parent directory is the disk
-        path.resize(path.rfind('/'));
-        partitioned.insert(path.substr(path.rfind('/') + 1));
+        auto b = resolve_sys_block("/sys/class/block/" + name);
+        if (!b || !b->partition) continue;
+        std::string disk = disk_dir_of(*b);
+        partitioned.insert(disk.substr(disk.rfind('/') + 1));
     }
 
     for (const auto& name : names) {
@@ -174,16 +196,9 @@ Result<std::string> whole_disk_of(const std::string& device) {
     if (!S_ISBLK(st.st_mode)) return fail(ENOTBLK, "'" + device + "' is not a block device");
     std::string sys = "/sys/dev/block/" + std::to_string(major(st.st_rdev)) + ":" +
                       std::to_string(minor(st.st_rdev));
-    char real[PATH_MAX];
-    if (!::realpath(sys.c_str(), real)) return fail_errno("realpath", sys);
-    std::string path(real);
-    struct stat pst;
-    if (::stat((path + "/partition").c_str(), &pst) < 0) {
-        if (errno != ENOENT) return fail_errno("stat", path + "/partition");
-        return device;  // already a whole disk
-    }
-    // A partition's sysfs directory sits inside its disk's: .../block/vda/vda2.
-    std::string parent = path.substr(0, path.rfind('/'));
+    SysBlock b = TRY(resolve_sys_block(sys));
+    if (!b.partition) return device;  // already a whole disk
+    std::string parent = disk_dir_of(b);
     auto uevent = TRY(read_file(parent + "/uevent", 4096));
     auto pos = uevent.find("DEVNAME=");
     if (pos != std::string::npos) {
