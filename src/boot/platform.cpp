@@ -61,9 +61,8 @@ Result<std::string> RealPlatform::whole_disk_of(const std::string& device) {
 
 Result<void> RealPlatform::wait_until(const std::function<bool()>& ready,
                                       Clock::time_point deadline, const std::string& what) {
-    if (ready()) return ok();
-    if (!waiter_) return fail(ENODEV, what + " not found");
-    return waiter_->wait_until(ready, deadline, what);
+    if (!waiter_) return ready() ? ok() : fail(ENODEV, what + " not found");
+    return waiter_->wait_until(ready, deadline, what);  // checks ready() before it waits
 }
 
 Result<std::string> RealPlatform::probe_fstype(const std::string& device_or_file) {
