@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -32,6 +31,25 @@ Result<ProcessResult> sh(const std::string& script, std::chrono::milliseconds li
     return run_process({"/bin/sh", "-c", script}, env, limit);
 }
 
+// Runs a hook that starts a background `sleep 60`, records its pid, then runs THEN.
+struct WithBackgroundChild {
+    Result<ProcessResult> result;
+    pid_t child = 0;  // 0: the pid was not recorded
+};
+
+WithBackgroundChild sh_with_background_child(const std::string& then,
+                                             std::chrono::milliseconds limit = 5s) {
+    char path[] = "/tmp/imageinit-pid.XXXXXX";
+    int fd = ::mkstemp(path);
+    EXPECT_GE(fd, 0);
+    if (fd >= 0) ::close(fd);
+    WithBackgroundChild out{sh(std::string("sleep 60 & echo $! > ") + path + "; " + then, limit)};
+    std::ifstream in(path);
+    in >> out.child;
+    ::unlink(path);
+    return out;
+}
+
 TEST(RunProcess, ReportsTheExitStatus) {
     auto r = sh("exit 7");
     ASSERT_TRUE(r) << r.error().message;
@@ -56,40 +74,24 @@ TEST(RunProcess, GivesExactlyTheEnvironment) {
 
 TEST(RunProcess, KillsTheProcessGroupAtTheLimit) {
     // The hook starts a background child and then hangs: both must be gone at the limit.
-    char path[] = "/tmp/imageinit-pid.XXXXXX";
-    int fd = ::mkstemp(path);
-    ASSERT_GE(fd, 0);
-    ::close(fd);
     auto start = std::chrono::steady_clock::now();
-    auto r = sh(std::string("sleep 60 & echo $! > ") + path + "; sleep 60", 300ms);
+    auto [r, child] = sh_with_background_child("sleep 60", 300ms);
     auto took = std::chrono::steady_clock::now() - start;
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_TRUE(r->timed_out);
     EXPECT_EQ(r->signal, SIGKILL);
     EXPECT_EQ(describe(*r, 300ms), "timed out after 300 ms");
     EXPECT_LT(took, 5s);
-    std::ifstream in(path);
-    pid_t child = 0;
-    in >> child;
-    ::unlink(path);
     ASSERT_GT(child, 0);
     // The background sleep was in the same group: killed.
     EXPECT_TRUE(dies_soon(child)) << "background child " << child << " still running";
 }
 
 TEST(RunProcess, BackgroundChildrenDieWithTheHook) {
-    char path[] = "/tmp/imageinit-pid.XXXXXX";
-    int fd = ::mkstemp(path);
-    ASSERT_GE(fd, 0);
-    ::close(fd);
-    auto r = sh(std::string("sleep 60 & echo $! > ") + path + "; exit 0");
+    auto [r, child] = sh_with_background_child("exit 0");
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->exit_code, 0);
     EXPECT_LT(r->elapsed, 5s);
-    std::ifstream in(path);
-    pid_t child = 0;
-    in >> child;
-    ::unlink(path);
     ASSERT_GT(child, 0);
     EXPECT_TRUE(dies_soon(child)) << "background child " << child << " still running";
 }
