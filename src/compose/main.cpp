@@ -32,6 +32,7 @@ void usage(FILE* to) {
         "  --check-with PATH        the imageinit binary that lints the image\n"
         "  --no-check               skip the lint by 'imageinit check'\n"
         "  --keep-staging           keep the composed tree (shares inodes with the cache!)\n"
+        "  --help, --version\n"
         "environment: SOURCE_DATE_EPOCH (default 0) is every timestamp in the image\n",
         to);
 }
@@ -49,6 +50,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
         {"no-check", no_argument, nullptr, kNoCheck},
         {"keep-staging", no_argument, nullptr, kKeep},
         {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
     };
     Options o;
@@ -90,6 +92,10 @@ std::optional<Options> parse_args(int argc, char** argv) {
                 break;
             case 'h':
                 usage(stdout);
+                std::exit(0);
+            case 'V':
+                // meson's project version (src/compose/meson.build).
+                std::puts("imageinit-compose " IMAGEINIT_VERSION);
                 std::exit(0);
             default:
                 usage(stderr);
