@@ -251,7 +251,7 @@ Result<FetchStats> fetch_blobs(Registry& registry, const std::vector<Descriptor>
             stats.resumed_from += resumed;
             double s = std::chrono::duration<double>(Clock::now() - t0).count();
             char text[200];
-            std::snprintf(text, sizeof text, "layer %s downloaded %.1f MB in %.2f s (%.1f MB/s)%s",
+            std::snprintf(text, sizeof text, "layer %s downloaded %.3f MB in %.2f s (%.1f MB/s)%s",
                           short_digest(todo[i].digest).c_str(), *got / 1e6, s,
                           s > 0 ? *got / 1e6 / s : 0.0,
                           resumed ? (", resumed at " + std::to_string(resumed) + " bytes").c_str()

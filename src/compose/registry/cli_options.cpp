@@ -18,6 +18,19 @@ bool parse_int(std::string_view v, int lo, int hi, int& out) {
     return ec == std::errc() && p == v.data() + v.size() && out >= lo && out <= hi;
 }
 
+bool parse_rate(std::string_view v, long long& out) {
+    long long mult = 1;
+    if (!v.empty() && (v.back() == 'K' || v.back() == 'k')) mult = 1024;
+    if (!v.empty() && (v.back() == 'M' || v.back() == 'm')) mult = 1024 * 1024;
+    if (mult != 1) v.remove_suffix(1);
+    long long n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n <= 0 || n > (1LL << 40) / mult)
+        return false;
+    out = n * mult;
+    return true;
+}
+
 bool bad(const char* what, std::string_view value) {
     std::fprintf(stderr, "imageinit-compose: %s '%.*s'\n", what, static_cast<int>(value.size()),
                  value.data());
@@ -37,6 +50,7 @@ const char* const kRegistryUsage =
     "  --platform OS/ARCH[/VAR] the manifest to pick from an index (default: this machine)\n"
     "  --retry-times N          retries per request on 429/5xx/connection errors (default 3)\n"
     "  --jobs N                 layers downloaded at once (default 3)\n"
+    "  --limit-rate BYTES       cap each download at BYTES per second (K, M suffixes)\n"
     "  --digestfile PATH        write the manifest digest here (any layered INPUT)\n"
     "INPUT may also be oci:DIR[:REF]. 'imageinit-compose gc --help' collects the cache.\n";
 
@@ -52,7 +66,7 @@ bool take_registry_options(int& argc, char** argv, Options& opts) {
         std::string_view name = arg.substr(0, arg.find('='));
         static constexpr std::string_view kValued[] = {"--creds",    "--authfile",    "--cert-dir",
                                                        "--platform", "--retry-times", "--jobs",
-                                                       "--digestfile"};
+                                                       "--digestfile", "--limit-rate"};
         bool valued = false;
         for (std::string_view v : kValued) valued |= name == v;
         if (name == "--tls-verify") {
@@ -80,6 +94,8 @@ bool take_registry_options(int& argc, char** argv, Options& opts) {
         if (name == "--digestfile") opts.digestfile = value;
         if (name == "--retry-times" && !parse_int(value, 0, 100, r.retry_times))
             return bad("--retry-times needs a number from 0 to 100, not", value);
+        if (name == "--limit-rate" && !parse_rate(value, r.limit_rate))
+            return bad("--limit-rate needs bytes per second (e.g. 500K, 2M), not", value);
         if (name == "--jobs" && !parse_int(value, 1, 16, r.jobs))
             return bad("--jobs needs a number from 1 to 16, not", value);
     }

@@ -32,7 +32,7 @@ class Registry {
                                                   const RegistryOptions& opts);
 
     // A connection for one thread (libcurl easy handles are not shared between threads).
-    Result<HttpClient> connect() const { return HttpClient::create(tls_); }
+    Result<HttpClient> connect() const { return HttpClient::create(tls_, opts_.limit_rate); }
 
     // GET /v2/REPO/PATH with authentication and retries. `headers` is called before every
     // attempt (a resumed download changes its Range). Returns the final response, whatever

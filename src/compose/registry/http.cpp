@@ -99,8 +99,9 @@ Result<std::string> read_text(const std::string& path) {
 
 void http_global_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-Result<HttpClient> HttpClient::create(const TlsOptions& tls) {
+Result<HttpClient> HttpClient::create(const TlsOptions& tls, long long max_recv_bps) {
     HttpClient c;
+    c.max_recv_bps_ = max_recv_bps;
     c.curl_.reset(curl_easy_init());
     if (!c.curl_) return fail("libcurl: curl_easy_init failed");
     c.tls_ = tls;
@@ -163,6 +164,8 @@ Result<HttpResponse> HttpClient::get(const std::string& url,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    if (max_recv_bps_ > 0)
+        curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, static_cast<curl_off_t>(max_recv_bps_));
     if (!tls_.verify) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -43,7 +43,9 @@ using BodySink =
 
 class HttpClient {
   public:
-    static Result<HttpClient> create(const TlsOptions& tls);
+    // `max_recv_bps` caps the receive rate of each transfer (0 = no cap): a device on a metered
+    // or shared link must not saturate it.
+    static Result<HttpClient> create(const TlsOptions& tls, long long max_recv_bps = 0);
 
     // GET url. 4xx/5xx are responses, not errors; a transport failure (no connection, TLS,
     // timeout, a body over `limit`, a sink error) is an error whose message names the URL.
@@ -56,6 +58,7 @@ class HttpClient {
     HttpClient() = default;
     Easy curl_;
     TlsOptions tls_;
+    long long max_recv_bps_ = 0;
     std::string ca_blob_;  // system bundle + cert_dir/*.crt, when cert_dir is given
     std::string client_cert_, client_key_;
 };

@@ -13,6 +13,7 @@ struct RegistryOptions {
     std::string platform;    // --platform OS/ARCH[/VARIANT] ("" = this machine)
     int retry_times = 3;     // --retry-times: per request, on 429/5xx/connection errors
     int jobs = 3;            // --jobs: layers downloaded at once
+    long long limit_rate = 0;  // --limit-rate BYTES: per-connection receive cap (0 = none)
 };
 
 }  // namespace imageinit::compose::registry
