@@ -21,6 +21,7 @@ sys.path.insert(0, HERE)
 from ocilayout import Layout, d, f, sha  # noqa: E402
 
 COMPOSE = None
+IMAGEINIT = os.environ.get("IMAGEINIT", "")  # the sibling imageinit, for `upgrade` (meson)
 USER, PASSWORD = "edge", "s3cret-pw"
 
 
@@ -44,8 +45,10 @@ def layer(n, size=0, payload=None):
 
 
 def base_layers():
-    return [("gzip", [d("etc"), d("sbin"), f("sbin/init", "#!/bin/sh\n", mode=0o755),
-                      f("etc/os-release", "ID=registry-test\n")]),
+    # What `imageinit check` wants of a slot image (upgrade lints what it installs).
+    dirs = [d(p) for p in ("etc", "sbin", "dev", "proc", "sys", "run", "tmp", "var")]
+    return [("gzip", dirs + [f("sbin/init", "#!/bin/sh\n", mode=0o755),
+                             f("etc/os-release", "ID=registry-test\n")]),
             layer(2), layer(3), layer(4)]
 
 
@@ -338,6 +341,88 @@ class RegistryTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("is not in the cache", r.stderr)
         self.assertEqual(self.cached_layers(), want)
+
+
+@unittest.skipUnless(IMAGEINIT, "IMAGEINIT (the imageinit binary) not given")
+class UpgradeTest(unittest.TestCase):
+    """`imageinit upgrade` on a state and a persistent directory, slot a running."""
+
+    @classmethod
+    def setUpClass(cls):
+        RegistryTest.setUpClass.__func__(cls)
+
+    @classmethod
+    def tearDownClass(cls):
+        RegistryTest.tearDownClass.__func__(cls)
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="upgrade-", dir=self.tmp)
+        self.state = os.path.join(self.work, "state")
+        self.persist = os.path.join(self.work, "persist")
+        os.makedirs(os.path.join(self.state, "slots"))
+        os.makedirs(self.persist)
+        self.cache = os.path.join(self.persist, "imageinit", "compose-cache")
+        # The running slot a: any image will do, install never reads it.
+        with open(os.path.join(self.state, "slots", "a.img"), "wb") as fh:
+            fh.write(b"\0" * 65536)
+
+    def imageinit(self, *args, slot="a"):
+        common = ["--state-dir", self.state, "--persist-dir", self.persist,
+                  "--run-dir", os.path.join(self.work, "run"), "--slot", slot]
+        return run([IMAGEINIT, args[0], *common, *args[1:]],
+                   env=dict(os.environ, IMAGEINIT_COMPOSE=COMPOSE))
+
+    def upgrade(self, ref, *args, slot="a", creds="%s:%s" % (USER, PASSWORD)):
+        return self.imageinit("upgrade", "docker://%s/%s" % (self.reg.host, ref), "--creds",
+                              creds, "--cert-dir", self.reg.certs, "--retry-times", "1", *args,
+                              slot=slot)
+
+    def status(self, slot="a"):
+        r = self.imageinit("status", "--json", slot=slot)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_upgrade_installs_records_digests_and_collects_the_cache(self):
+        r = self.upgrade("os/base:v1", "--tries", "2")
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        st = self.status()
+        self.assertEqual(st["primary"], "b")
+        self.assertEqual(st["slots"]["b"]["health"], "trying")
+        self.assertEqual(st["slots"]["b"]["tries_left"], 2)
+        self.assertEqual(st["slots"]["b"]["digest"], self.base_desc["digest"])
+        self.assertEqual(st["slots"]["b"]["source"], "docker://%s/os/base:v1" % self.reg.host)
+        # b booted and was proven; the next upgrade goes to a and both digests are shown.
+        self.assertEqual(self.imageinit("mark-good", slot="b").returncode, 0)
+        r = self.upgrade("os/app:v1", slot="b")
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertIn("5 layers, 1 to download", r.stdout)
+        st = self.status(slot="b")
+        self.assertEqual(st["primary"], "a")
+        self.assertEqual(st["slots"]["a"]["digest"], self.app_desc["digest"])
+        self.assertEqual(st["slots"]["b"]["digest"], self.base_desc["digest"])
+        text = self.imageinit("status", slot="b").stdout
+        self.assertIn("manifest: " + self.app_desc["digest"], text)
+        self.assertIn("manifest: " + self.base_desc["digest"], text)
+        layers = sorted(os.listdir(os.path.join(self.cache, "layers", "sha256")))
+        self.assertEqual(layers, sorted({l["digest"][7:] for l in self.base_layers + self.app_layers}))
+        # Nothing of the compose is left beside the cache.
+        self.assertEqual(os.listdir(os.path.join(self.persist, "imageinit")), ["compose-cache"])
+
+    def test_failed_upgrade_leaves_slots_and_record_as_they_were(self):
+        self.assertEqual(self.upgrade("os/base:v1").returncode, 0)
+        self.assertEqual(self.imageinit("mark-good", slot="b").returncode, 0)
+        before = cache_state(self.state)
+        with open(os.path.join(self.state, "slots", "b.img.source")) as fh:
+            source_before = fh.read()
+        for ref, creds, why in (("os/app:v1", USER + ":wrong", "authentication failed"),
+                                ("os/app:nosuchtag", USER + ":" + PASSWORD, "manifest unknown")):
+            r = self.upgrade(ref, slot="b", creds=creds)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn(why, r.stderr)
+            self.assertIn("nothing was changed", r.stderr)
+            self.assertEqual(cache_state(self.state), before)
+        with open(os.path.join(self.state, "slots", "b.img.source")) as fh:
+            self.assertEqual(fh.read(), source_before)
 
 
 if __name__ == "__main__":
