@@ -104,9 +104,7 @@ int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
     std::string source;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        auto value_opt = [&](const char* name) {
-            return a == name && i + 1 < args.size();
-        };
+        auto value_opt = [&](const char* name) { return a == name && i + 1 < args.size(); };
         if (a == "--reboot") {
             reboot = true;
         } else if (a == "--verity") {
@@ -159,8 +157,7 @@ int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
     // 1. Compose. Until install starts, nothing on the state partition has changed.
     std::string image = work + "/upgrade-" + std::to_string(::getpid()) + ".img";
     std::string digest_file = image + ".digest";
-    std::vector<std::string> argv = {find_compose(), "--cache",      cache,
-                                     "--digestfile", digest_file};
+    std::vector<std::string> argv = {find_compose(), "--cache", cache, "--digestfile", digest_file};
     std::string self = self_exe();
     if (!self.empty()) argv.insert(argv.end(), {"--check-with", self});
     argv.insert(argv.end(), passthrough.begin(), passthrough.end());
@@ -174,8 +171,8 @@ int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
     auto composed = sys::run_process(argv, environment(), kComposeLimit);
     if (!composed || composed->exit_code != 0) {
         cleanup();
-        std::string why = composed ? sys::describe(*composed, kComposeLimit)
-                                   : composed.error().message;
+        std::string why =
+            composed ? sys::describe(*composed, kComposeLimit) : composed.error().message;
         return report_error(
             fail("upgrade: composing '" + source + "' failed (" + why + "); nothing was changed")
                 .error());
@@ -206,8 +203,8 @@ int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
     out("upgrade: slot holds ", source,
         req.source.digest.empty() ? std::string() : " (" + req.source.digest + ")", "\n");
     // 4. Keep the layers of both slots' manifests, drop the rest. A failed gc costs space only.
-    std::vector<std::string> gc = {find_compose(), "gc", "--cache", cache, "--keep-slots",
-                                   o.state_dir + "/slots"};
+    std::vector<std::string> gc = {find_compose(), "gc",           "--cache",
+                                   cache,          "--keep-slots", o.state_dir + "/slots"};
     std::fflush(stdout);
     auto collected = sys::run_process(gc, environment(), kGcLimit);
     if (!collected || collected->exit_code != 0)

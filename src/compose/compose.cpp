@@ -181,7 +181,8 @@ Result<void> compose(const Options& opts) {
     if (!root_hash.empty()) std::printf("verity root hash %s\n", root_hash.c_str());
     if (!composed.manifest_digest.empty()) {
         std::printf("manifest digest %s\n", composed.manifest_digest.c_str());
-        if (!opts.digestfile.empty() && !(std::ofstream(opts.digestfile) << composed.manifest_digest << "\n"))
+        if (!opts.digestfile.empty() &&
+            !(std::ofstream(opts.digestfile) << composed.manifest_digest << "\n"))
             return fail_errno("write", opts.digestfile);
     }
     if (composed.layers) {

@@ -174,11 +174,8 @@ TEST(PlatformSelect, PicksTheMatchingManifest) {
         std::string platform;
         char digit;
     } cases[] = {
-        {"linux/amd64", '2'},
-        {"linux/arm64", '1'},
-        {"linux/arm64/v8", '1'},
-        {"linux/arm/v7", '3'},
-        {"linux/arm/v6", '4'},
+        {"linux/amd64", '2'},  {"linux/arm64", '1'},  {"linux/arm64/v8", '1'},
+        {"linux/arm/v7", '3'}, {"linux/arm/v6", '4'},
     };
     for (const Case& c : cases) {
         auto r = select_platform(kIndex, *parse_platform(c.platform));
@@ -225,8 +222,8 @@ TEST(DocumentKind, FromMediaTypeOrContentTypeOrShape) {
 
 TEST(PlatformParse, Forms) {
     EXPECT_EQ(parse_platform("linux/arm64/v8")->variant, "v8");
-    for (const char* bad : {"linux", "linux/", "/amd64", "linux/amd64/v8/x", "Linux/amd64",
-                            "linux/am d64"})
+    for (const char* bad :
+         {"linux", "linux/", "/amd64", "linux/amd64/v8/x", "Linux/amd64", "linux/am d64"})
         EXPECT_FALSE(parse_platform(bad)) << bad;
 }
 
@@ -242,10 +239,10 @@ TEST(AuthFile, CandidatesInContainersOrder) {
     env.docker_config = "/dc";
     env.xdg_config_home = "/cfg";
     env.registry_auth_file.clear();
-    EXPECT_EQ(auth_file_candidates(env),
-              (std::vector<std::string>{"/run/user/1/containers/auth.json",
-                                        "/cfg/containers/auth.json", "/dc/config.json",
-                                        "/home/u/.dockercfg"}));
+    EXPECT_EQ(
+        auth_file_candidates(env),
+        (std::vector<std::string>{"/run/user/1/containers/auth.json", "/cfg/containers/auth.json",
+                                  "/dc/config.json", "/home/u/.dockercfg"}));
     env.authfile = "/given.json";
     EXPECT_EQ(auth_file_candidates(env), (std::vector<std::string>{"/given.json"}));
 }
@@ -289,7 +286,8 @@ TEST(AuthFile, Base64AndCreds) {
     EXPECT_EQ(*base64_decode("YWI="), "ab");
     EXPECT_EQ(*base64_decode("YQ=="), "a");
     EXPECT_EQ(*base64_decode(""), "");
-    for (const char* bad : {"YQ", "Y===", "YQ==YWJj", "YW*j"}) EXPECT_FALSE(base64_decode(bad)) << bad;
+    for (const char* bad : {"YQ", "Y===", "YQ==YWJj", "YW*j"})
+        EXPECT_FALSE(base64_decode(bad)) << bad;
     EXPECT_EQ(parse_creds("u:p:q")->password, "p:q");
     EXPECT_EQ(parse_creds("u")->password, "");
     EXPECT_FALSE(parse_creds(":p"));

@@ -2,10 +2,11 @@
 // "host[:port][/path]" keys, and docker's legacy "https://index.docker.io/v1/".
 #include "compose/registry/auth_file.h"
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "compose/json_reader.h"
 
@@ -20,13 +21,17 @@ std::string env_or_empty(const char* name) {
 }
 
 std::string normalise_key(std::string_view key) {
-    if (key.starts_with("https://")) key.remove_prefix(8);
-    else if (key.starts_with("http://")) key.remove_prefix(7);
+    if (key.starts_with("https://"))
+        key.remove_prefix(8);
+    else if (key.starts_with("http://"))
+        key.remove_prefix(7);
     while (key.ends_with("/")) key.remove_suffix(1);
     if (key.ends_with("/v1") || key.ends_with("/v2")) key.remove_suffix(3);
     std::string k(key);
-    if (k == "index.docker.io" || k == "registry-1.docker.io") k = "docker.io";
-    else if (k.starts_with("index.docker.io/")) k = "docker.io" + k.substr(15);
+    if (k == "index.docker.io" || k == "registry-1.docker.io")
+        k = "docker.io";
+    else if (k.starts_with("index.docker.io/"))
+        k = "docker.io" + k.substr(15);
     return k;
 }
 
@@ -47,8 +52,7 @@ std::vector<std::string> auth_file_candidates(const AuthEnv& env) {
     if (!env.authfile.empty()) return {env.authfile};
     std::vector<std::string> out;
     if (!env.registry_auth_file.empty()) out.push_back(env.registry_auth_file);
-    if (!env.xdg_runtime_dir.empty())
-        out.push_back(env.xdg_runtime_dir + "/containers/auth.json");
+    if (!env.xdg_runtime_dir.empty()) out.push_back(env.xdg_runtime_dir + "/containers/auth.json");
     if (!env.xdg_config_home.empty())
         out.push_back(env.xdg_config_home + "/containers/auth.json");
     else if (!env.home.empty())

@@ -122,8 +122,8 @@ Result<uint64_t> fetch_one(Registry& registry, HttpClient& http, const Descripto
             // The connection broke mid-stream (after the client's own retries): resume from
             // what has arrived, a bounded number of times.
             if (round + 1 < kMaxResumes && w.bytes() > offset) continue;
-            return fail(resp.error().code, registry.name() + ": blob " + d.digest + ": " +
-                                               resp.error().message);
+            return fail(resp.error().code,
+                        registry.name() + ": blob " + d.digest + ": " + resp.error().message);
         }
         if (resp->status == 416 && offset == static_cast<uint64_t>(d.size)) break;
         if (resp->status != 200 && resp->status != 206)
@@ -133,8 +133,7 @@ Result<uint64_t> fetch_one(Registry& registry, HttpClient& http, const Descripto
     }
     if (auto r = w.finish(); !r)
         return fail(registry.name() + ": " + r.error().message + "; nothing was cached");
-    if (::rename(partial.c_str(), final_path.c_str()) != 0)
-        return fail_errno("rename", final_path);
+    if (::rename(partial.c_str(), final_path.c_str()) != 0) return fail_errno("rename", final_path);
     TRY(fsync_dir(cache_root + "/blobs/sha256"));
     {
         std::lock_guard lock(board.mu);
@@ -251,11 +250,10 @@ Result<FetchStats> fetch_blobs(Registry& registry, const std::vector<Descriptor>
             stats.resumed_from += resumed;
             double s = std::chrono::duration<double>(Clock::now() - t0).count();
             char text[200];
-            std::snprintf(text, sizeof text, "layer %s downloaded %.3f MB in %.2f s (%.1f MB/s)%s",
-                          short_digest(todo[i].digest).c_str(), *got / 1e6, s,
-                          s > 0 ? *got / 1e6 / s : 0.0,
-                          resumed ? (", resumed at " + std::to_string(resumed) + " bytes").c_str()
-                                  : "");
+            std::snprintf(
+                text, sizeof text, "layer %s downloaded %.3f MB in %.2f s (%.1f MB/s)%s",
+                short_digest(todo[i].digest).c_str(), *got / 1e6, s, s > 0 ? *got / 1e6 / s : 0.0,
+                resumed ? (", resumed at " + std::to_string(resumed) + " bytes").c_str() : "");
             board.line(text);
         }
     };

@@ -41,8 +41,8 @@ class VerifiedBlobWriter {
 };
 
 struct FetchStats {
-    size_t blobs = 0;         // downloaded now
-    uint64_t bytes = 0;       // received now (a resumed blob counts only the rest)
+    size_t blobs = 0;           // downloaded now
+    uint64_t bytes = 0;         // received now (a resumed blob counts only the rest)
     uint64_t resumed_from = 0;  // bytes that were already there from an earlier run
 };
 

@@ -64,9 +64,9 @@ bool take_registry_options(int& argc, char** argv, Options& opts) {
             break;
         }
         std::string_view name = arg.substr(0, arg.find('='));
-        static constexpr std::string_view kValued[] = {"--creds",    "--authfile",    "--cert-dir",
-                                                       "--platform", "--retry-times", "--jobs",
-                                                       "--digestfile", "--limit-rate"};
+        static constexpr std::string_view kValued[] = {
+            "--creds",       "--authfile", "--cert-dir",   "--platform",
+            "--retry-times", "--jobs",     "--digestfile", "--limit-rate"};
         bool valued = false;
         for (std::string_view v : kValued) valued |= name == v;
         if (name == "--tls-verify") {
@@ -117,8 +117,9 @@ int run_gc(int argc, char** argv) {
         } else if (arg == "--dry-run") {
             g.dry_run = true;
         } else {
-            std::fputs(arg == "--help" || arg == "-h" ? "" : "imageinit-compose gc: bad arguments\n",
-                       stderr);
+            std::fputs(
+                arg == "--help" || arg == "-h" ? "" : "imageinit-compose gc: bad arguments\n",
+                stderr);
             std::fputs(
                 "usage: imageinit-compose gc [--cache DIR] [--keep sha256:DIGEST]... "
                 "[--keep-slots DIR]... [--dry-run]\n"
@@ -134,10 +135,11 @@ int run_gc(int argc, char** argv) {
         std::fprintf(stderr, "imageinit-compose gc: %s\n", r.error().message.c_str());
         return 1;
     }
-    std::printf("gc: kept %zu layers of %zu manifests, removed %zu layers, %zu blobs, %zu "
-                "manifests%s\n",
-                r->kept_layers, r->kept_manifests, r->removed_layers, r->removed_blobs,
-                r->removed_manifests, g.dry_run ? " (dry run: nothing removed)" : "");
+    std::printf(
+        "gc: kept %zu layers of %zu manifests, removed %zu layers, %zu blobs, %zu "
+        "manifests%s\n",
+        r->kept_layers, r->kept_manifests, r->removed_layers, r->removed_blobs,
+        r->removed_manifests, g.dry_run ? " (dry run: nothing removed)" : "");
     return 0;
 }
 

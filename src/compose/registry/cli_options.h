@@ -16,7 +16,8 @@ bool take_registry_options(int& argc, char** argv, Options& opts);
 // Lines for the usage text.
 extern const char* const kRegistryUsage;
 
-// `imageinit-compose gc [--cache DIR] [--keep DIGEST]... [--keep-slots DIR]`; returns the exit code.
+// `imageinit-compose gc [--cache DIR] [--keep DIGEST]... [--keep-slots DIR]`; returns the exit
+// code.
 int run_gc(int argc, char** argv);
 
 }  // namespace imageinit::compose::registry

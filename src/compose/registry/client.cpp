@@ -121,8 +121,8 @@ Result<void> Registry::authenticate(HttpClient& http, const HttpResponse& challe
             }
             if (!r) return fail(name() + ": token: " + r.error().message);
             if (retryable_status(r->status) && attempt < opts_.retry_times) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(
-                    backoff_ms(attempt + 1, r->header("retry-after"))));
+                std::this_thread::sleep_for(
+                    std::chrono::milliseconds(backoff_ms(attempt + 1, r->header("retry-after"))));
                 continue;
             }
             resp = std::move(*r);
@@ -134,8 +134,7 @@ Result<void> Registry::authenticate(HttpClient& http, const HttpResponse& challe
                         (creds_ ? "user '" + creds_->username + "' (wrong password?)"
                                 : std::string("anonymous access (--creds or an auth file)")));
         }
-        if (resp.status != 200)
-            return fail(name() + ": token request: " + describe_status(resp));
+        if (resp.status != 200) return fail(name() + ": token request: " + describe_status(resp));
         auto doc = parse_json(resp.body);
         std::string token = doc ? doc->get_string("token") : std::string();
         if (token.empty() && doc) token = doc->get_string("access_token");
@@ -208,7 +207,8 @@ Result<HttpResponse> Registry::get(HttpClient& http, const std::string& path,
 Result<std::string> Registry::get_small(HttpClient& http, const std::string& path,
                                         const std::vector<std::string>& headers,
                                         HttpResponse* out) {
-    HttpResponse resp = TRY(get(http, path, [&] { return headers; }, {}, kMaxManifest));
+    HttpResponse resp = TRY(get(
+        http, path, [&] { return headers; }, {}, kMaxManifest));
     if (resp.status == 404)
         return fail(name() + ": " + path + ": not found: " + describe_status(resp));
     if (resp.status != 200) return fail(name() + ": " + path + ": " + describe_status(resp));

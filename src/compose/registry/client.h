@@ -62,7 +62,7 @@ class Registry {
     TlsOptions tls_;
     std::optional<Credentials> creds_;
     std::mutex mu_;
-    std::string base_;           // "https://HOST" (or http:// after the --tls-verify=false fallback)
+    std::string base_;  // "https://HOST" (or http:// after the --tls-verify=false fallback)
     std::string authorization_;  // the header line, "" = anonymous
     bool auth_failed_ = false;
 };

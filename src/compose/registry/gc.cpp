@@ -63,8 +63,9 @@ Result<GcStats> collect(const GcOptions& opts) {
         }
     }
     if (keep_manifests.empty())
-        return fail("no manifest to keep (--keep DIGEST or --keep-slots DIR); refusing to empty "
-                    "the cache");
+        return fail(
+            "no manifest to keep (--keep DIGEST or --keep-slots DIR); refusing to empty "
+            "the cache");
 
     GcStats stats;
     std::set<std::string> keep_layers;

@@ -51,7 +51,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     if (colon == std::string_view::npos) return size * n;
     std::string name = lower(std::string(line.substr(0, colon)));
     std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
         value.remove_suffix(1);
     if (name == "www-authenticate") t->resp->www_authenticate.emplace_back(value);
@@ -84,7 +85,8 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 Result<std::string> read_text(const std::string& path) {
@@ -183,10 +185,10 @@ Result<HttpResponse> HttpClient::get(const std::string& url,
     if (rc != CURLE_OK) {
         if (transport_code) *transport_code = rc;
         std::string why = !t.sink_error.empty() ? t.sink_error
-                          : t.over_limit       ? "response larger than " + std::to_string(limit) +
-                                                   " bytes"
-                          : errbuf[0]           ? std::string(errbuf)
-                                                : std::string(curl_easy_strerror(rc));
+                          : t.over_limit
+                              ? "response larger than " + std::to_string(limit) + " bytes"
+                          : errbuf[0] ? std::string(errbuf)
+                                      : std::string(curl_easy_strerror(rc));
         if (!t.sink_error.empty() && transport_code) *transport_code = CURLE_OK;
         return fail("GET " + url + ": " + why);
     }

@@ -15,8 +15,7 @@ constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json"
 constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
 constexpr std::string_view kDockerList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
-constexpr std::string_view kDockerManifest =
-    "application/vnd.docker.distribution.manifest.v2+json";
+constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 
 bool valid_word(std::string_view w) {
     if (w.empty() || w.size() > 32) return false;
@@ -56,7 +55,8 @@ Result<Platform> parse_platform(std::string_view text) {
     std::vector<std::string_view> parts;
     for (size_t start = 0;;) {
         size_t slash = text.find('/', start);
-        parts.push_back(text.substr(start, slash == std::string_view::npos ? slash : slash - start));
+        parts.push_back(
+            text.substr(start, slash == std::string_view::npos ? slash : slash - start));
         if (slash == std::string_view::npos) break;
         start = slash + 1;
     }
@@ -64,8 +64,8 @@ Result<Platform> parse_platform(std::string_view text) {
         return fail("platform '" + std::string(text) + "': expected OS/ARCH[/VARIANT]");
     for (std::string_view p : parts)
         if (!valid_word(p))
-            return fail("platform '" + std::string(text) + "': malformed part '" +
-                        std::string(p) + "'");
+            return fail("platform '" + std::string(text) + "': malformed part '" + std::string(p) +
+                        "'");
     Platform p{std::string(parts[0]), std::string(parts[1]),
                parts.size() == 3 ? std::string(parts[2]) : std::string()};
     return p;
@@ -92,8 +92,9 @@ Result<DocumentKind> document_kind(std::string_view body, std::string_view conte
     if (!doc.is_object()) return fail("manifest: not a JSON object");
     const JsonValue* version = doc.get("schemaVersion");
     if (version && version->is_number() && version->number == 1)
-        return fail("manifest: Docker schema 1 is not supported (push the image again with a "
-                    "current client)");
+        return fail(
+            "manifest: Docker schema 1 is not supported (push the image again with a "
+            "current client)");
     std::string type = doc.get_string("mediaType");
     if (type.empty()) type = media_type_only(content_type);
     if (type == kOciIndex || type == kDockerList) return DocumentKind::kIndex;

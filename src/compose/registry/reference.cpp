@@ -13,9 +13,7 @@ constexpr size_t kMaxName = 255;  // distribution/reference's NameTotalLengthMax
 constexpr size_t kMaxTag = 128;
 
 bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool is_word(char c) {
-    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool is_word(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z') || c == '_'; }
 
 // [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*
 bool valid_path_component(std::string_view c) {
@@ -69,7 +67,8 @@ bool valid_host(std::string_view h) {
             name.back() == '.')
             return false;
         for (char c : name)
-            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return false;
+            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
+                return false;
     }
     if (!has_port) return true;
     if (port.empty() || port.size() > 5) return false;
@@ -118,11 +117,12 @@ Result<ImageReference> parse_image_reference(std::string_view text) {
     if (name.empty() || name.front() == '/') return bad(text, "no repository");
     std::string_view first = name.substr(0, name.find('/'));
     bool has_host = name.find('/') != std::string_view::npos &&
-                    (first.find_first_of(".:") != std::string_view::npos ||
-                     first == "localhost" || first.front() == '[');
+                    (first.find_first_of(".:") != std::string_view::npos || first == "localhost" ||
+                     first.front() == '[');
     std::string_view path = name;
     if (has_host) {
-        if (!valid_host(first)) return bad(text, "malformed registry host '" + std::string(first) + "'");
+        if (!valid_host(first))
+            return bad(text, "malformed registry host '" + std::string(first) + "'");
         ref.host = std::string(first);
         path = name.substr(first.size() + 1);
     } else {
@@ -135,7 +135,8 @@ Result<ImageReference> parse_image_reference(std::string_view text) {
     if (path.empty()) return bad(text, "no repository");
     for (size_t start = 0;;) {
         size_t end = path.find('/', start);
-        std::string_view comp = path.substr(start, end == std::string_view::npos ? end : end - start);
+        std::string_view comp =
+            path.substr(start, end == std::string_view::npos ? end : end - start);
         if (!valid_path_component(comp))
             return bad(text, "malformed repository component '" + std::string(comp) + "'");
         if (end == std::string_view::npos) break;
@@ -164,7 +165,8 @@ Result<Source> parse_source(std::string_view input) {
         s.dir = std::string(rest.substr(0, colon));
         if (colon != std::string_view::npos) {
             s.ref = std::string(rest.substr(colon + 1));
-            if (s.ref.empty()) return fail("source '" + std::string(input) + "': empty REF after ':'");
+            if (s.ref.empty())
+                return fail("source '" + std::string(input) + "': empty REF after ':'");
         }
         if (s.dir.empty()) return fail("source '" + std::string(input) + "': no directory");
         return s;
@@ -175,7 +177,8 @@ Result<Source> parse_source(std::string_view input) {
     if (colon != std::string_view::npos && colon > 0 &&
         input.substr(0, colon).find('/') == std::string_view::npos) {
         std::string_view transport = input.substr(0, colon);
-        bool word = transport.find_first_not_of("abcdefghijklmnopqrstuvwxyz-") == std::string_view::npos;
+        bool word =
+            transport.find_first_not_of("abcdefghijklmnopqrstuvwxyz-") == std::string_view::npos;
         if (word)
             return fail("source '" + std::string(input) + "': unsupported transport '" +
                         std::string(transport) + "' (use docker://, oci: or a directory)");

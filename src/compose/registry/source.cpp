@@ -56,7 +56,8 @@ Result<ResolvedImage> resolve_image(const Source& source, const std::string& leg
         // oci:DIR[:REF] or a layout directory (then --ref names the manifest, as before).
         std::string ref = source.kind == SourceKind::kOciLayout ? source.ref : legacy_ref;
         if (!is_oci_layout(source.dir))
-            return fail("'" + source.dir + "' is not an OCI image layout (no oci-layout, index.json)");
+            return fail("'" + source.dir +
+                        "' is not an OCI image layout (no oci-layout, index.json)");
         out.blob_dir = source.dir;
         out.manifest = TRY(load_manifest(source.dir, ref, &out.manifest_desc));
         out.reference = "oci:" + source.dir + (ref.empty() ? "" : ":" + ref);
@@ -83,8 +84,7 @@ Result<ResolvedImage> resolve_image(const Source& source, const std::string& leg
                 out.reference.c_str(), out.manifest.layers.size(), missing.size());
     std::fflush(stdout);
     FetchStats stats = TRY(fetch_blobs(*registry, missing, cache.root()));
-    if (stats.blobs)
-        std::printf("downloaded %zu blobs, %.1f MB\n", stats.blobs, stats.bytes / 1e6);
+    if (stats.blobs) std::printf("downloaded %zu blobs, %.1f MB\n", stats.blobs, stats.bytes / 1e6);
     for (const Descriptor& d : missing) out.fetched.push_back(cached_blob_path(cache.root(), d));
     TRY(keep_manifest(cache.root(), out.manifest_desc, fetched.json));
     return out;

@@ -18,8 +18,8 @@ struct ResolvedImage {
     std::string blob_dir;  // the layout dir, or the cache root for registry downloads
     Manifest manifest;
     Descriptor manifest_desc;
-    std::string reference;              // what a slot records: "docker://…" or "oci:DIR[:REF]"
-    std::vector<std::string> fetched;   // blobs downloaded into the cache (removed once unpacked)
+    std::string reference;             // what a slot records: "docker://…" or "oci:DIR[:REF]"
+    std::vector<std::string> fetched;  // blobs downloaded into the cache (removed once unpacked)
 };
 
 // Whether INPUT names layers (registry, oci:, or a layout directory) rather than a root dir.
