@@ -365,6 +365,14 @@ class RegistryTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("is not in the cache", r.stderr)
         self.assertEqual(self.cached_layers(), want)
+        # A slot whose image was composed with another cache keeps nothing, with a warning.
+        with open(os.path.join(slots, "a.img.source"), "w") as fh:
+            fh.write("source=x\ndigest=sha256:%s\n" % ("e" * 64))
+        r = run([COMPOSE, "gc", "--cache", self.cache, "--keep-slots", slots])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("slot manifest sha256:%s is not in the cache" % ("e" * 64), r.stderr)
+        self.assertEqual(self.cached_layers(),
+                         sorted(l["digest"][7:] for l in self.app_layers))
 
 
 @unittest.skipUnless(IMAGEINIT, "IMAGEINIT (the imageinit binary) not given")

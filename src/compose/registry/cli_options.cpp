@@ -135,6 +135,8 @@ int run_gc(int argc, char** argv) {
         std::fprintf(stderr, "imageinit-compose gc: %s\n", r.error().message.c_str());
         return 1;
     }
+    for (const std::string& w : r->warnings)
+        std::fprintf(stderr, "imageinit-compose gc: warning: %s\n", w.c_str());
     std::printf(
         "gc: kept %zu layers of %zu manifests, removed %zu layers, %zu blobs, %zu "
         "manifests%s\n",

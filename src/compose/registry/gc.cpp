@@ -49,9 +49,11 @@ Result<std::string> read_text(const std::string& path) {
 Result<GcStats> collect(const GcOptions& opts) {
     const std::string& cache = opts.cache_dir;
     std::set<std::string> keep_manifests;  // hex
+    std::set<std::string> explicit_keep;   // given with --keep: must be in the cache
     for (const std::string& d : opts.keep) {
         std::string hex = TRY(validate_digest(d));
         keep_manifests.insert(hex);
+        explicit_keep.insert(hex);
     }
     for (const std::string& dir : opts.slots_dirs) {
         for (const std::string& name : TRY(list_dir(dir, false))) {
@@ -69,16 +71,29 @@ Result<GcStats> collect(const GcOptions& opts) {
 
     GcStats stats;
     std::set<std::string> keep_layers;
-    for (const std::string& hex : keep_manifests) {
+    for (auto it = keep_manifests.begin(); it != keep_manifests.end();) {
+        const std::string hex = *it;
         std::string path = cached_manifest_path(cache, hex);
         auto json = read_text(path);
-        if (!json)
+        if (!json && explicit_keep.count(hex))
             return fail("manifest sha256:" + hex + " is not in the cache '" + cache +
                         "' (its layers are unknown); nothing removed");
+        if (!json) {
+            // A slot's image composed with another cache (before a factory reset, or on
+            // another machine): none of its layers were recorded here, so none are kept.
+            stats.warnings.push_back("slot manifest sha256:" + hex +
+                                     " is not in the cache: no layers kept for it");
+            it = keep_manifests.erase(it);
+            continue;
+        }
+        ++it;
         Manifest m = TRY_CTX(parse_manifest(*json), "manifest sha256:" + hex);
         for (const Layer& l : m.layers) keep_layers.insert(l.desc.hex);
         ++stats.kept_manifests;
     }
+    if (keep_manifests.empty())
+        return fail("none of the slots' manifests is in the cache '" + cache +
+                    "' (wrong --cache?); nothing removed");
     stats.kept_layers = keep_layers.size();
 
     std::string tmp = cache + "/tmp";

@@ -20,10 +20,12 @@ struct GcOptions {
 struct GcStats {
     size_t kept_manifests = 0, kept_layers = 0;
     size_t removed_layers = 0, removed_blobs = 0, removed_manifests = 0;
+    std::vector<std::string> warnings;  // slot manifests not in this cache
 };
 
-// Refuses (removing nothing) when no manifest is to be kept, or when a kept manifest is not in
-// the cache: its layers cannot be known, and guessing could delete what a slot needs.
+// Refuses (removing nothing) when no manifest is to be kept, or when a --keep manifest is not
+// in the cache: its layers cannot be known. A slot's manifest missing from the cache (its image
+// was composed elsewhere, or before the cache was reset) is a warning: it keeps nothing.
 Result<GcStats> collect(const GcOptions& opts);
 
 }  // namespace imageinit::compose::registry
