@@ -6,6 +6,7 @@
 #include "compose/registry/challenge.h"
 #include "compose/registry/platform.h"
 #include "compose/registry/reference.h"
+#include "compose/registry/retry.h"
 
 namespace imageinit::compose::registry {
 namespace {
@@ -291,6 +292,23 @@ TEST(AuthFile, Base64AndCreds) {
     EXPECT_EQ(parse_creds("u:p:q")->password, "p:q");
     EXPECT_EQ(parse_creds("u")->password, "");
     EXPECT_FALSE(parse_creds(":p"));
+}
+
+TEST(Retry, TransientFailuresAreRetriedWithCappedBackoff) {
+    for (long s : {429L, 500L, 502L, 503L, 504L}) EXPECT_TRUE(retryable_status(s)) << s;
+    for (long s : {200L, 206L, 401L, 403L, 404L, 416L, 501L})
+        EXPECT_FALSE(retryable_status(s)) << s;
+    EXPECT_TRUE(retryable_transport(CURLE_COULDNT_CONNECT));
+    EXPECT_TRUE(retryable_transport(CURLE_PARTIAL_FILE));
+    EXPECT_FALSE(retryable_transport(CURLE_PEER_FAILED_VERIFICATION));
+    EXPECT_FALSE(retryable_transport(CURLE_OK));
+    EXPECT_EQ(backoff_ms(1, ""), 500);
+    EXPECT_EQ(backoff_ms(2, ""), 1000);
+    EXPECT_EQ(backoff_ms(4, ""), 4000);
+    EXPECT_EQ(backoff_ms(20, ""), 30000);
+    EXPECT_EQ(backoff_ms(1, "7"), 7000);                              // Retry-After in seconds
+    EXPECT_EQ(backoff_ms(1, "3600"), 30000);                          // capped
+    EXPECT_EQ(backoff_ms(2, "Wed, 21 Oct 2026 07:28:00 GMT"), 1000);  // a date: our own backoff
 }
 
 }  // namespace
