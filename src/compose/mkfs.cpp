@@ -42,7 +42,7 @@ std::string mkfs_failure(const std::string& tool, const RunOutput& out, size_t t
     if (out.signal == SIGSEGV || out.signal == SIGBUS) {
         text += "; hint: mkfs may have overflowed its stack";
         if (tree_depth >= kDeepTree)
-            text += " on a tree " + std::to_string(tree_depth) + " directories deep";
+            text += " on a tree " + std::to_string(tree_depth) + " levels deep";
     } else if (out.signal == SIGKILL) {
         text += "; hint: the out-of-memory killer may have ended it (a tree too large?)";
     }

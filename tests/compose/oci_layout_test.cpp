@@ -184,7 +184,7 @@ TEST(Mkfs, DeathBySignalIsNamedWithAHint) {
     RunOutput segv{128 + 11, 11, "<E> erofs: walking\n"};
     EXPECT_EQ(mkfs_failure("mkfs.erofs", segv, 60000),
               "mkfs.erofs killed by signal 11 (Segmentation fault): <E> erofs: walking; hint: mkfs "
-              "may have overflowed its stack on a tree 60000 directories deep");
+              "may have overflowed its stack on a tree 60000 levels deep");
     EXPECT_EQ(mkfs_failure("mksquashfs", segv, 4),
               "mksquashfs killed by signal 11 (Segmentation fault): <E> erofs: walking; hint: "
               "mkfs may have overflowed its stack");
