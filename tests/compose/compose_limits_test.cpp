@@ -90,7 +90,8 @@ TEST(UnpackBudget, ManyEmptyFilesAreBoundedByTheirEntryCost) {
     UnpackBudget budget(10 * kEntryCost);
     for (int i = 0; i < 10; ++i) ASSERT_TRUE(budget.charge(0, "l", "f"));
     EXPECT_FALSE(budget.charge(0, "l", "f"));
-    EXPECT_FALSE(UnpackBudget(100).charge(UINT64_MAX, "l", "huge"));  // no overflow
+    // no wrap-around: size + the entry cost must not overflow into a small number
+    EXPECT_FALSE(UnpackBudget(1000).charge(UINT64_MAX - 100, "l", "huge"));
 }
 
 TEST(UnpackBudget, SizesParseWithBinarySuffixes) {
