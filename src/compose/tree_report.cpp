@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "compose/entry_policy.h"
 #include "compose/tree_walk.h"
 #include "sys/unique_fd.h"
 
@@ -17,21 +18,28 @@ class Reporter : public TreeVisitor {
     Result<bool> visit(const WalkEntry& e) override {
         ++report.entries;
         if (e.depth > report.max_depth) report.max_depth = e.depth;
-        mode_t type = e.st.st_mode & S_IFMT;
-        if (type == S_IFCHR || type == S_IFBLK) report.devices.push_back(e.path);
-        if (type != S_IFREG) return type == S_IFDIR;
-        if (e.st.st_mode & (S_ISUID | S_ISGID)) report.set_id.push_back(e.path);
-        // Capabilities live on regular files only; O_NONBLOCK and the S_IFREG check above
-        // keep a fifo from blocking the open.
+        TarEntryInfo info;
+        info.path = e.path;
+        info.type = e.st.st_mode & S_IFMT;
+        info.mode = e.st.st_mode & 07777;
+        if (S_ISREG(e.st.st_mode)) info.has_capabilities = TRY(has_capabilities(e));
+        // The same rule that admitted the entry says what is worth listing.
+        PolicyDecision d = apply_entry_policy(info);
+        if (S_ISCHR(info.type) || S_ISBLK(info.type)) report.devices.push_back(e.path);
+        if (d.set_id) report.set_id.push_back(e.path);
+        if (d.capabilities) report.capabilities.push_back(e.path);
+        return S_ISDIR(e.st.st_mode);
+    }
+
+    // Capabilities live on regular files only; O_NONBLOCK keeps a fifo swapped in after the
+    // lstat from blocking the open.
+    static Result<bool> has_capabilities(const WalkEntry& e) {
         sys::UniqueFd fd(
             ::openat(e.dirfd, e.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         if (!fd) return fail_errno("open", e.path);
-        if (::fgetxattr(fd.get(), "security.capability", nullptr, 0) >= 0) {
-            report.capabilities.push_back(e.path);
-        } else if (errno != ENODATA && errno != ENOTSUP) {
-            return fail_errno("fgetxattr security.capability", e.path);
-        }
-        return false;
+        if (::fgetxattr(fd.get(), "security.capability", nullptr, 0) >= 0) return true;
+        if (errno == ENODATA || errno == ENOTSUP) return false;
+        return fail_errno("fgetxattr security.capability", e.path);
     }
     TreeReport report;
 };
