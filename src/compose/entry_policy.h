@@ -14,10 +14,10 @@ namespace imageinit::compose {
 struct TarEntryInfo {
     std::string_view path;  // normalized ("dev/null"; "" is the root)
     mode_t type = 0;
-    mode_t mode = 0;                 // permission and set-id bits (07777)
-    bool has_capabilities = false;   // carries a security.capability xattr
-    bool hardlink = false;           // a hard link to an earlier entry
-    bool target_dropped = false;     // ... which the policy dropped
+    mode_t mode = 0;                // permission and set-id bits (07777)
+    bool has_capabilities = false;  // carries a security.capability xattr
+    bool hardlink = false;          // a hard link to an earlier entry
+    bool target_dropped = false;    // ... which the policy dropped
 };
 
 enum class EntryAction {

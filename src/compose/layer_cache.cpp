@@ -170,8 +170,7 @@ Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& laye
     std::map<std::string, mode_t> devices;  // device nodes kept, for hard links to them
     std::set<std::string> dropped;
     auto extract = [&]() -> Result<void> {
-        if (archive_read_open(in.get(), &src, nullptr, BlobSource::read_cb, nullptr) !=
-            ARCHIVE_OK)
+        if (archive_read_open(in.get(), &src, nullptr, BlobSource::read_cb, nullptr) != ARCHIVE_OK)
             return fail(what + ": " + archive_error_string(in.get()));
         for (;;) {
             struct archive_entry* entry = nullptr;

@@ -40,8 +40,18 @@ void usage(FILE* to) {
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
-    enum { kFormat = 256, kCompress, kVerity, kCache, kRef, kUuid, kCheckWith, kNoCheck, kKeep,
-           kMaxUnpacked };
+    enum {
+        kFormat = 256,
+        kCompress,
+        kVerity,
+        kCache,
+        kRef,
+        kUuid,
+        kCheckWith,
+        kNoCheck,
+        kKeep,
+        kMaxUnpacked
+    };
     static const struct option kLong[] = {
         {"format", required_argument, nullptr, kFormat},
         {"compress", required_argument, nullptr, kCompress},

@@ -15,8 +15,8 @@ namespace {
 struct Frame {
     std::vector<std::string> names;
     size_t next = 0;
-    struct stat st {};    // the directory itself, to check the way back up
-    std::string name;     // its name in the parent
+    struct stat st {};      // the directory itself, to check the way back up
+    std::string name;       // its name in the parent
     size_t parent_len = 0;  // length of the parent's path
 };
 

@@ -13,11 +13,11 @@
 namespace imageinit::compose {
 
 struct WalkEntry {
-    int dirfd;                 // the directory holding the entry
-    const std::string& name;   // one component
-    const std::string& path;   // relative to the walk's root ("a/b/name")
-    const struct stat& st;     // lstat of the entry
-    size_t depth;              // 1 for the root's own entries
+    int dirfd;                // the directory holding the entry
+    const std::string& name;  // one component
+    const std::string& path;  // relative to the walk's root ("a/b/name")
+    const struct stat& st;    // lstat of the entry
+    size_t depth;             // 1 for the root's own entries
 };
 
 class TreeVisitor {
@@ -27,8 +27,14 @@ class TreeVisitor {
     virtual Result<bool> visit(const WalkEntry& e) = 0;
     // Around a directory's entries; `e.dirfd` is the directory's parent both times. After
     // leave() the directory may be removed (its entries were listed before they were visited).
-    virtual Result<void> enter(const WalkEntry& e) { (void)e; return ok(); }
-    virtual Result<void> leave(const WalkEntry& e) { (void)e; return ok(); }
+    virtual Result<void> enter(const WalkEntry& e) {
+        (void)e;
+        return ok();
+    }
+    virtual Result<void> leave(const WalkEntry& e) {
+        (void)e;
+        return ok();
+    }
 };
 
 // Walks everything below `root_fd` (not the root itself). Going back up is by "..", checked

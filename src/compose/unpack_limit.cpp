@@ -20,11 +20,20 @@ std::optional<uint64_t> parse_size(std::string_view text) {
     if (text.empty()) return std::nullopt;
     uint64_t shift = 0;
     switch (text.back()) {
-        case 'K': shift = 10; break;
-        case 'M': shift = 20; break;
-        case 'G': shift = 30; break;
-        case 'T': shift = 40; break;
-        default: break;
+        case 'K':
+            shift = 10;
+            break;
+        case 'M':
+            shift = 20;
+            break;
+        case 'G':
+            shift = 30;
+            break;
+        case 'T':
+            shift = 40;
+            break;
+        default:
+            break;
     }
     if (shift) text.remove_suffix(1);
     if (text.empty()) return std::nullopt;

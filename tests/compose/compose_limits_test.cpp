@@ -33,8 +33,7 @@ TEST(EntryPolicy, DecidesEveryKindOfEntry) {
     const Case kCases[] = {
         {"usr/bin/ls", S_IFREG, 0755, false, false, false, EntryAction::kKeep, false, false, ""},
         {"usr/bin/su", S_IFREG, 04755, false, false, false, EntryAction::kKeep, true, false, ""},
-        {"usr/bin/wall", S_IFREG, 02755, false, false, false, EntryAction::kKeep, true, false,
-         ""},
+        {"usr/bin/wall", S_IFREG, 02755, false, false, false, EntryAction::kKeep, true, false, ""},
         {"usr/bin/ping", S_IFREG, 0755, true, false, false, EntryAction::kKeep, false, true, ""},
         // setgid on a directory only passes its group on: not a set-id file
         {"srv/shared", S_IFDIR, 02775, false, false, false, EntryAction::kKeep, false, false, ""},
@@ -55,8 +54,7 @@ TEST(EntryPolicy, DecidesEveryKindOfEntry) {
         {"dev/null2", S_IFCHR, 0666, false, true, false, EntryAction::kKeep, false, false, ""},
         {"dev/a", S_IFREG, 0644, false, true, true, EntryAction::kDrop, false, false,
          "hard link 'dev/a' to a dropped entry dropped"},
-        {"usr/bin/sudo2", S_IFREG, 04711, false, true, false, EntryAction::kKeep, true, false,
-         ""},
+        {"usr/bin/sudo2", S_IFREG, 04711, false, true, false, EntryAction::kKeep, true, false, ""},
         {"etc/fifo", S_IFIFO, 0644, false, false, false, EntryAction::kKeep, false, false, ""},
     };
     for (const Case& c : kCases) {
@@ -101,8 +99,8 @@ TEST(UnpackBudget, SizesParseWithBinarySuffixes) {
     EXPECT_EQ(parse_size("100M"), 100ull << 20);
     EXPECT_EQ(parse_size("2G"), 2ull << 30);
     EXPECT_EQ(parse_size("1T"), 1ull << 40);
-    for (const char* bad : {"", "G", "1.5G", "-1", "1g", "1GB", "99999999999999999999",
-                            "17179869184G"})
+    for (const char* bad :
+         {"", "G", "1.5G", "-1", "1g", "1GB", "99999999999999999999", "17179869184G"})
         EXPECT_FALSE(parse_size(bad)) << bad;
     EXPECT_EQ(format_size(100), "100 bytes");
     EXPECT_EQ(format_size(1536), "1.5 KiB");
@@ -174,9 +172,8 @@ TEST_F(BlobRead, ExactBlobVerifiesAndAWrongDigestIsNamed) {
     BlobReader bad(file_with(dir_ + "/c", data), other);
     auto r = bad.finish();
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message,
-              "layer " + other.digest + ": digest mismatch (blob is sha256:" + sha256_hex(data) +
-                  ")");
+    EXPECT_EQ(r.error().message, "layer " + other.digest +
+                                     ": digest mismatch (blob is sha256:" + sha256_hex(data) + ")");
 }
 
 TEST_F(BlobRead, FifoInPlaceOfABlobIsRefusedWithoutBlocking) {

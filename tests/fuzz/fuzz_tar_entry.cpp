@@ -33,7 +33,7 @@ bool contained(std::string_view p) {
 // Input: two bytes of type and flags, two of mode, then the entry path.
 void fuzz_tar_entry(const uint8_t* data, size_t size) {
     if (size < 4) return;
-    static constexpr mode_t kTypes[] = {S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR,
+    static constexpr mode_t kTypes[] = {S_IFREG, S_IFDIR, S_IFLNK,  S_IFCHR,
                                         S_IFBLK, S_IFIFO, S_IFSOCK, 0};
     std::string_view raw(reinterpret_cast<const char*>(data) + 4, size - 4);
 
@@ -63,8 +63,8 @@ void fuzz_tar_entry(const uint8_t* data, size_t size) {
         FUZZ_CHECK(p.warning.find("'" + d.path + "'") != std::string::npos, p.warning);
     }
     FUZZ_CHECK(!p.set_id || (e.mode & (S_ISUID | S_ISGID)), d.path);
-    FUZZ_CHECK(p.capabilities == (e.has_capabilities && p.action == compose::EntryAction::kKeep &&
-                                  !device),
+    FUZZ_CHECK(p.capabilities ==
+                   (e.has_capabilities && p.action == compose::EntryAction::kKeep && !device),
                d.path);
 }
 

@@ -312,8 +312,8 @@ std::vector<PlannedMount> mounts_at(std::initializer_list<const char*> targets) 
 // `check` looked for each mount's enclosing mount by scanning all mounts before it: 100,000
 // sibling entries took 42 s (issue 19). The lookup by path gives the same answers.
 TEST(EnclosingMounts, NearestEarlierMountOnTheSamePathOrAParent) {
-    auto m = mounts_at({"/var", "/var/lib", "/srv", "/var/lib/x", "/var/libx", "/var/lib",
-                        "/var/lib/x/y/z", "/"});
+    auto m = mounts_at(
+        {"/var", "/var/lib", "/srv", "/var/lib/x", "/var/libx", "/var/lib", "/var/lib/x/y/z", "/"});
     // nearest in plan order: the later /var/lib (5), not the deeper /var/lib/x (3)
     std::vector<long> want = {-1, 0, -1, 1, 0, 1, 5, -1};
     EXPECT_EQ(enclosing_mounts(m), want);
