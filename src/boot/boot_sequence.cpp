@@ -170,6 +170,16 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     return out;
 }
 
+// Code between the steps of an attempt can throw too (a push_back, a string): the attempt fails
+// at the step it was in, its guards unwind, and the boot falls back (issue 19).
+Result<BootSequence::Prepared> BootSequence::guarded_prepare_slot(const std::string& slot) {
+    try {
+        return prepare_slot(slot);
+    } catch (...) {
+        return Unexpected(with_context(current_exception_error(), "step " + failed_step_));
+    }
+}
+
 void BootSequence::save(const core::BootRecord& record) {
     auto r = store_record(p_, *state_root_, record);
     if (!r) {
@@ -231,7 +241,7 @@ Result<Handover> BootSequence::run() {
         record = attempt.record;
 
         auto start = steps_.now();
-        auto prepared = prepare_slot(attempt.slot);
+        auto prepared = guarded_prepare_slot(attempt.slot);
         if (!prepared) {
             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steps_.now() - start);
             last_error = prepared.error().message;

@@ -61,6 +61,7 @@ private:
     Result<std::string> pick_one(const std::string& spec, const std::vector<std::string>& found);
     std::vector<std::string> present_slots(const core::BootRecord& record);
     Result<Prepared> prepare_slot(const std::string& slot);
+    Result<Prepared> guarded_prepare_slot(const std::string& slot);
     template <typename T>
     Result<T> slot_step(const std::string& name, const std::string& slot,
                         const std::function<Result<T>()>& fn);
