@@ -207,6 +207,17 @@ Result<Handover> BootSequence::run() {
         report_.warnings.push_back(loaded.warning);
     }
     core::BootRecord record = loaded.record;
+    const bool watchdog_reset = watchdog_reset_ && watchdog_reset_();
+    if (watchdog_reset) {
+        auto blamed = core::record_watchdog_reset(record);
+        std::string warning = blamed.slot.empty()
+                                  ? "the last boot ended in a watchdog reset before any slot was tried"
+                                  : "the last boot of slot " + blamed.slot +
+                                        " ended in a watchdog reset: recorded as its failed try";
+        log::warning(warning);
+        report_.warnings.push_back(warning);
+        record = std::move(blamed.record);
+    }
     std::set<std::string> failed;
     std::string last_error = "no slot to try";
     for (;;) {
@@ -214,7 +225,9 @@ Result<Handover> BootSequence::run() {
         core::Choice choice = core::choose_slot(input);
         for (const auto& s : choice.skipped) log::notice("skipping slot " + s);
         if (!choice.attempt) {
-            if (!(choice.record == record)) save(choice.record);
+            // The first choice of a boot also writes a watchdog note that no attempt carried.
+            if (!(choice.record == record) || (watchdog_reset && failed.empty()))
+                save(choice.record);
             return fail(ENOENT, "no bootable slot left (last error: " + last_error + ")");
         }
         core::Attempt& attempt = *choice.attempt;

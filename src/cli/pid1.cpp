@@ -16,6 +16,7 @@
 #include "boot/kernel_services.h"
 #include "boot/real_platform.h"
 #include "boot/step_runner.h"
+#include "boot/watchdog.h"
 #include "core/cmdline.h"
 #include "sys/devwait.h"
 #include "sys/files.h"
@@ -108,7 +109,16 @@ Result<void> early_mounts() {
         log::set_debug(cfg.debug);
         for (const auto& w : cfg.warnings) log::warning("command line: " + w);
 
-        boot::StepRunner steps(boot::Clock::now, [&cfg](const std::string& step) {
+        // Fed before every step; a hang inside one step longer than the timeout resets the
+        // machine, which counts as the failed try of the slot (contract §14).
+        boot::BootWatchdog watchdog(cfg.watchdog_sec);
+        if (cfg.watchdog_sec > 0 && cfg.watchdog_sec <= cfg.timeout_sec)
+            log::warning("imageinit.watchdog=" + std::to_string(cfg.watchdog_sec) +
+                         " is not longer than imageinit.timeout=" +
+                         std::to_string(cfg.timeout_sec) +
+                         ": a slow device wait will end in a watchdog reset");
+        boot::StepRunner steps(boot::Clock::now, [&cfg, &watchdog](const std::string& step) {
+            watchdog.feed();
             if (cfg.break_step && *cfg.break_step == step) {
                 if (have_shell())
                     run_shell("imageinit.break=", step.c_str());
@@ -119,9 +129,12 @@ Result<void> early_mounts() {
 
         boot::KernelServices services;
         boot::start_kernel_services(steps, services, /*coldplug=*/true);
+        watchdog.arm();  // coldplug has loaded its driver, if there is one
+
 
         boot::RealPlatform platform(services.loader(), services.device_waiter());
         boot::BootSequence sequence(platform, cfg, steps, start);
+        sequence.set_watchdog_reset_probe([&watchdog] { return watchdog.reset_by_watchdog(); });
         auto handover = sequence.run();
         if (!handover)
             emergency(cfg, boot::failure_summary(handover.error(), sequence.report()).c_str());
@@ -140,6 +153,7 @@ Result<void> early_mounts() {
         std::vector<char*> argv;
         for (auto& a : handover->argv) argv.push_back(a.data());
         argv.push_back(nullptr);
+        watchdog.feed();  // the image's init starts with a full timeout
         log::detach();
         ::execv(handover->init.c_str(), argv.data());
         log::attach_kmsg();  // /dev is the new root's now; still the same devtmpfs
