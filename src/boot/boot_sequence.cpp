@@ -210,10 +210,11 @@ Result<Handover> BootSequence::run() {
     const bool watchdog_reset = watchdog_reset_ && watchdog_reset_();
     if (watchdog_reset) {
         auto blamed = core::record_watchdog_reset(record);
-        std::string warning = blamed.slot.empty()
-                                  ? "the last boot ended in a watchdog reset before any slot was tried"
-                                  : "the last boot of slot " + blamed.slot +
-                                        " ended in a watchdog reset: recorded as its failed try";
+        std::string warning =
+            blamed.slot.empty()
+                ? "the last boot ended in a watchdog reset before any slot was tried"
+                : "the last boot of slot " + blamed.slot +
+                      " ended in a watchdog reset: recorded as its failed try";
         log::warning(warning);
         report_.warnings.push_back(warning);
         record = std::move(blamed.record);

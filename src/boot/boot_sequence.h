@@ -45,7 +45,9 @@ public:
     const BootReport& report() const { return report_; }
     // Asked once, when the record is loaded: did the watchdog reset the machine during the last
     // boot (WDIOF_CARDRESET)? If so that boot's attempt is recorded as a failed try (§14).
-    void set_watchdog_reset_probe(std::function<bool()> probe) { watchdog_reset_ = std::move(probe); }
+    void set_watchdog_reset_probe(std::function<bool()> probe) {
+        watchdog_reset_ = std::move(probe);
+    }
     ~BootSequence() { unwind(base_undo_); }
 
 private:

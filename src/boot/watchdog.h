@@ -10,7 +10,7 @@
 namespace imageinit::boot {
 
 class BootWatchdog {
-public:
+  public:
     explicit BootWatchdog(int timeout_sec) : timeout_sec_(timeout_sec) {}
 
     // Opens /dev/watchdog0 (else /dev/watchdog) if it exists, which starts it, and sets the
@@ -24,7 +24,7 @@ public:
     bool reset_by_watchdog() const { return reset_by_watchdog_; }
     bool armed() const { return device_.has_value(); }
 
-private:
+  private:
     int timeout_sec_;
     bool gave_up_ = false;  // off, or a device we cannot use: stop looking
     bool reset_by_watchdog_ = false;

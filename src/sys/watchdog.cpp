@@ -43,7 +43,8 @@ Result<int> Watchdog::timeout() {
 
 Result<void> Watchdog::keepalive() {
     int dummy = 0;
-    if (::ioctl(fd_.get(), WDIOC_KEEPALIVE, &dummy) < 0) return fail_errno("WDIOC_KEEPALIVE", path_);
+    if (::ioctl(fd_.get(), WDIOC_KEEPALIVE, &dummy) < 0)
+        return fail_errno("WDIOC_KEEPALIVE", path_);
     return ok();
 }
 

@@ -11,7 +11,7 @@
 namespace imageinit::sys {
 
 class Watchdog {
-public:
+  public:
     // Opens PATH (O_WRONLY|O_CLOEXEC). The kernel starts the timer on open.
     static Result<Watchdog> open(const std::string& path);
 
@@ -29,7 +29,7 @@ public:
 
     const std::string& path() const { return path_; }
 
-private:
+  private:
     UniqueFd fd_;
     std::string path_;
 };

@@ -24,7 +24,8 @@ TEST(Cmdline, EveryKeyIsParsed) {
     BootConfig c = parse_cmdline(
         "console=ttyS0 imageinit.state=PARTLABEL=state imageinit.persist=UUID=1234 "
         "imageinit.persist.required imageinit.slot.a=PARTLABEL=root-a imageinit.slot=b "
-        "imageinit.timeout=7 imageinit.watchdog=15 imageinit.debug imageinit.shell imageinit.break=mount-image "
+        "imageinit.timeout=7 imageinit.watchdog=15 imageinit.debug imageinit.shell "
+        "imageinit.break=mount-image "
         "imageinit.roothash.a=00ff init=/lib/systemd/systemd");
     EXPECT_EQ(c.state_spec, "PARTLABEL=state");
     EXPECT_EQ(*c.persist_spec, "UUID=1234");

@@ -1,9 +1,8 @@
 // The emergency path's log line (log::write_static) is written without allocating: PID 1 calls it
 // from catch handlers, where the exception may be std::bad_alloc (issue 19). A counting
 // operator new for this test binary shows it.
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -46,7 +45,8 @@ std::pair<std::string, long> capture_stderr(Fn fn) {
     ::close(fds[1]);
     std::string out;
     char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;)
+        out.append(buf, static_cast<size_t>(n));
     ::close(fds[0]);
     return {out, made};
 }
@@ -74,8 +74,9 @@ TEST(EmergencyLog, LongMessageIsCutToOneBoundedLine) {
 
 TEST(EmergencyLog, NullPartIsSkipped) {
     set_sink(Sink::kStderr);
-    auto [out, allocations] =
-        capture_stderr([] { write_static(Level::kError, {"a", nullptr, "b"}); });
+    auto [out, allocations] = capture_stderr([] {
+        write_static(Level::kError, {"a", nullptr, "b"});
+    });
     EXPECT_EQ(out, "imageinit: ab\n");
 }
 

@@ -18,12 +18,13 @@ BootRecord with_journal(uint64_t boot_count, std::vector<JournalEntry> journal) 
 }
 
 TEST(WatchdogReset, LastBootsAttemptBecomesAFailedTryNamingTheWatchdog) {
-    BootRecord before = with_journal(10, {{9, "a", "attempt", "", "", 0},
-                                          {10, "b", "attempt", "", "", 0}});
+    BootRecord before =
+        with_journal(10, {{9, "a", "attempt", "", "", 0}, {10, "b", "attempt", "", "", 0}});
     WatchdogReset w = record_watchdog_reset(before);
     EXPECT_EQ(w.slot, "b");
     ASSERT_EQ(w.record.journal.size(), 2u);
-    EXPECT_EQ(w.record.journal[1], (JournalEntry{10, "b", "failed", "watchdog", "watchdog reset", 0}));
+    EXPECT_EQ(w.record.journal[1],
+              (JournalEntry{10, "b", "failed", "watchdog", "watchdog reset", 0}));
     EXPECT_EQ(w.record.journal[0], before.journal[0]);
     EXPECT_EQ(w.record.slots, before.slots) << "the try was counted already; health unchanged";
     EXPECT_TRUE(decode_record(encode_record(w.record))) << "the record stays canonical";
