@@ -31,7 +31,9 @@ namespace {
 
 constexpr const char* kShell = "/bin/sh";
 constexpr unsigned kRebootDelaySec = 5;  // time to read the summary on a console
+// Static text: emergency() allocates nothing.
 constexpr const char* kRebootMessage = "rebooting in 5 seconds";
+static_assert(kRebootDelaySec == 5, "kRebootMessage names the delay");
 
 bool have_shell() { return ::access(kShell, X_OK) == 0; }
 
