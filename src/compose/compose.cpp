@@ -3,6 +3,7 @@
 #include "compose/compose.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,8 +14,11 @@
 #include "compose/fs_util.h"
 #include "compose/layer_cache.h"
 #include "compose/oci_layout.h"
+#include "compose/registry/source.h"
 #include "compose/sha256.h"
 #include "compose/tree_merge.h"
+#include "compose/tree_report.h"
+#include "compose/unpack_limit.h"
 
 namespace imageinit::compose {
 namespace {
@@ -56,24 +60,40 @@ class FileGuard {
 struct Composed {
     std::string source_dir;
     std::string uuid_seed;  // hex digest the UUID and verity salt derive from
+    std::string manifest_digest;
     uint64_t content_bytes = 0;
     size_t layers = 0;
     size_t cached = 0;
 };
 
-Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::string& staging,
-                            Composed& out) {
-    Descriptor manifest_desc;
-    Manifest manifest = TRY(load_manifest(opts.input, opts.ref, &manifest_desc));
+// The explicit --max-unpacked-size, else what the cache's file system has free (less a reserve).
+Result<uint64_t> unpack_limit(const Options& opts, const LayerCache& cache) {
+    if (opts.max_unpacked_size) return *opts.max_unpacked_size;
+    struct statvfs vfs;
+    if (::statvfs(cache.root().c_str(), &vfs) != 0) return fail_errno("statvfs", cache.root());
+    return default_unpack_limit(static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);
+}
+
+Result<void> compose_layers(const Options& opts, const registry::Source& source, LayerCache& cache,
+                            const std::string& staging, Composed& out) {
+    // Registry layers missing from the cache are downloaded (verified) first.
+    registry::ResolvedImage image =
+        TRY(registry::resolve_image(source, opts.ref, opts.registry, cache));
+    const Manifest& manifest = image.manifest;
+    const Descriptor& manifest_desc = image.manifest_desc;
+    out.manifest_digest = manifest_desc.digest;
     std::printf("manifest %s: %zu layers\n", manifest_desc.digest.c_str(), manifest.layers.size());
     out.uuid_seed = manifest_desc.hex;
     std::string root = staging + "/root";
     if (::mkdir(root.c_str(), 0755) != 0) return fail_errno("mkdir", root);
     sys::UniqueFd root_fd = TRY(open_dir(root));
     MergeStats stats;
+    UnpackBudget budget(TRY(unpack_limit(opts, cache)));
     for (const Layer& layer : manifest.layers) {
         auto t0 = Clock::now();
-        CachedLayer c = TRY(cache.get(opts.input, layer));
+        CachedLayer c = TRY(cache.get(image.blob_dir, layer, budget));
+        for (const std::string& w : c.warnings)
+            std::fprintf(stderr, "imageinit-compose: warning: %s\n", w.c_str());
         std::string shown = layer.desc.digest.substr(0, 7 + 12) + "…";
         if (c.reused) {
             ++out.cached;
@@ -88,6 +108,7 @@ Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::s
         ++out.layers;
     }
     out.source_dir = root;
+    registry::drop_fetched_blobs(image);
     return ok();
 }
 
@@ -95,27 +116,36 @@ Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::s
 
 Result<void> compose(const Options& opts) {
     auto t0 = Clock::now();
+    registry::Source source = TRY(registry::parse_source(opts.input));
     struct stat st;
-    if (::stat(opts.input.c_str(), &st) != 0) return fail_errno("stat", opts.input);
-    if (!S_ISDIR(st.st_mode)) return fail("input '" + opts.input + "' is not a directory");
+    if (source.kind != registry::SourceKind::kRegistry) {
+        if (::stat(source.dir.c_str(), &st) != 0) return fail_errno("stat", source.dir);
+        if (!S_ISDIR(st.st_mode)) return fail("input '" + source.dir + "' is not a directory");
+    }
 
     Composed composed;
     std::optional<TreeGuard> staging_guard;
-    if (is_oci_layout(opts.input)) {
+    if (registry::has_layers(source)) {
         LayerCache cache = TRY(LayerCache::open(opts.cache_dir));
         std::string staging = TRY(cache.make_temp_dir("compose"));
         staging_guard.emplace(staging);
-        TRY(compose_layers(opts, cache, staging, composed));
+        TRY(compose_layers(opts, source, cache, staging, composed));
         if (opts.keep_staging) {
             std::printf("staging tree kept at %s\n", composed.source_dir.c_str());
             staging_guard->release();
         }
     } else {
         // A plain root directory: nothing to verify or merge, mkfs reads it as it is.
-        composed.source_dir = opts.input;
+        composed.source_dir = source.dir;
         composed.uuid_seed =
             sha256_hex("imageinit-compose plain directory " + std::to_string(opts.mkfs.epoch));
     }
+
+    // What the image will hold that a reviewer wants listed, and its depth for mkfs's hint.
+    sys::UniqueFd source_fd = TRY(open_dir(composed.source_dir));
+    TreeReport report = TRY_CTX(report_tree(source_fd.get()), composed.source_dir);
+    source_fd.reset();
+    for (const std::string& line : report_lines(report)) std::printf("%s\n", line.c_str());
 
     MkfsOptions mkfs = opts.mkfs;
     if (mkfs.uuid.empty()) mkfs.uuid = uuid_from_hex(composed.uuid_seed);
@@ -123,7 +153,7 @@ Result<void> compose(const Options& opts) {
     FileGuard tmp_files;
     tmp_files.add(tmp);
     auto t_mkfs = Clock::now();
-    TRY_CTX(make_image(mkfs, composed.source_dir, tmp), "mkfs");
+    TRY_CTX(make_image(mkfs, composed.source_dir, tmp, report.max_depth), "mkfs");
     double mkfs_s = seconds_since(t_mkfs);
 
     if (opts.check) {
@@ -169,6 +199,12 @@ Result<void> compose(const Options& opts) {
     if (composed.layers) std::printf(", %zu layers (%zu cached)", composed.layers, composed.cached);
     std::printf("\n");
     if (!root_hash.empty()) std::printf("verity root hash %s\n", root_hash.c_str());
+    if (!composed.manifest_digest.empty()) {
+        std::printf("manifest digest %s\n", composed.manifest_digest.c_str());
+        if (!opts.digestfile.empty() &&
+            !(std::ofstream(opts.digestfile) << composed.manifest_digest << "\n"))
+            return fail_errno("write", opts.digestfile);
+    }
     if (composed.layers) {
         std::printf("time %.2f s (mkfs %.2f s), content %.1f MB, %.1f MB/s\n", total, mkfs_s,
                     mb(composed.content_bytes), mb(composed.content_bytes) / total);

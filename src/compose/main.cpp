@@ -10,6 +10,8 @@
 #include <optional>
 
 #include "compose/compose.h"
+#include "compose/registry/cli_options.h"
+#include "compose/unpack_limit.h"
 
 namespace {
 
@@ -18,8 +20,9 @@ using imageinit::compose::Options;
 void usage(FILE* to) {
     std::fputs(
         "usage: imageinit-compose [options] INPUT OUTPUT\n"
-        "  INPUT   an OCI image layout directory (oci-layout, index.json, blobs/) or a plain\n"
-        "          root directory\n"
+        "       imageinit-compose gc [--cache DIR] [--keep DIGEST]... [--keep-slots DIR]...\n"
+        "  INPUT   docker://HOST[:PORT]/REPO[:TAG|@DIGEST], oci:DIR[:REF], an OCI image layout\n"
+        "          directory (oci-layout, index.json, blobs/) or a plain root directory\n"
         "  OUTPUT  the slot image to write\n"
         "options:\n"
         "  --format erofs|squashfs  image type (default erofs, lz4hc)\n"
@@ -32,13 +35,27 @@ void usage(FILE* to) {
         "  --check-with PATH        the imageinit binary that lints the image\n"
         "  --no-check               skip the lint by 'imageinit check'\n"
         "  --keep-staging           keep the composed tree (shares inodes with the cache!)\n"
+        "  --max-unpacked-size SIZE bound on what the layers unpacked now may declare (K, M, G,\n"
+        "                           T suffixes; default: the cache file system's free space)\n"
         "  --help, --version\n"
         "environment: SOURCE_DATE_EPOCH (default 0) is every timestamp in the image\n",
         to);
+    std::fputs(imageinit::compose::registry::kRegistryUsage, to);
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
-    enum { kFormat = 256, kCompress, kVerity, kCache, kRef, kUuid, kCheckWith, kNoCheck, kKeep };
+    enum {
+        kFormat = 256,
+        kCompress,
+        kVerity,
+        kCache,
+        kRef,
+        kUuid,
+        kCheckWith,
+        kNoCheck,
+        kKeep,
+        kMaxUnpacked
+    };
     static const struct option kLong[] = {
         {"format", required_argument, nullptr, kFormat},
         {"compress", required_argument, nullptr, kCompress},
@@ -49,11 +66,13 @@ std::optional<Options> parse_args(int argc, char** argv) {
         {"check-with", required_argument, nullptr, kCheckWith},
         {"no-check", no_argument, nullptr, kNoCheck},
         {"keep-staging", no_argument, nullptr, kKeep},
+        {"max-unpacked-size", required_argument, nullptr, kMaxUnpacked},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
     };
     Options o;
+    if (!imageinit::compose::registry::take_registry_options(argc, argv, o)) return std::nullopt;
     for (int c; (c = getopt_long(argc, argv, "h", kLong, nullptr)) != -1;) {
         switch (c) {
             case kFormat:
@@ -90,6 +109,16 @@ std::optional<Options> parse_args(int argc, char** argv) {
             case kKeep:
                 o.keep_staging = true;
                 break;
+            case kMaxUnpacked:
+                o.max_unpacked_size = imageinit::compose::parse_size(optarg);
+                if (!o.max_unpacked_size) {
+                    std::fprintf(stderr,
+                                 "imageinit-compose: --max-unpacked-size '%s' is not a size "
+                                 "(e.g. 512M, 4G)\n",
+                                 optarg);
+                    return std::nullopt;
+                }
+                break;
             case 'h':
                 usage(stdout);
                 std::exit(0);
@@ -124,6 +153,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string_view(argv[1]) == "gc")
+        return imageinit::compose::registry::run_gc(argc - 1, argv + 1);
     std::optional<Options> opts = parse_args(argc, argv);
     if (!opts) return 2;
     char self[4096];
