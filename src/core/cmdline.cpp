@@ -131,10 +131,7 @@ std::optional<Value> check(const Key& k, std::string_view key,
             return v;
         case CmdlineKind::kPath:
             if (empty) return need("a path");
-            if ((*value)[0] != '/' || !plausible_spec(*value)) {
-                warnings.push_back("init=" + quoted(*value) + " is not an absolute path; ignored");
-                return std::nullopt;
-            }
+            if ((*value)[0] != '/' || !plausible_spec(*value)) return refuse("an absolute path");
             return v;
         case CmdlineKind::kSpec:
             if (empty) return need("a device spec");
