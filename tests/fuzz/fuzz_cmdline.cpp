@@ -4,6 +4,8 @@
 #include <string_view>
 
 #include "core/cmdline.h"
+#include "core/kernel_cmdline.h"
+#include "core/kexec_decision.h"
 #include "fuzz_targets.h"
 
 namespace imageinit::fuzz {
@@ -45,6 +47,8 @@ void fuzz_cmdline(const uint8_t* data, size_t size) {
         FUZZ_CHECK(hex.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos, hex);
     }
     FUZZ_CHECK(cfg.timeout_sec >= 0 && cfg.timeout_sec <= 3600, std::to_string(cfg.timeout_sec));
+    FUZZ_CHECK(cfg.watchdog_sec >= 0 && cfg.watchdog_sec <= 3600,
+               std::to_string(cfg.watchdog_sec));
     // The image's init is exec'd: an absolute path without control characters.
     FUZZ_CHECK(!cfg.init.empty() && cfg.init[0] == '/' && !has_control(cfg.init), cfg.init);
     if (cfg.break_step) FUZZ_CHECK(cfg.break_step->size() <= 64, *cfg.break_step);
@@ -56,7 +60,15 @@ void fuzz_cmdline(const uint8_t* data, size_t size) {
         std::string_view key = std::string_view(word).substr(0, word.find('='));
         asked_for_shell |= key == "imageinit.shell";
     }
-    FUZZ_CHECK(cfg.shell == asked_for_shell, "shell without the key, or key ignored");
+    // (Not the converse: imageinit.shell=0 is the key and turns the shell off.)
+    FUZZ_CHECK(!cfg.shell || asked_for_shell, "shell without the key");
+
+    // The one parse PID 1 does gives every reader the same view as the separate parsers.
+    core::KernelCmdline all = core::parse_kernel_cmdline(line);
+    FUZZ_CHECK(all.raw == line, "raw text changed");
+    FUZZ_CHECK(all.boot.init == cfg.init && all.boot.warnings == cfg.warnings, "boot differs");
+    FUZZ_CHECK(all.modules.options == core::parse_module_cmdline(line).options, "modules differ");
+    FUZZ_CHECK(all.kexec_marker == core::has_kexec_marker(line), "marker differs");
 }
 
 }  // namespace imageinit::fuzz
