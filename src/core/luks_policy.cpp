@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "core/path_rules.h"
+
 namespace imageinit::core {
 namespace {
 
@@ -68,10 +70,11 @@ Result<void> check_encryption(json_object* o, const std::string& path) {
         std::string at = join(path, key);
         if (key == "encryption") {
             if (!json_object_is_type(value, json_type_string))
-                return refused("'" + at + "' is not a string");
+                return refused(quote_text(at) + " is not a string");
             std::string cipher = json_object_get_string(value);
             if (cipher.rfind("cipher_null", 0) == 0)
-                return refused("'" + at + "' is " + cipher + " (no encryption; CVE-2025-59054)");
+                return refused(quote_text(at) + " is " + quote_text(cipher) +
+                               " (no encryption; CVE-2025-59054)");
         }
         TRY(check_encryption(value, at));
     }
@@ -90,24 +93,27 @@ Result<void> check_segments(json_object* root) {
          !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
         std::string name = json_object_iter_peek_name(&it);
         json_object* segment = json_object_iter_peek_value(&it);
+        // Names and values come from the disk: quoted, so a message stays one line.
+        std::string seg = "segment " + quote_text(name);
         if (!json_object_is_type(segment, json_type_object))
-            return refused("segment " + name + " is not an object");
+            return refused(seg + " is not an object");
         json_object* type = nullptr;
         if (!json_object_object_get_ex(segment, "type", &type) ||
             !json_object_is_type(type, json_type_string))
-            return refused("segment " + name + " has no type");
+            return refused(seg + " has no type");
         std::string type_name = json_object_get_string(type);
         if (type_name != "crypt")
-            return refused("segment " + name + " has type '" + type_name +
-                           "', only 'crypt' is accepted");
+            return refused(seg + " has type " + quote_text(type_name) +
+                           ", only 'crypt' is accepted");
         for (auto f = json_object_iter_begin(segment), fend = json_object_iter_end(segment);
              !json_object_iter_equal(&f, &fend); json_object_iter_next(&f)) {
             std::string field = json_object_iter_peek_name(&f);
             json_object* value = json_object_iter_peek_value(&f);
             if (field == "integrity" || json_object_is_type(value, json_type_object) ||
                 json_object_is_type(value, json_type_array))
-                return refused("unexpected segment field 'segments/" + name + "/" + field +
-                               "' (authenticated or special segments are not accepted)");
+                return refused("unexpected segment field " +
+                               quote_text("segments/" + name + "/" + field) +
+                               " (authenticated or special segments are not accepted)");
         }
     }
     return ok();
