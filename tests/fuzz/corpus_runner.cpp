@@ -24,6 +24,7 @@ const std::map<std::string, Body>& bodies() {
         {"resolve", imageinit::fuzz::fuzz_resolve},
         {"module_index", imageinit::fuzz::fuzz_module_index},
         {"luks_policy", imageinit::fuzz::fuzz_luks_policy},
+        {"registry", imageinit::fuzz::fuzz_registry},
     };
     return kBodies;
 }
