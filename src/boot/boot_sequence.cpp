@@ -40,10 +40,10 @@ std::string reason_of(const Error& error, const std::string& step) {
 
 }  // namespace
 
-BootSequence::BootSequence(Platform& platform, const core::BootConfig& config, StepRunner& steps,
-                           Clock::time_point start)
-    : p_(platform), cfg_(config), steps_(steps),
-      deadline_(start + std::chrono::seconds(config.timeout_sec)) {}
+BootSequence::BootSequence(Platform& platform, const core::KernelCmdline& cmdline,
+                           StepRunner& steps, Clock::time_point start)
+    : p_(platform), cmdline_(cmdline), cfg_(cmdline.boot), steps_(steps),
+      deadline_(start + std::chrono::seconds(cmdline.boot.timeout_sec)) {}
 
 template <typename T>
 Result<T> BootSequence::slot_step(const std::string& name, const std::string& slot,
@@ -154,7 +154,7 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     // Contract §7: a slot carrying another kernel is booted by that kernel (kexec, slot forced);
     // a load that fails is a failed attempt of this slot. Its hooks run in the kexec'd boot.
     out.kexec = TRY(slot_step<bool>("kexec-load", slot, [&] {
-        return load_slot_kernel(p_, root, slot);
+        return load_slot_kernel(p_, root, slot, cmdline_);
     }));
     if (out.kexec) return out;
     // In the initramfs a corrupt block fails the slot (EIO, same-boot fallback); from the

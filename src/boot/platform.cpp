@@ -13,6 +13,7 @@
 #include "sys/atomic_file.h"
 #include "sys/blkid.h"
 #include "sys/files.h"
+#include "sys/log.h"
 #include "sys/loop.h"
 #include "sys/mount.h"
 #include "sys/resolve.h"
@@ -61,8 +62,13 @@ Result<std::string> RealPlatform::whole_disk_of(const std::string& device) {
 
 Result<void> RealPlatform::wait_until(const std::function<bool()>& ready,
                                       Clock::time_point deadline, const std::string& what) {
-    if (!waiter_) return ready() ? ok() : fail(ENODEV, what + " not found");
-    return waiter_->wait_until(ready, deadline, what);  // checks ready() before it waits
+    if (ready()) return ok();
+    if (!waiter_) return fail(ENODEV, what + " not found");
+    // Said once, so a console that seems stuck tells why (and the hot-plug test knows when to
+    // plug: qemu/harness.py).
+    auto left = std::chrono::ceil<std::chrono::seconds>(deadline - Clock::now()).count();
+    log::info("waiting up to " + std::to_string(left < 0 ? 0 : left) + " s for " + what);
+    return waiter_->wait_until(ready, deadline, what);
 }
 
 Result<std::string> RealPlatform::probe_fstype(const std::string& device_or_file) {

@@ -48,7 +48,8 @@ inline core::BootRecord make_record(std::string primary,
 
 struct FakeBoot {
     FakePlatform fake;
-    core::BootConfig cfg;
+    core::KernelCmdline cmdline;
+    core::BootConfig& cfg = cmdline.boot;  // what the tests set
     StepRunner steps{[this] { return fake.now(); }};
     Clock::time_point start = fake.now();
     std::optional<BootSequence> seq;
@@ -64,7 +65,7 @@ struct FakeBoot {
         fake.put_file(kRecordFile, core::encode_record(r));
     }
     Result<Handover> run() {
-        seq.emplace(fake, cfg, steps, start);
+        seq.emplace(fake, cmdline, steps, start);
         return seq->run();
     }
     const BootReport& report() const { return seq->report(); }
