@@ -93,7 +93,7 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     const bool verity = has_verity_data(p_, cfg_, slot);
     if (verity) {
         image = TRY(slot_step<AttachedImage>("verity", slot, [&] {
-            return open_slot_verity(p_, cfg_, slot, image.device);
+            return open_slot_verity(p_, cfg_, slot, image.device, *state_root_);
         }));
         log::info("slot " + slot + ": " + image.note);
         out.undo.push_back(std::move(image.undo));
