@@ -22,8 +22,8 @@ Result<UniqueFd> resolve(int root_fd, const std::string& path, Scope scope, int 
         case Scope::kImage:
             return open_in_root(root_fd, path, flags);
         case Scope::kPartition: {
-            // O_NOFOLLOW as well: RESOLVE_NO_SYMLINKS already refuses a final symlink, but with
-            // O_PATH it would otherwise be opened itself rather than refused.
+            // A final symlink is refused either way: ELOOP, or with O_PATH|O_NOFOLLOW an fd of
+            // the link itself (openat2(2)), which the type check below refuses.
             auto fd = open_beneath_no_symlinks(root_fd, path, flags | O_NOFOLLOW);
             if (!fd && fd.error().code == ELOOP)
                 return fail(ELOOP, quoted(path) + " is or passes through a symlink: symlinks on "
