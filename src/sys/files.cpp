@@ -80,8 +80,13 @@ Result<void> copy_meta_fd(int dst, const struct stat& st, const std::string& sho
 
 Result<void> copy_file(int src_dir, int dst_dir, const char* name, const struct stat& st,
                        const std::string& shown) {
-    UniqueFd in(::openat(src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+    // O_NONBLOCK and a second look on the fd: a file swapped for a fifo after the fstatat of the
+    // walk must not block the copy.
+    UniqueFd in(::openat(src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!in) return fail_errno("open", shown);
+    struct stat now;
+    if (::fstat(in.get(), &now) < 0) return fail_errno("fstat", shown);
+    if (!S_ISREG(now.st_mode)) return fail(EINVAL, "'" + shown + "' is no longer a regular file");
     UniqueFd out(
         ::openat(dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!out) return fail_errno("create", shown);
