@@ -191,21 +191,23 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
         return 1;
     }
 
-    // 1. The slot being overwritten is bad from now on, durably: a power cut mid-install must
-    //    never leave a record that calls a half-written image good.
-    record.slots[*target] = core::SlotState{core::SlotHealth::kBad, 0, "install in progress"};
-    if (auto r = save_record(*h, record); !r) return report_error(r.error());
-
-    // 2. Write beside the old image, verify, then rename over it. slots/ is opened from the
-    //    partition's root fd refusing symlinks, and every later path goes through that fd
-    //    (/proc/self/fd/N/NAME for the verity tools): a planted `slots` -> elsewhere is refused
-    //    and no image or sidecar is written or unlinked outside the partition.
+    // slots/ is opened from the partition's root fd refusing symlinks, before anything is written,
+    // and every later path goes through that fd (/proc/self/fd/N/NAME for the verity tools): a
+    // planted `slots` -> elsewhere is refused and no image or sidecar is written or unlinked
+    // outside the partition.
     auto slots_fd = sys::open_checked(h->state.fd.get(), "slots", sys::Scope::kPartition,
                                       sys::Want::kDir, O_PATH);
     if (!slots_fd && slots_fd.error().code == ENOENT)
         slots_fd = sys::mkdir_p_beneath(h->state.fd.get(), "slots", 0755);
     if (!slots_fd)
         return report_error(with_context(slots_fd.error(), "install: '" + o.state_dir + "/slots'"));
+
+    // 1. The slot being overwritten is bad from now on, durably: a power cut mid-install must
+    //    never leave a record that calls a half-written image good.
+    record.slots[*target] = core::SlotState{core::SlotHealth::kBad, 0, "install in progress"};
+    if (auto r = save_record(*h, record); !r) return report_error(r.error());
+
+    // 2. Write beside the old image, verify, then rename over it.
     const int slots = slots_fd->get();
     const std::string shown = o.state_dir + "/slots/" + *target + ".img";
     const std::string name = *target + ".img", tmp_name = name + ".new";

@@ -246,6 +246,8 @@ TEST_F(HostileInstall, SymlinkedSlotsDirectoryOnStateIsRefused) {
         EXPECT_NE(out.find("'slots' is a symlink, not a directory"), std::string::npos) << out;
         EXPECT_TRUE(slurp(outside_ + "/b.img") == "keep\n") << "the image was written outside";
         EXPECT_FALSE(std::filesystem::exists(outside_ + "/b.img.new"));
+        // Refused before anything was written: the record still has no entry for the target.
+        EXPECT_FALSE(std::filesystem::exists(state_ + "/imageinit/state"));
     });
 }
 
