@@ -208,7 +208,8 @@ class HostileInstall : public NamespaceTest {
         NamespaceTest::SetUp();
         if (IsSkipped()) return;
         const char* bin = std::getenv("IMAGEINIT");
-        if (!bin || !have_tool("mksquashfs")) GTEST_SKIP() << "needs IMAGEINIT and mksquashfs";
+        if (!bin || ::access(bin, X_OK) != 0 || !have_tool("mksquashfs"))
+            GTEST_SKIP() << "needs the imageinit binary (IMAGEINIT) and mksquashfs";
         bin_ = bin;
         state_ = path("state");
         persist_ = path("persist");
