@@ -67,15 +67,18 @@ Result<UniqueFd> open_checked(int root_fd, const std::string& path, Scope scope,
     if (want == Want::kDir) open_flags |= O_DIRECTORY;
     auto fd = resolve(root_fd, path, scope, open_flags);
     if (!fd) {
-        // O_DIRECTORY on a non-directory, or a socket (ENXIO): say what is there instead.
-        if ((fd.error().code == ENOTDIR && want == Want::kDir) || fd.error().code == ENXIO) {
+        // O_DIRECTORY on a non-directory, a socket (ENXIO), a device node on a nodev mount
+        // (EACCES): when the wrong kind of file is there, say what it is.
+        int code = fd.error().code;
+        if (code != ENOENT && code != ELOOP && code != EXDEV) {
             struct stat st;
             auto any = resolve(root_fd, path, scope,
                                O_PATH | (scope == Scope::kPartition ? O_NOFOLLOW : 0));
-            if (any && ::fstat(any->get(), &st) == 0 && !S_ISDIR(st.st_mode))
-                return fail(fd.error().code, quoted(path) + " is " + file_kind(st.st_mode) +
-                                                 (want == Want::kDir ? ", not a directory"
-                                                                     : ", not a regular file"));
+            if (any && ::fstat(any->get(), &st) == 0 &&
+                (want == Want::kDir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)))
+                return fail(code, quoted(path) + " is " + file_kind(st.st_mode) +
+                                      (want == Want::kDir ? ", not a directory"
+                                                          : ", not a regular file"));
         }
         return Unexpected(std::move(fd).error());
     }

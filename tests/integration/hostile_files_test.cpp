@@ -71,11 +71,15 @@ class HostileFiles : public NamespaceTest {};
 // image: refused with a message naming the path and what is there, and never waited on.
 TEST_F(HostileFiles, OpenCheckedNamesEverySpecialFileAndNeverBlocks) {
     std::string root = path("root");
-    ASSERT_TRUE(sh("mkdir -p " + root + "/d && mkfifo " + root + "/fifo && mknod " + root +
-                   "/chr c 1 3 && ln -s d " + root + "/link && echo x > " + root + "/file"));
-    ASSERT_TRUE(make_socket(root + "/sock"));
+    ASSERT_TRUE(sh("mkdir -p " + root));
     in_namespace([&] {
         ::alarm(kHangAlarmSec);
+        // nodev, as the state and persistent partitions are: a device node there cannot even
+        // be opened (EACCES), and must still be named for what it is.
+        ASSERT_EQ(::mount("tmpfs", root.c_str(), "tmpfs", MS_NODEV, "size=1M"), 0);
+        ASSERT_TRUE(sh("mkdir -p " + root + "/d && mkfifo " + root + "/fifo && mknod " + root +
+                       "/chr c 1 3 && ln -s d " + root + "/link && echo x > " + root + "/file"));
+        ASSERT_TRUE(make_socket(root + "/sock"));
         sys::UniqueFd dir(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         struct Case {
             const char* name;
@@ -87,6 +91,7 @@ TEST_F(HostileFiles, OpenCheckedNamesEverySpecialFileAndNeverBlocks) {
             {"fifo", sys::Scope::kImage, "'fifo' is a fifo, not a regular file"},
             {"sock", sys::Scope::kImage, "'sock' is a socket, not a regular file"},
             {"chr", sys::Scope::kImage, "'chr' is a character device, not a regular file"},
+            {"chr", sys::Scope::kPartition, "'chr' is a character device, not a regular file"},
             {"d", sys::Scope::kPartition, "'d' is a directory, not a regular file"},
             {"link", sys::Scope::kPartition,
              "'link' is or passes through a symlink: symlinks on this partition are never "
