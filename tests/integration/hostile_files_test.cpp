@@ -243,6 +243,18 @@ class HostileInstall : public NamespaceTest {
     std::string bin_, state_, persist_, outside_, image_;
 };
 
+// `status` reads each slot's .source sidecar on STATE: a fifo there is ignored, not waited on.
+TEST_F(HostileInstall, StatusIgnoresAFifoSlotSource) {
+    ASSERT_TRUE(sh("mkfifo " + state_ + "/slots/a.img.source && echo x > " + state_ +
+                   "/slots/a.img"));
+    in_namespace([&] {
+        ::alarm(kHangAlarmSec * 2);
+        // timeout(1): a hang fails the case without leaving the command behind.
+        auto [rc, out] = run("timeout 20 " + bin_ + " status --state-dir " + state_ + " --slot a");
+        EXPECT_EQ(rc, 0) << out;
+    });
+}
+
 TEST_F(HostileInstall, SymlinkedSlotsDirectoryOnStateIsRefused) {
     ASSERT_TRUE(sh("rmdir " + state_ + "/slots && ln -s " + outside_ + " " + state_ + "/slots"));
     in_namespace([&] {
