@@ -440,3 +440,4 @@ import scenarios_dracut  # noqa: E402,F401  (hooks and dracut scenarios of issue
 import scenarios_compose  # noqa: E402,F401  (the composed five-layer image of issue 6)
 import scenarios_watchdog  # noqa: E402,F401  (hardware watchdog scenarios of issue 19)
 import scenarios_registry  # noqa: E402,F401  (imageinit upgrade in the guest, issue 15)
+import scenarios_hostile  # noqa: E402,F401  (hostile files on the state partition and in images, issue 19)

@@ -93,7 +93,7 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     const bool verity = has_verity_data(p_, cfg_, slot);
     if (verity) {
         image = TRY(slot_step<AttachedImage>("verity", slot, [&] {
-            return open_slot_verity(p_, cfg_, slot, image.device);
+            return open_slot_verity(p_, cfg_, slot, image.device, *state_root_);
         }));
         log::info("slot " + slot + ": " + image.note);
         out.undo.push_back(std::move(image.undo));
@@ -106,7 +106,10 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
                                     "', not a slot image (squashfs, erofs or ext4)");
         out.fstype = fstype;
         p_.load_module("fs-" + fstype);
-        out.undo.push_back(TRY(p_.mount_path(image.device, paths::kNewRoot, fstype, MS_RDONLY, "")));
+        // nodev (docs/security.md): a device node an image carries outside /dev opens nothing.
+        // The image's own /dev is covered by the devtmpfs moved in, whose flags are its own.
+        out.undo.push_back(TRY(p_.mount_path(image.device, paths::kNewRoot, fstype,
+                                             MS_RDONLY | MS_NODEV, "")));
         return p_.open_dir(paths::kNewRoot);
     }));
 

@@ -87,7 +87,7 @@ struct FakeBoot {
 inline std::vector<std::string> full_spec_mounts(const std::string& loop, const std::string& fs,
                                                  const std::string& slot = "a") {
     return {
-        "mount " + loop + " on /sysroot (" + fs + ", ro)",
+        "mount " + loop + " on /sysroot (" + fs + ", ro,nodev)",
         "mount tmpfs on /sysroot/tmp (tmpfs, nosuid,nodev,mode=1777)",
         "overlay on /sysroot/etc (upper /run/imageinit/overlay/" + slot + "/1/upper)",
         "overlay on /sysroot/var (upper /run/imageinit/persist/shared/var, nosuid,nodev)",
