@@ -12,7 +12,7 @@
 #include "boot/platform.h"
 #include "boot/step_runner.h"
 #include "core/boot_record.h"
-#include "core/cmdline.h"
+#include "core/kernel_cmdline.h"
 
 namespace imageinit::boot {
 
@@ -34,7 +34,8 @@ struct Handover {
 
 class BootSequence {
 public:
-    BootSequence(Platform& platform, const core::BootConfig& config, StepRunner& steps,
+    // CMDLINE: this boot's command line, parsed once by the caller; it must outlive the sequence.
+    BootSequence(Platform& platform, const core::KernelCmdline& cmdline, StepRunner& steps,
                  Clock::time_point start);
 
     // On success every mount is in place under /sysroot, the report is written and the guards
@@ -74,7 +75,8 @@ private:
     void save(const core::BootRecord& record);
 
     Platform& p_;
-    const core::BootConfig& cfg_;
+    const core::KernelCmdline& cmdline_;
+    const core::BootConfig& cfg_;  // cmdline_.boot
     StepRunner& steps_;
     Clock::time_point deadline_;
     BootReport report_;
