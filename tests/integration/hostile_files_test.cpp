@@ -179,7 +179,7 @@ TEST_F(HostileFiles, FifoSpecAndKernelInAnImageFailTheSlot) {
         auto spec = p.read_in_root(root, std::string(core::kSpecPathInImage), 1 << 20);
         ASSERT_FALSE(spec);
         EXPECT_EQ(spec.error().message, "'/etc/imageinit/fstab' is a fifo, not a regular file");
-        auto kexec = load_slot_kernel(p, root, "a");
+        auto kexec = load_slot_kernel(p, root, "a", core::KernelCmdline{});
         ASSERT_FALSE(kexec);
         EXPECT_EQ(kexec.error().message, "'/boot/vmlinuz' is a fifo, not a regular file");
         auto load = p.kexec_load(root, std::string(core::kSlotKernelPath),
