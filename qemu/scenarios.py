@@ -441,3 +441,4 @@ import scenarios_compose  # noqa: E402,F401  (the composed five-layer image of i
 import scenarios_watchdog  # noqa: E402,F401  (hardware watchdog scenarios of issue 19)
 import scenarios_registry  # noqa: E402,F401  (imageinit upgrade in the guest, issue 15)
 import scenarios_hostile  # noqa: E402,F401  (hostile files on the state partition and in images, issue 19)
+import scenarios_packaging  # noqa: E402,F401  (initramfs built by the installed packages, issue 17)

@@ -4,12 +4,23 @@
 # Select it with root=imageinit on the kernel command line. See docs/dracut.md.
 #
 # Settings (dracut.conf.d or the environment of the dracut run):
-#   imageinit_binary     the imageinit binary to install (default: the one in PATH)
+#   imageinit_binary     the imageinit binary to install (default: where meson installed it,
+#                        from imageinit-paths.sh; without that file, the one in PATH)
 #   imageinit_hooks_dir  the hooks to install (default: /usr/lib/imageinit/hooks)
 #   imageinit_keyfile    a key file for a LUKS2 persistent partition (installed mode 0400)
 
+# Where `meson install` put imageinit and the hooks: imageinit-paths.sh, written by
+# dracut-module/meson.build (absent in the source tree). dracut sets $moddir when it calls us.
+imageinit_installed_paths() {
+    imageinit_installed_binary='' imageinit_installed_hooks_dir=/usr/lib/imageinit/hooks
+    # shellcheck source=/dev/null
+    [[ ! -f $moddir/imageinit-paths.sh ]] || . "$moddir/imageinit-paths.sh"
+}
+
 imageinit_binary_path() {
-    local b=${imageinit_binary:-${IMAGEINIT_BINARY:-}}
+    imageinit_installed_paths
+    local b=${imageinit_binary:-${IMAGEINIT_BINARY:-$imageinit_installed_binary}}
+    # dracut's PATH is /usr/sbin:/usr/bin:/sbin:/bin: a /usr/local install is not in it.
     [[ -n $b ]] || b=$(command -v imageinit 2>/dev/null)
     echo "$b"
 }
@@ -51,7 +62,8 @@ install() {
     mkdir -p "$initdir/etc/imageinit"
     printf '%s\n' crc32c_generic loop squashfs erofs overlay ext4 >"$initdir/etc/imageinit/modules"
 
-    hooks=${imageinit_hooks_dir:-${IMAGEINIT_HOOKS_DIR:-/usr/lib/imageinit/hooks}}
+    imageinit_installed_paths
+    hooks=${imageinit_hooks_dir:-${IMAGEINIT_HOOKS_DIR:-$imageinit_installed_hooks_dir}}
     if [[ -d $hooks ]]; then
         for stage in pre-mount pre-pivot; do
             [[ -d $hooks/$stage ]] || continue

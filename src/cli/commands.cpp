@@ -21,13 +21,15 @@ constexpr const char* kUsage =
     "usage: imageinit COMMAND [OPTIONS]\n"
     "  status [--json]                 the slots, the running one, and the last boots\n"
     "  mark-good                       the running slot becomes good and primary\n"
-    "  install IMAGE [--tries N]       write IMAGE to the passive slot and make it primary\n"
+    "  install IMAGE [--tries N] [--verity]   write IMAGE to the passive slot, make it primary\n"
     "  upgrade SOURCE [--tries N] [--reboot]   compose SOURCE (docker://, oci:) and install it\n"
     "  rollback                        primary back to the other good slot\n"
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
-    "  check IMAGE                     lint an image: spec, mount points, init\n"
+    "  check IMAGE [--roothash HEX]    lint an image: spec, mount points, init\n"
     "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
-    "common options: --state-dir DIR (default /run/imageinit/state), --slot NAME\n";
+    "  help, --help; --version\n"
+    "common options: --state-dir DIR (default /run/imageinit/state), --slot NAME\n"
+    "As PID 1 of an initramfs it boots (see imageinit(8), imageinit-cmdline(7)).\n";
 
 int usage_error(const std::string& message) {
     log::error(message);
@@ -206,8 +208,10 @@ int run_command(const std::vector<std::string>& all) {
         std::fputs(kUsage, stdout);
         return 0;
     }
-    if (cmd == "--version") {
-        std::puts("imageinit 0.1.0");
+    if (cmd == "--version" || cmd == "version") {
+        // IMAGEINIT_VERSION: meson's project version (src/meson.build), which debian/changelog
+        // must match (tests/packaging/check-version).
+        std::puts("imageinit " IMAGEINIT_VERSION);
         return 0;
     }
     return usage_error("unknown command '" + cmd + "'");

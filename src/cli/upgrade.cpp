@@ -32,7 +32,8 @@ constexpr const char* kUsage =
     "         [--authfile PATH] [--cert-dir DIR] [--tls-verify=false] [--platform OS/ARCH]\n"
     "  SOURCE: docker://HOST[:PORT]/REPO[:TAG|@DIGEST], oci:DIR[:REF] or an OCI layout dir\n";
 
-// imageinit-compose: $IMAGEINIT_COMPOSE, else beside this binary, else the install paths.
+// imageinit-compose: $IMAGEINIT_COMPOSE, else beside this binary, else where meson installs it
+// (IMAGEINIT_COMPOSE_PATH: bindir, while imageinit is in sbindir), else PATH.
 std::string find_compose() {
     if (const char* env = std::getenv("IMAGEINIT_COMPOSE"); env && *env) return env;
     char self[4096];
@@ -44,8 +45,7 @@ std::string find_compose() {
         candidates.push_back(dir + "imageinit-compose");
         candidates.push_back(dir + "compose/imageinit-compose");  // the build tree
     }
-    for (const char* d : {"/usr/sbin/", "/usr/bin/", "/usr/local/sbin/", "/usr/local/bin/"})
-        candidates.push_back(std::string(d) + "imageinit-compose");
+    candidates.push_back(IMAGEINIT_COMPOSE_PATH);
     for (const std::string& c : candidates)
         if (::access(c.c_str(), X_OK) == 0) return c;
     return "imageinit-compose";

@@ -37,6 +37,7 @@ void usage(FILE* to) {
         "  --keep-staging           keep the composed tree (shares inodes with the cache!)\n"
         "  --max-unpacked-size SIZE bound on what the layers unpacked now may declare (K, M, G,\n"
         "                           T suffixes; default: the cache file system's free space)\n"
+        "  --help, --version\n"
         "environment: SOURCE_DATE_EPOCH (default 0) is every timestamp in the image\n",
         to);
     std::fputs(imageinit::compose::registry::kRegistryUsage, to);
@@ -67,6 +68,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
         {"keep-staging", no_argument, nullptr, kKeep},
         {"max-unpacked-size", required_argument, nullptr, kMaxUnpacked},
         {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
     };
     Options o;
@@ -119,6 +121,10 @@ std::optional<Options> parse_args(int argc, char** argv) {
                 break;
             case 'h':
                 usage(stdout);
+                std::exit(0);
+            case 'V':
+                // meson's project version (src/compose/meson.build).
+                std::puts("imageinit-compose " IMAGEINIT_VERSION);
                 std::exit(0);
             default:
                 usage(stderr);

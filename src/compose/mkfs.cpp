@@ -137,7 +137,10 @@ Result<CheckResult> run_check(const std::string& imageinit, const std::string& i
 std::string find_imageinit(const std::string& self_exe) {
     size_t slash = self_exe.rfind('/');
     std::string dir = slash == std::string::npos ? "." : self_exe.substr(0, slash);
-    for (std::string candidate : {dir + "/imageinit", dir + "/../imageinit"}) {
+    // Next to it, the build tree's layout (build/src/compose/ -> build/src/), then where
+    // `meson install` put imageinit (sbindir, while imageinit-compose is in bindir).
+    for (std::string candidate :
+         {dir + "/imageinit", dir + "/../imageinit", std::string(IMAGEINIT_INSTALLED_PATH)}) {
         if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     }
     return {};

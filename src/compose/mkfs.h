@@ -58,8 +58,8 @@ struct CheckResult {
 CheckResult classify_check(int image_exit, std::string_view image_output, int probe_exit);
 Result<CheckResult> run_check(const std::string& imageinit, const std::string& image);
 
-// Where `imageinit` is: next to this executable when installed, one directory up in the meson
-// build tree (src/imageinit beside src/compose/). "" when neither exists.
+// Where `imageinit` is: next to this executable, one directory up in the meson build tree
+// (src/imageinit beside src/compose/), else its installed path (sbindir). "" when none exists.
 std::string find_imageinit(const std::string& self_exe);
 
 }  // namespace imageinit::compose
