@@ -1,6 +1,6 @@
-// Running a helper program (an initramfs hook, a health check) with a time limit: fork + execve in its own
-// process group, waited for through a pidfd and poll(2) with one deadline (no sleep loops);
-// at the limit the whole process group is killed with SIGKILL.
+// Running a helper program (an initramfs hook, a health check) with a time limit: fork +
+// execve in its own process group, waited for through a pidfd and poll(2) with one deadline (no
+// sleep loops); at the limit the whole process group is killed with SIGKILL.
 #pragma once
 
 #include <chrono>

@@ -42,7 +42,8 @@ TEST(HealthJudge, NoChecksIsHealthy) {
 }
 
 TEST(HealthJudge, PassingChecksAreHealthy) {
-    auto v = judge_health({required("10-a", exited(0, "fine\n")), wanted("20-b", exited(0))}, kLimit);
+    auto v =
+        judge_health({required("10-a", exited(0, "fine\n")), wanted("20-b", exited(0))}, kLimit);
     EXPECT_TRUE(v.healthy());
     EXPECT_EQ(v.ran, 2);
     EXPECT_TRUE(v.failed_required.empty());
@@ -160,7 +161,7 @@ TEST(HealthRun, RequiredFirstThenWantedEachInLexicalOrderSkippingLeftovers) {
     EXPECT_EQ(p.ran, (std::vector<std::string>{"/h/required/10-a IMAGEINIT_CHECK=required 5000",
                                                "/h/required/20-b IMAGEINIT_CHECK=required 5000",
                                                "/h/wanted/05-w IMAGEINIT_CHECK=wanted 5000"}));
-    EXPECT_EQ(p.captured, (std::vector<size_t>{kHealthOutputMax, kHealthOutputMax, kHealthOutputMax}));
+    EXPECT_EQ(p.captured, std::vector<size_t>(3, kHealthOutputMax));
     auto v = judge_health(outcomes, milliseconds(5000));
     ASSERT_EQ(v.failed_required.size(), 1u);
     EXPECT_EQ(v.failed_required[0], "required/20-b: exit status 1");
