@@ -150,7 +150,8 @@ Result<CachedLayer> LayerCache::load(const Descriptor& d) const {
     if (!dirs) return fail_errno("open", layer_dir(d) + "/dirs");
     for (std::string line; std::getline(dirs, line, '\0');) c.explicit_dirs.insert(line);
     std::ifstream size(layer_dir(d) + "/size");
-    if (!(size >> c.content_bytes)) return fail(EINVAL, "'" + layer_dir(d) + "/size' is unreadable");
+    if (!(size >> c.content_bytes))
+        return fail(EINVAL, "'" + layer_dir(d) + "/size' is unreadable");
     return c;
 }
 
