@@ -429,3 +429,4 @@ import scenarios_integrity  # noqa: E402,F401  (dm-verity and LUKS2 scenarios of
 import scenarios_dracut  # noqa: E402,F401  (hooks and dracut scenarios of issue 5)
 import scenarios_compose  # noqa: E402,F401  (the composed five-layer image of issue 6)
 import scenarios_health  # noqa: E402,F401  (health checks gating mark-good, issue 14)
+import scenarios_debian  # noqa: E402,F401  (Debian 12 + systemd, issue 14)
