@@ -7,6 +7,7 @@
 #include "boot/state_store.h"
 #include "cli/options.h"
 #include "cli/print.h"
+#include "cli/slot_sources.h"
 #include "core/cmdline.h"
 #include "core/json.h"
 #include "core/slot_select.h"
@@ -21,6 +22,7 @@ constexpr const char* kUsage =
     "  status [--json]                 the slots, the running one, and the last boots\n"
     "  mark-good [--no-checks]         health checks, then the running slot is good and primary\n"
     "  install IMAGE [--tries N]       write IMAGE to the passive slot and make it primary\n"
+    "  upgrade SOURCE [--tries N] [--reboot]   compose SOURCE (docker://, oci:) and install it\n"
     "  rollback                        primary back to the other good slot\n"
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
     "  check IMAGE                     lint an image: spec, mount points, init\n"
@@ -90,7 +92,10 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
         w.key("slots").begin_object();
         for (const auto& [name, s] : r.slots) {
             w.key(name).begin_object().key("health").value(core::health_name(s.health));
-            w.key("tries_left").value(s.tries_left).key("reason").value(s.reason).end_object();
+            w.key("tries_left").value(s.tries_left).key("reason").value(s.reason);
+            auto src = load_slot_source(o.state_dir + "/slots", name);
+            w.key("source").value(src ? src->source : std::string());
+            w.key("digest").value(src ? src->digest : std::string()).end_object();
         }
         w.end_object().key("journal").begin_array();
         for (const auto& j : r.journal)
@@ -108,8 +113,13 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
         out(" (bad: boots fall back to the next good slot until an install or rollback)");
     out("\n");
     if (!h->loaded.warning.empty()) out("record: ", h->loaded.warning, "\n");
-    for (const auto& [name, s] : r.slots)
+    for (const auto& [name, s] : r.slots) {
         out("slot ", name, ": ", core::describe_slot(s), "\n");
+        if (auto src = load_slot_source(o.state_dir + "/slots", name); src) {
+            out("  image: ", src->source.empty() ? std::string("(unknown)") : src->source, "\n");
+            if (!src->digest.empty()) out("  manifest: ", src->digest, "\n");
+        }
+    }
     if (report && report->find("\"degraded\":true") != std::string::npos)
         out("this boot is DEGRADED: persistent paths are temporary (see ", o.run_dir,
             "/boot.json)\n");
@@ -183,6 +193,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "mark-good") return cmd_mark_good(rest, o);
     if (cmd == "rollback") return cmd_rollback(rest, o);
     if (cmd == "install") return cmd_install(rest, o);
+    if (cmd == "upgrade") return cmd_upgrade(rest, o);
     if (cmd == "plan") return cmd_plan(rest, o);
     if (cmd == "check") return cmd_check(rest, o);
     if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);

@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "core/result.h"
+#include "core/slot_source.h"
+
 namespace imageinit::cli {
 
 int run_command(const std::vector<std::string>& args);
@@ -21,6 +24,18 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_mark_good(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_rollback(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_install(const std::vector<std::string>& args, const CommonOptions& o);
+// `upgrade SOURCE`: compose with imageinit-compose, then install_image (cli/upgrade.cpp).
+int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o);
+
+// The one install code path (cli/install.cpp), for `install` and `upgrade`.
+struct InstallRequest {
+    std::string image;
+    int tries = 3;
+    bool verity = false;
+    core::SlotSource source;  // recorded in slots/TARGET.img.source
+};
+int install_image(const InstallRequest& req, const CommonOptions& o);
+Result<int> parse_tries(const std::string& command, const std::string& value);
 int cmd_plan(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_check(const std::vector<std::string>& args, const CommonOptions& o);
 // In a dracut initramfs: prepare /sysroot, dracut switches root (cli/dracut.cpp).

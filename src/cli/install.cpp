@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
 #include "boot/real_platform.h"
 #include "cli/options.h"
 #include "cli/print.h"
+#include "cli/slot_sources.h"
 #include "cli/verity_sidecars.h"
 #include "core/cmdline.h"
 #include "core/mount_plan.h"
@@ -24,7 +26,6 @@ namespace imageinit::cli {
 namespace {
 
 constexpr size_t kChunk = 1 << 20;
-constexpr int kDefaultTries = 3;
 constexpr int kMaxTries = 100;
 
 ssize_t read_full(int fd, char* p, size_t n) {
@@ -125,31 +126,48 @@ Result<int> seed_slot_scope(const core::MountSpec& spec, const CommonOptions& o,
 
 }  // namespace
 
+Result<int> parse_tries(const std::string& command, const std::string& v) {
+    int tries = 0;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), tries);
+    if (ec != std::errc() || ptr != v.data() + v.size() || tries < 1 || tries > kMaxTries)
+        return fail(command + ": --tries needs a number from 1 to 100, not '" + v + "'");
+    return tries;
+}
+
 int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
-    std::string image;
-    int tries = kDefaultTries;
-    bool verity = false;
+    InstallRequest req;
     for (size_t i = 0; i < args.size(); ++i) {
         if (args[i] == "--verity") {
-            verity = true;
+            req.verity = true;
         } else if (args[i] == "--tries" && i + 1 < args.size()) {
-            const std::string& v = args[++i];
-            auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), tries);
-            if (ec != std::errc() || ptr != v.data() + v.size() || tries < 1 || tries > kMaxTries) {
-                log::error("install: --tries needs a number from 1 to 100, not '" + v + "'");
+            auto tries = parse_tries("install", args[++i]);
+            if (!tries) {
+                log::error(tries.error().message);
                 return 2;
             }
-        } else if (image.empty() && !args[i].starts_with("--")) {
-            image = args[i];
+            req.tries = *tries;
+        } else if (req.image.empty() && !args[i].starts_with("--")) {
+            req.image = args[i];
         } else {
             log::error("usage: imageinit install IMAGE [--tries N] [--verity]");
             return 2;
         }
     }
-    if (image.empty()) {
+    if (req.image.empty()) {
         log::error("usage: imageinit install IMAGE [--tries N] [--verity]");
         return 2;
     }
+    // A plain image file: the slot records where it came from, and no manifest digest.
+    char* abs = ::realpath(req.image.c_str(), nullptr);
+    req.source.source = abs ? abs : req.image;
+    std::free(abs);
+    return install_image(req, o);
+}
+
+int install_image(const InstallRequest& req, const CommonOptions& o) {
+    const std::string& image = req.image;
+    const int tries = req.tries;
+    const bool verity = req.verity;
     auto running = running_slot(o);
     if (!running) return report_error(running.error());
     auto h = open_record(o);
@@ -189,6 +207,7 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
     std::string tmp_path = final_path + ".new";
     // The old image's verity sidecars must never meet the new image (the slot is bad already).
     if (auto r = remove_verity_sidecars(final_path); !r) return report_error(r.error());
+    if (auto r = remove_slot_source(slots, *target); !r) return report_error(r.error());
     err("imageinit: installing '", image, "' into slot ", *target, "\n");
     if (auto r = copy_and_verify(image, tmp_path); !r) {
         ::unlink(tmp_path.c_str());
@@ -206,6 +225,8 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
             log::warning("imageinit.roothash." + *target + " is pinned on the command line and "
                          "wins over the new sidecar: update the command line too");
     }
+    if (auto r = store_slot_source(slots, *target, req.source); !r)
+        return report_error(r.error());
     if (auto dir = sys::open_dir(slots, O_RDONLY); dir) ::fsync(dir->get());
 
     // 3. Slot-scoped configuration follows the running slot.

@@ -13,6 +13,7 @@
 #include "compose/fs_util.h"
 #include "compose/layer_cache.h"
 #include "compose/oci_layout.h"
+#include "compose/registry/source.h"
 #include "compose/sha256.h"
 #include "compose/tree_merge.h"
 
@@ -56,15 +57,20 @@ class FileGuard {
 struct Composed {
     std::string source_dir;
     std::string uuid_seed;  // hex digest the UUID and verity salt derive from
+    std::string manifest_digest;
     uint64_t content_bytes = 0;
     size_t layers = 0;
     size_t cached = 0;
 };
 
-Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::string& staging,
-                            Composed& out) {
-    Descriptor manifest_desc;
-    Manifest manifest = TRY(load_manifest(opts.input, opts.ref, &manifest_desc));
+Result<void> compose_layers(const Options& opts, const registry::Source& source, LayerCache& cache,
+                            const std::string& staging, Composed& out) {
+    // Registry layers missing from the cache are downloaded (verified) first.
+    registry::ResolvedImage image =
+        TRY(registry::resolve_image(source, opts.ref, opts.registry, cache));
+    const Manifest& manifest = image.manifest;
+    const Descriptor& manifest_desc = image.manifest_desc;
+    out.manifest_digest = manifest_desc.digest;
     std::printf("manifest %s: %zu layers\n", manifest_desc.digest.c_str(), manifest.layers.size());
     out.uuid_seed = manifest_desc.hex;
     std::string root = staging + "/root";
@@ -73,7 +79,7 @@ Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::s
     MergeStats stats;
     for (const Layer& layer : manifest.layers) {
         auto t0 = Clock::now();
-        CachedLayer c = TRY(cache.get(opts.input, layer));
+        CachedLayer c = TRY(cache.get(image.blob_dir, layer));
         std::string shown = layer.desc.digest.substr(0, 7 + 12) + "…";
         if (c.reused) {
             ++out.cached;
@@ -88,6 +94,7 @@ Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::s
         ++out.layers;
     }
     out.source_dir = root;
+    registry::drop_fetched_blobs(image);
     return ok();
 }
 
@@ -95,24 +102,27 @@ Result<void> compose_layers(const Options& opts, LayerCache& cache, const std::s
 
 Result<void> compose(const Options& opts) {
     auto t0 = Clock::now();
+    registry::Source source = TRY(registry::parse_source(opts.input));
     struct stat st;
-    if (::stat(opts.input.c_str(), &st) != 0) return fail_errno("stat", opts.input);
-    if (!S_ISDIR(st.st_mode)) return fail("input '" + opts.input + "' is not a directory");
+    if (source.kind != registry::SourceKind::kRegistry) {
+        if (::stat(source.dir.c_str(), &st) != 0) return fail_errno("stat", source.dir);
+        if (!S_ISDIR(st.st_mode)) return fail("input '" + source.dir + "' is not a directory");
+    }
 
     Composed composed;
     std::optional<TreeGuard> staging_guard;
-    if (is_oci_layout(opts.input)) {
+    if (registry::has_layers(source)) {
         LayerCache cache = TRY(LayerCache::open(opts.cache_dir));
         std::string staging = TRY(cache.make_temp_dir("compose"));
         staging_guard.emplace(staging);
-        TRY(compose_layers(opts, cache, staging, composed));
+        TRY(compose_layers(opts, source, cache, staging, composed));
         if (opts.keep_staging) {
             std::printf("staging tree kept at %s\n", composed.source_dir.c_str());
             staging_guard->release();
         }
     } else {
         // A plain root directory: nothing to verify or merge, mkfs reads it as it is.
-        composed.source_dir = opts.input;
+        composed.source_dir = source.dir;
         composed.uuid_seed =
             sha256_hex("imageinit-compose plain directory " + std::to_string(opts.mkfs.epoch));
     }
@@ -169,6 +179,12 @@ Result<void> compose(const Options& opts) {
     if (composed.layers) std::printf(", %zu layers (%zu cached)", composed.layers, composed.cached);
     std::printf("\n");
     if (!root_hash.empty()) std::printf("verity root hash %s\n", root_hash.c_str());
+    if (!composed.manifest_digest.empty()) {
+        std::printf("manifest digest %s\n", composed.manifest_digest.c_str());
+        if (!opts.digestfile.empty() &&
+            !(std::ofstream(opts.digestfile) << composed.manifest_digest << "\n"))
+            return fail_errno("write", opts.digestfile);
+    }
     if (composed.layers) {
         std::printf("time %.2f s (mkfs %.2f s), content %.1f MB, %.1f MB/s\n", total, mkfs_s,
                     mb(composed.content_bytes), mb(composed.content_bytes) / total);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "compose/mkfs.h"
+#include "compose/registry/options.h"
 #include "core/result.h"
 
 namespace imageinit::compose {
@@ -20,6 +21,8 @@ struct Options {
     std::string check_with;  // "" = find imageinit next to this executable
     std::string self_exe;
     bool keep_staging = false;
+    registry::RegistryOptions registry;  // docker:// inputs (src/compose/registry/)
+    std::string digestfile;              // --digestfile: the manifest digest is written here
 };
 
 // Prints one line per layer ("layer sha256:abcd… cached") and a summary; the image and its

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "compose/compose.h"
+#include "compose/registry/cli_options.h"
 
 namespace {
 
@@ -18,8 +19,9 @@ using imageinit::compose::Options;
 void usage(FILE* to) {
     std::fputs(
         "usage: imageinit-compose [options] INPUT OUTPUT\n"
-        "  INPUT   an OCI image layout directory (oci-layout, index.json, blobs/) or a plain\n"
-        "          root directory\n"
+        "       imageinit-compose gc [--cache DIR] [--keep DIGEST]... [--keep-slots DIR]...\n"
+        "  INPUT   docker://HOST[:PORT]/REPO[:TAG|@DIGEST], oci:DIR[:REF], an OCI image layout\n"
+        "          directory (oci-layout, index.json, blobs/) or a plain root directory\n"
         "  OUTPUT  the slot image to write\n"
         "options:\n"
         "  --format erofs|squashfs  image type (default erofs, lz4hc)\n"
@@ -34,6 +36,7 @@ void usage(FILE* to) {
         "  --keep-staging           keep the composed tree (shares inodes with the cache!)\n"
         "environment: SOURCE_DATE_EPOCH (default 0) is every timestamp in the image\n",
         to);
+    std::fputs(imageinit::compose::registry::kRegistryUsage, to);
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
@@ -52,6 +55,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
         {nullptr, 0, nullptr, 0},
     };
     Options o;
+    if (!imageinit::compose::registry::take_registry_options(argc, argv, o)) return std::nullopt;
     for (int c; (c = getopt_long(argc, argv, "h", kLong, nullptr)) != -1;) {
         switch (c) {
             case kFormat:
@@ -118,6 +122,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string_view(argv[1]) == "gc")
+        return imageinit::compose::registry::run_gc(argc - 1, argv + 1);
     std::optional<Options> opts = parse_args(argc, argv);
     if (!opts) return 2;
     char self[4096];

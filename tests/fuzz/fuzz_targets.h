@@ -26,5 +26,6 @@ void fuzz_boot_record(const uint8_t* data, size_t size);
 void fuzz_path_rules(const uint8_t* data, size_t size);
 void fuzz_resolve(const uint8_t* data, size_t size);
 void fuzz_module_index(const uint8_t* data, size_t size);
+void fuzz_registry(const uint8_t* data, size_t size);
 
 }  // namespace imageinit::fuzz

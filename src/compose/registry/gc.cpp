@@ -1,0 +1,125 @@
+// Mark (the kept manifests' layers) and sweep (layers/, blobs/, manifests/). A layer tree is
+// renamed into tmp/ before it is deleted, so an interrupted gc never leaves half a layer under
+// a name that compose would trust.
+#include "compose/registry/gc.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "compose/fs_util.h"
+#include "compose/oci_layout.h"
+#include "compose/registry/source.h"
+#include "core/slot_source.h"
+
+namespace imageinit::compose::registry {
+namespace {
+
+using Dir = std::unique_ptr<DIR, int (*)(DIR*)>;
+
+Result<std::vector<std::string>> list_dir(const std::string& path, bool missing_ok) {
+    Dir dir(::opendir(path.c_str()), ::closedir);
+    if (!dir) {
+        if (missing_ok && errno == ENOENT) return std::vector<std::string>();
+        return fail_errno("opendir", path);
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(dir.get())) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(std::move(n));
+    }
+    return names;
+}
+
+Result<std::string> read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail_errno("open", path);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+Result<GcStats> collect(const GcOptions& opts) {
+    const std::string& cache = opts.cache_dir;
+    std::set<std::string> keep_manifests;  // hex
+    std::set<std::string> explicit_keep;   // given with --keep: must be in the cache
+    for (const std::string& d : opts.keep) {
+        std::string hex = TRY(validate_digest(d));
+        keep_manifests.insert(hex);
+        explicit_keep.insert(hex);
+    }
+    for (const std::string& dir : opts.slots_dirs) {
+        for (const std::string& name : TRY(list_dir(dir, false))) {
+            if (!name.ends_with(".img.source")) continue;
+            std::string path = dir + "/" + name;
+            auto parsed = core::parse_slot_source(TRY(read_text(path)));
+            if (!parsed) return fail("'" + path + "' is malformed; nothing removed");
+            if (!parsed->digest.empty()) keep_manifests.insert(parsed->digest.substr(7));
+        }
+    }
+    if (keep_manifests.empty())
+        return fail(
+            "no manifest to keep (--keep DIGEST or --keep-slots DIR); refusing to empty "
+            "the cache");
+
+    GcStats stats;
+    std::set<std::string> keep_layers;
+    for (auto it = keep_manifests.begin(); it != keep_manifests.end();) {
+        const std::string hex = *it;
+        std::string path = cached_manifest_path(cache, hex);
+        auto json = read_text(path);
+        if (!json && explicit_keep.count(hex))
+            return fail("manifest sha256:" + hex + " is not in the cache '" + cache +
+                        "' (its layers are unknown); nothing removed");
+        if (!json) {
+            // A slot's image composed with another cache (before a factory reset, or on
+            // another machine): none of its layers were recorded here, so none are kept.
+            stats.warnings.push_back("slot manifest sha256:" + hex +
+                                     " is not in the cache: no layers kept for it");
+            it = keep_manifests.erase(it);
+            continue;
+        }
+        ++it;
+        Manifest m = TRY_CTX(parse_manifest(*json), "manifest sha256:" + hex);
+        for (const Layer& l : m.layers) keep_layers.insert(l.desc.hex);
+        ++stats.kept_manifests;
+    }
+    if (keep_manifests.empty())
+        return fail("none of the slots' manifests is in the cache '" + cache +
+                    "' (wrong --cache?); nothing removed");
+    stats.kept_layers = keep_layers.size();
+
+    std::string tmp = cache + "/tmp";
+    TRY(mkdir_p(tmp, 0700));
+    for (const std::string& hex : TRY(list_dir(cache + "/layers/sha256", true))) {
+        if (keep_layers.count(hex)) continue;
+        ++stats.removed_layers;
+        if (opts.dry_run) continue;
+        std::string doomed = tmp + "/gc-" + hex;
+        if (::rename((cache + "/layers/sha256/" + hex).c_str(), doomed.c_str()) != 0)
+            return fail_errno("rename", cache + "/layers/sha256/" + hex);
+        TRY(remove_tree(doomed));
+    }
+    for (const std::string& hex : TRY(list_dir(cache + "/blobs/sha256", true))) {
+        if (keep_layers.count(hex)) continue;
+        ++stats.removed_blobs;
+        std::string path = cache + "/blobs/sha256/" + hex;
+        if (!opts.dry_run && ::unlink(path.c_str()) != 0) return fail_errno("unlink", path);
+    }
+    for (const std::string& hex : TRY(list_dir(cache + "/manifests/sha256", true))) {
+        if (keep_manifests.count(hex)) continue;
+        ++stats.removed_manifests;
+        std::string path = cache + "/manifests/sha256/" + hex;
+        if (!opts.dry_run && ::unlink(path.c_str()) != 0) return fail_errno("unlink", path);
+    }
+    return stats;
+}
+
+}  // namespace imageinit::compose::registry
