@@ -1,6 +1,6 @@
 """QEMU scenario of issue 14: a real Debian 12 with systemd (qemu/debian_image.py), composed from
 real OCI layers, booted through the minimal initramfs with the shipped hooks, powered off by
-systemd, booted again. Checks: systemd reaches `running` with no failed unit; machine-id, SSH
+systemd, booted again, then rebooted by the shipped imageinit-reboot-unproven.service. Checks: systemd reaches `running` with no failed unit; machine-id, SSH
 host keys, /var (the journal's boot list grows), /home and /root persist; /etc resets; the
 shipped mark-good unit proves the slot; every shutdown is clean (no "Failed unmounting" line, a
 clean e2fsck of STATE and PERSIST afterwards).
@@ -38,6 +38,7 @@ check var-is-overlay test "$(fstype_of /var)" = overlay
 echo "TEST: machine-id $(cat /etc/machine-id)"
 echo "TEST: ssh-key $(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2)"
 echo "TEST: boots $(journalctl --list-boots --no-pager 2>/dev/null | grep -c .)"
+echo "TEST: analyze $(systemd-analyze 2>&1 | head -1)"
 echo "TEST: status begin"; imageinit status --json; echo "TEST: status end"
 """
 
@@ -45,6 +46,28 @@ POWEROFF = r"""
 sync
 if [ "$FAILED" = 0 ]; then echo "TEST: PASS"; else echo "TEST: FAIL"; fi
 systemctl poweroff
+exec sleep infinity
+"""
+
+
+REBOOT_UNPROVEN = r"""
+systemctl is-system-running --wait >/dev/null
+d=/run/systemd/system
+mkdir -p $d/imageinit-mark-good.service.d $d/imageinit-reboot-unproven.service.d
+printf '[Service]\nEnvironment=IMAGEINIT_REBOOT_GRACE=3\n' > $d/imageinit-reboot-unproven.service.d/grace.conf
+exits() {
+    printf '[Service]\nExecStart=\nExecStart=/bin/sh -c "exit %s"\n' "$1" > $d/imageinit-mark-good.service.d/test.conf
+    systemctl daemon-reload
+}
+exits 1
+systemctl restart imageinit-mark-good
+i=0; while [ $i -lt 60 ] && ! journalctl -b -u imageinit-reboot-unproven | grep -q 'no reboot'; do sleep 1; i=$((i + 1)); done
+journalctl -b -u imageinit-reboot-unproven --no-pager | tail -3
+check exit-1-no-reboot sh -c "journalctl -b -u imageinit-reboot-unproven | grep -q 'mark-good failed (1): no reboot'"
+exits 3
+sync
+if [ "$FAILED" = 0 ]; then echo "TEST: PASS"; else echo "TEST: FAIL"; fi
+systemctl restart imageinit-mark-good
 exec sleep infinity
 """
 
@@ -124,3 +147,29 @@ check root-kept file_is /root/kept.txt kept
                f"SSH host key changed: {first['ssh-key']} -> {second['ssh-key']}")
     ctx.expect(first["boots"].isdigit() and second["boots"] == str(int(first["boots"]) + 1),
                f"journalctl --list-boots: {first['boots']} then {second['boots']}")
+
+    # The shipped units' failure path, wired as systemd runs it: mark-good (its ExecStart
+    # replaced by a drop-in) exits 1 (a proven slot: no reboot), then 3 (a required check failed
+    # on a trying slot: imageinit-reboot-unproven reboots after the grace period, 3 s here).
+    r = boot(REBOOT_UNPROVEN)
+    ctx.expect("TEST: PASS" in r.log and "TEST: FAIL" not in r.log,
+               f"boot 3: guest steps failed (QEMU exit {r.rc})")
+    ctx.expect(r.rc == 0 and "reboot: Restarting system" in r.log,
+               f"boot 3: mark-good exiting 3 did not reboot the machine (QEMU exit {r.rc})")
+
+
+@scenario("debian-dracut")
+def debian_dracut(ctx):
+    """The same Debian image through a systemd-based dracut initramfs with the imageinit module
+    (root=imageinit): running, no failed unit, a clean power-off."""
+    import scenarios_dracut  # noqa: PLC0415  (its dracut builder; imported late: it registers)
+    image = debian_image.build_debian_image(ctx.binary)
+    ctx.initrd = scenarios_dracut.build_dracut_initrd(ctx, h.REPO / "hooks", systemd=True)
+    disk = h.build_disk(ctx.dir / "disk.img", {"a": image}, persist_size=256 * h.MiB)
+    ctl = h.build_control_disk(ctx.dir / "ctl1.img", REPORT + POWEROFF)
+    r = h.boot(ctx.kernel, ctx.initrd, [disk, ctl], ctx.dir / "boot1.log",
+               append="root=imageinit rd.shell=0 rd.emergency=reboot printk.devkmsg=on",
+               timeout=TIMEOUT, memory=MEMORY)
+    ctx.boots.append(r)
+    expect_clean_poweroff(ctx, r, disk, "dracut boot")
+    ctx.expect(r.booted_slot_id() == "DEB", f"dracut boot ran image {r.booted_slot_id()}")
