@@ -1,9 +1,11 @@
-"""QEMU scenario of issue 14: a real Debian 12 with systemd (qemu/debian_image.py), composed from
-real OCI layers, booted through the minimal initramfs with the shipped hooks, powered off by
-systemd, booted again, then rebooted by the shipped imageinit-reboot-unproven.service. Checks: systemd reaches `running` with no failed unit; machine-id, SSH
-host keys, /var (the journal's boot list grows), /home and /root persist; /etc resets; the
-shipped mark-good unit proves the slot; every shutdown is clean (no "Failed unmounting" line, a
-clean e2fsck of STATE and PERSIST afterwards).
+"""QEMU scenarios of issue 14: a real Debian 12 with systemd (qemu/debian_image.py), composed
+from real OCI layers. debian-systemd boots it through the minimal initramfs with the shipped
+hooks, powers it off through systemd, boots it again, then lets the shipped
+imageinit-reboot-unproven.service reboot it. Checks: systemd reaches `running` with no failed
+unit; machine-id, SSH host keys, /var (the journal's boot list grows), /home and /root persist;
+/etc resets; the shipped mark-good unit proves the slot; every shutdown is clean (no "Failed
+unmounting" line, a clean e2fsck of STATE and PERSIST afterwards). debian-dracut boots the same
+image through a systemd dracut initramfs with the imageinit module.
 
 Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end).
 """
