@@ -532,18 +532,23 @@ class BootResult:
 def boot(kernel: Kernel, initrd: Path, disks: list[Path], log_path: Path,
          append: str = "", timeout: float = 90, hotplug: Hotplug | None = None,
          kill_after: float | None = None, memory: int = 512,
-         console_input: list[tuple[str, str]] | None = None, cpus: int = 1) -> BootResult:
+         console_input: list[tuple[str, str]] | None = None, cpus: int = 1,
+         qemu_args: tuple[str, ...] = (), reboot: bool = False) -> BootResult:
     """One boot. disks are attached as virtio disks in order (the control disk is one of them).
     kill_after: SIGKILL QEMU after that many seconds (a power cut). console_input: (marker,
     text) pairs: once marker appears on the serial console (counted from the previous one),
-    text is typed into it (a passphrase prompt)."""
+    text is typed into it (a passphrase prompt). qemu_args: extra devices and options.
+    reboot: a guest reset restarts the machine in the same QEMU (no -no-reboot), so device
+    state that survives a reset (a watchdog's reboot flag) reaches the next boot; the serial
+    log then holds every boot of that run."""
     accel = probe_accel(kernel)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
     cmd = ["timeout", "-k", "5", str(int(timeout)), "qemu-system-x86_64",
            "-accel", accel, "-m", str(memory), "-smp", str(cpus), "-nodefaults", "-vga", "none",
-           "-no-reboot", "-display", "none", *_serial_args(log_path, console_input),
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+           *([] if reboot else ["-no-reboot"]), "-display", "none",
+           *_serial_args(log_path, console_input),
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *qemu_args,
            "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
            "-append", f"{DEFAULT_APPEND} {append}".strip()]
     for d in disks:

@@ -428,6 +428,7 @@ import scenarios_device  # noqa: E402,F401  (device boot scenarios register them
 import scenarios_integrity  # noqa: E402,F401  (dm-verity and LUKS2 scenarios of issue 4)
 import scenarios_dracut  # noqa: E402,F401  (hooks and dracut scenarios of issue 5)
 import scenarios_compose  # noqa: E402,F401  (the composed five-layer image of issue 6)
+import scenarios_watchdog  # noqa: E402,F401  (hardware watchdog scenarios of issue 19)
 import scenarios_registry  # noqa: E402,F401  (imageinit upgrade in the guest, issue 15)
 import scenarios_health  # noqa: E402,F401  (health checks gating mark-good, issue 14)
 import scenarios_debian  # noqa: E402,F401  (Debian 12 + systemd, issue 14)

@@ -183,3 +183,36 @@ def dracut_systemd(ctx):
 @scenario("dracut-no-systemd")
 def dracut_no_systemd(ctx):
     dracut_boot(ctx, systemd=False)
+
+
+# Lines that only a shell on the console prints (dracut's debug shell, systemd's emergency mode
+# with sulogin). None may appear after a total failure (issue 19, item 8).
+SHELL_PROMPTS = ("Entering emergency mode", "Press Enter for maintenance",
+                 "Give root password", "Dropping to debug shell", "sulogin", ":/# ")
+
+
+def dracut_total_failure(ctx: Context, systemd: bool) -> None:
+    """No bootable slot (a's image has no init) with only root=imageinit on the command line:
+    dracut reboots by itself (QEMU exits through -no-reboot), no shell, no kernel panic."""
+    hooks = hooks_dir(ctx)
+    ctx.initrd = build_dracut_initrd(ctx, hooks, systemd)
+    disk = ctx.disk({"a": ctx.image(slot_id="A", broken_init=True)})
+    r = ctx.boot(disk, "finish\n", timeout=240, append="root=imageinit")
+    what = "systemd dracut" if systemd else "dracut without systemd"
+    ctx.expect_failed_boot(r, what)
+    ctx.expect("no init in the image" in r.log, f"{what}: imageinit's failure is not logged")
+    shell = [p for p in SHELL_PROMPTS if p in r.log]
+    ctx.expect(not shell, f"{what}: a shell was offered on the console: {shell}")
+    if not systemd:
+        ctx.expect("imageinit: no bootable slot and no shell" in r.log,
+                   f"{what}: the module's emergency hook did not reboot")
+
+
+@scenario("dracut-systemd-failure-reboots")
+def dracut_systemd_failure_reboots(ctx):
+    dracut_total_failure(ctx, systemd=True)
+
+
+@scenario("dracut-no-systemd-failure-reboots")
+def dracut_no_systemd_failure_reboots(ctx):
+    dracut_total_failure(ctx, systemd=False)

@@ -72,6 +72,14 @@ install() {
         chmod 0400 "$initdir/etc/imageinit/keyfile"
     fi
 
+    # No shell on a failure unless imageinit.shell is given (the cmdline hook turns it back
+    # on): dracut reads these defaults before the kernel command line. The emergency hooks
+    # reboot without systemd (Debian's `reboot` is systemctl); see imageinit-emergency.sh.
+    mkdir -p "$initdir/etc/cmdline.d"
+    echo "rd.shell=0 rd.emergency=reboot" >"$initdir/etc/cmdline.d/90-imageinit.conf"
+    inst_hook emergency 99 "$moddir/imageinit-emergency.sh"
+    inst_multiple -o sync
+
     # root=imageinit is ours in both flavours.
     inst_hook cmdline 90 "$moddir/imageinit-cmdline.sh"
     if dracut_module_included "systemd"; then

@@ -172,6 +172,16 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     return out;
 }
 
+// Code between the steps of an attempt can throw too (a push_back, a string): the attempt fails
+// at the step it was in, its guards unwind, and the boot falls back (issue 19).
+Result<BootSequence::Prepared> BootSequence::guarded_prepare_slot(const std::string& slot) {
+    try {
+        return prepare_slot(slot);
+    } catch (...) {
+        return Unexpected(with_context(current_exception_error(), "step " + failed_step_));
+    }
+}
+
 void BootSequence::save(const core::BootRecord& record) {
     auto r = store_record(p_, *state_root_, record);
     if (!r) {
@@ -199,6 +209,18 @@ Result<Handover> BootSequence::run() {
         report_.warnings.push_back(loaded.warning);
     }
     core::BootRecord record = loaded.record;
+    const bool watchdog_reset = watchdog_reset_ && watchdog_reset_();
+    if (watchdog_reset) {
+        auto blamed = core::record_watchdog_reset(record);
+        std::string warning =
+            blamed.slot.empty()
+                ? "the last boot ended in a watchdog reset before any slot was tried"
+                : "the last boot of slot " + blamed.slot +
+                      " ended in a watchdog reset: recorded as its failed try";
+        log::warning(warning);
+        report_.warnings.push_back(warning);
+        record = std::move(blamed.record);
+    }
     std::set<std::string> failed;
     std::string last_error = "no slot to try";
     for (;;) {
@@ -206,7 +228,9 @@ Result<Handover> BootSequence::run() {
         core::Choice choice = core::choose_slot(input);
         for (const auto& s : choice.skipped) log::notice("skipping slot " + s);
         if (!choice.attempt) {
-            if (!(choice.record == record)) save(choice.record);
+            // The first choice of a boot also writes a watchdog note that no attempt carried.
+            if (!(choice.record == record) || (watchdog_reset && failed.empty()))
+                save(choice.record);
             return fail(ENOENT, "no bootable slot left (last error: " + last_error + ")");
         }
         core::Attempt& attempt = *choice.attempt;
@@ -233,7 +257,7 @@ Result<Handover> BootSequence::run() {
         record = attempt.record;
 
         auto start = steps_.now();
-        auto prepared = prepare_slot(attempt.slot);
+        auto prepared = guarded_prepare_slot(attempt.slot);
         if (!prepared) {
             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steps_.now() - start);
             last_error = prepared.error().message;

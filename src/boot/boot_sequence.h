@@ -3,6 +3,7 @@
 // and fall back to the next candidate in the same boot when any step fails for a slot.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,11 @@ public:
     Result<Handover> run();
 
     const BootReport& report() const { return report_; }
+    // Asked once, when the record is loaded: did the watchdog reset the machine during the last
+    // boot (WDIOF_CARDRESET)? If so that boot's attempt is recorded as a failed try (§14).
+    void set_watchdog_reset_probe(std::function<bool()> probe) {
+        watchdog_reset_ = std::move(probe);
+    }
     ~BootSequence() { unwind(base_undo_); }
 
 private:
@@ -64,6 +70,7 @@ private:
     Result<std::string> pick_one(const std::string& spec, const std::vector<std::string>& found);
     std::vector<std::string> present_slots(const core::BootRecord& record);
     Result<Prepared> prepare_slot(const std::string& slot);
+    Result<Prepared> guarded_prepare_slot(const std::string& slot);
     template <typename T>
     Result<T> slot_step(const std::string& name, const std::string& slot,
                         const std::function<Result<T>()>& fn);
@@ -82,6 +89,7 @@ private:
     std::optional<Dir> overlay_store_;
     std::vector<Undo> base_undo_;  // state, persist and overlay-store mounts
     std::string failed_step_;      // the step that failed last in prepare_slot
+    std::function<bool()> watchdog_reset_;
 };
 
 }  // namespace imageinit::boot

@@ -20,7 +20,10 @@ void start_kernel_services(StepRunner& steps, KernelServices& services, bool col
         services.waiter.emplace(TRY(sys::DeviceWaiter::open([loader](const std::string& alias) {
             if (loader) (void)loader->load(alias);  // a driver that will not load is not fatal
         })));
-        if (coldplug) services.waiter->coldplug();
+        if (coldplug) {
+            services.waiter->coldplug();
+            services.waiter->settle();
+        }
         return ok();
     });
 }

@@ -1,6 +1,9 @@
 // Step timing and the one log line per step (see step_runner.h).
 #include "boot/step_runner.h"
 
+#include <new>
+#include <stdexcept>
+
 namespace imageinit::boot {
 
 void StepRunner::finish(const std::string& name, const std::string& slot, Clock::time_point start,
@@ -14,6 +17,18 @@ void StepRunner::finish(const std::string& name, const std::string& slot, Clock:
     else
         log::info(who + "step " + name + " done in " + std::to_string(rec.ms) + " ms");
     records_.push_back(std::move(rec));
+}
+
+Error current_exception_error() {
+    try {
+        throw;
+    } catch (const std::bad_alloc& e) {
+        return Error{ENOMEM, std::string("internal error: out of memory (") + e.what() + ")"};
+    } catch (const std::exception& e) {
+        return Error{ENOTRECOVERABLE, std::string("internal error: ") + e.what()};
+    } catch (...) {
+        return Error{ENOTRECOVERABLE, "internal error: unknown exception"};
+    }
 }
 
 uint32_t StepRunner::total_ms() const {

@@ -22,6 +22,11 @@ struct StepRecord {
     std::string error;
 };
 
+// The error for the exception being handled (call it only inside a catch block): std::bad_alloc,
+// std::length_error or anything else that escapes a step is that step's failure, so a slot
+// attempt fails with it and the boot falls back instead of unwinding PID 1 (issue 19).
+Error current_exception_error();
+
 class StepRunner {
 public:
     using Now = std::function<Clock::time_point()>;
@@ -34,7 +39,7 @@ public:
                   const std::function<Result<T>()>& fn) {
         if (before_) before_(name);
         auto start = now_();
-        Result<T> r = fn();
+        Result<T> r = guarded(fn);
         finish(name, slot, start, r ? nullptr : &r.error());
         if (!r) return Unexpected(with_context(std::move(r).error(), "step " + name));
         return r;
@@ -45,6 +50,14 @@ public:
     uint32_t total_ms() const;
 
 private:
+    template <typename T>
+    static Result<T> guarded(const std::function<Result<T>()>& fn) {
+        try {
+            return fn();
+        } catch (...) {
+            return Unexpected(current_exception_error());
+        }
+    }
     void finish(const std::string& name, const std::string& slot, Clock::time_point start,
                 const Error* error);
     Now now_;

@@ -95,6 +95,7 @@ CheckResult check_image(ImageRoot& image, const std::string& init) {
     }
     std::string root_path = real_path(image.root.fd.get());
     const auto& mounts = plan->mounts;
+    std::vector<long> enclosing = core::enclosing_mounts(mounts);
     for (size_t i = 0; i < mounts.size(); ++i) {
         const auto& m = mounts[i];
         std::string where = out.spec.file + ":" + std::to_string(m.line) + ": ";
@@ -112,9 +113,8 @@ CheckResult check_image(ImageRoot& image, const std::string& init) {
                                  landed.substr(std::min(landed.size(), root_path.size())) +
                                  "' through a symlink in the image");
         // A mount point below an earlier tmpfs or persistent bind will not exist at boot.
-        for (size_t j = i; j-- > 0;) {
-            const auto& parent = mounts[j];
-            if (!core::is_same_or_under(m.target, parent.target)) continue;
+        if (enclosing[i] >= 0) {
+            const auto& parent = mounts[static_cast<size_t>(enclosing[i])];
             if (parent.action == core::MountAction::kTmpfs)
                 out.errors.push_back(where + "mount point '" + m.target +
                                      "' is hidden by the tmpfs on '" + parent.target + "'");
@@ -122,7 +122,6 @@ CheckResult check_image(ImageRoot& image, const std::string& init) {
                 out.warnings.push_back(where + "mount point '" + m.target +
                                        "' lies in the persistent bind on '" + parent.target +
                                        "' and must exist there");
-            break;
         }
     }
     for (const char* d : {"/dev", "/proc", "/sys", "/run"})

@@ -16,6 +16,7 @@
 #include "boot/kernel_services.h"
 #include "boot/real_platform.h"
 #include "boot/step_runner.h"
+#include "boot/watchdog.h"
 #include "core/cmdline.h"
 #include "sys/devwait.h"
 #include "sys/files.h"
@@ -30,13 +31,18 @@ namespace {
 
 constexpr const char* kShell = "/bin/sh";
 constexpr unsigned kRebootDelaySec = 5;  // time to read the summary on a console
+// Static text: emergency() allocates nothing.
+constexpr const char* kRebootMessage = "rebooting in 5 seconds";
+static_assert(kRebootDelaySec == 5, "kRebootMessage names the delay");
 
 bool have_shell() { return ::access(kShell, X_OK) == 0; }
 
 // Runs the initramfs shell as a child and waits for it. Only ever reached when the command line
-// asked for it (imageinit.shell / imageinit.break) and the initramfs carries a shell.
-void run_shell(const std::string& why) {
-    log::warning("starting a shell (" + why + "); exit it to continue");
+// asked for it (imageinit.shell / imageinit.break) and the initramfs carries a shell. WHY is
+// static text: the emergency path calls this and must not allocate.
+void run_shell(const char* why, const char* detail = "") {
+    log::write_static(log::Level::kWarning,
+                      {"starting a shell (", why, detail, "); exit it to continue"});
     pid_t pid = ::fork();
     if (pid == 0) {
         ::setsid();
@@ -49,13 +55,19 @@ void run_shell(const std::string& why) {
         }
 }
 
-[[noreturn]] void emergency(const core::BootConfig& cfg, const std::string& summary) {
-    log::error("BOOT FAILED: " + summary);
+// The one way out that is not the image's init. Never allocates (only static text, write(2) and
+// syscalls), because it is also reached from catch handlers, where the exception may be
+// std::bad_alloc (issue 19). The summary is WHAT followed by DETAIL.
+[[noreturn]] void emergency(const core::BootConfig& cfg, const char* what,
+                            const char* detail = "") noexcept {
+    log::write_static(log::Level::kError, {"BOOT FAILED: ", what, detail});
     if (cfg.shell && have_shell()) {
         run_shell("imageinit.shell");
     } else {
-        if (cfg.shell) log::error("imageinit.shell given but the initramfs has no shell");
-        log::error("rebooting in " + std::to_string(kRebootDelaySec) + " seconds");
+        if (cfg.shell)
+            log::write_static(log::Level::kError,
+                              {"imageinit.shell given but the initramfs has no shell"});
+        log::write_static(log::Level::kError, {kRebootMessage});
         ::sleep(kRebootDelaySec);
     }
     ::sync();
@@ -92,17 +104,26 @@ Result<void> early_mounts() {
     try {
         auto mounted = early_mounts();
         log::attach_kmsg();
-        if (!mounted) emergency(cfg, "early mounts: " + mounted.error().message);
+        if (!mounted) emergency(cfg, "early mounts: ", mounted.error().message.c_str());
 
         auto cmdline = sys::read_file("/proc/cmdline", 65536);
         cfg = core::parse_cmdline(cmdline ? *cmdline : std::string());
         log::set_debug(cfg.debug);
         for (const auto& w : cfg.warnings) log::warning("command line: " + w);
 
-        boot::StepRunner steps(boot::Clock::now, [&cfg](const std::string& step) {
+        // Fed before every step; a hang inside one step longer than the timeout resets the
+        // machine, which counts as the failed try of the slot (contract §14).
+        boot::BootWatchdog watchdog(cfg.watchdog_sec);
+        if (cfg.watchdog_sec > 0 && cfg.watchdog_sec <= cfg.timeout_sec)
+            log::warning("imageinit.watchdog=" + std::to_string(cfg.watchdog_sec) +
+                         " is not longer than imageinit.timeout=" +
+                         std::to_string(cfg.timeout_sec) +
+                         ": a slow device wait will end in a watchdog reset");
+        boot::StepRunner steps(boot::Clock::now, [&cfg, &watchdog](const std::string& step) {
+            watchdog.feed();
             if (cfg.break_step && *cfg.break_step == step) {
                 if (have_shell())
-                    run_shell("imageinit.break=" + step);
+                    run_shell("imageinit.break=", step.c_str());
                 else
                     log::warning("imageinit.break=" + step + ": the initramfs has no shell");
             }
@@ -110,32 +131,38 @@ Result<void> early_mounts() {
 
         boot::KernelServices services;
         boot::start_kernel_services(steps, services, /*coldplug=*/true);
+        watchdog.arm();  // coldplug has loaded its driver, if there is one
+
 
         boot::RealPlatform platform(services.loader(), services.device_waiter());
         boot::BootSequence sequence(platform, cfg, steps, start);
+        sequence.set_watchdog_reset_probe([&watchdog] { return watchdog.reset_by_watchdog(); });
         auto handover = sequence.run();
-        if (!handover) emergency(cfg, boot::failure_summary(handover.error(), sequence.report()));
+        if (!handover)
+            emergency(cfg, boot::failure_summary(handover.error(), sequence.report()).c_str());
         if (handover->kexec) {
             log::notice("rebooting into the slot's own kernel (kexec) after " +
                         std::to_string(steps.total_ms()) + " ms in the initramfs");
             auto r = sys::kexec_reboot();
-            emergency(cfg, "kexec: " + r.error().message);
+            emergency(cfg, "kexec: ", r.error().message.c_str());
         }
         log::notice("booting slot " + sequence.report().slot + " (" + sequence.report().why +
                     "): exec " + handover->init + " after " + std::to_string(steps.total_ms()) +
                     " ms in the initramfs");
         auto switched = sys::switch_root(handover->new_root);
-        if (!switched) emergency(cfg, "switch-root: " + switched.error().message);
+        if (!switched) emergency(cfg, "switch-root: ", switched.error().message.c_str());
 
         std::vector<char*> argv;
         for (auto& a : handover->argv) argv.push_back(a.data());
         argv.push_back(nullptr);
+        watchdog.feed();  // the image's init starts with a full timeout
         log::detach();
         ::execv(handover->init.c_str(), argv.data());
         log::attach_kmsg();  // /dev is the new root's now; still the same devtmpfs
-        emergency(cfg, "exec '" + handover->init + "': " + std::strerror(errno));
+        emergency(cfg, ("exec '" + handover->init + "': " + std::strerror(errno)).c_str());
     } catch (const std::exception& e) {
-        emergency(cfg, std::string("internal error: ") + e.what());
+        // Outside any slot attempt (those fail the slot, see StepRunner): no allocation here.
+        emergency(cfg, "internal error: ", e.what());
     } catch (...) {
         emergency(cfg, "internal error");
     }

@@ -3,6 +3,7 @@
 #include "compose/compose.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +17,8 @@
 #include "compose/registry/source.h"
 #include "compose/sha256.h"
 #include "compose/tree_merge.h"
+#include "compose/tree_report.h"
+#include "compose/unpack_limit.h"
 
 namespace imageinit::compose {
 namespace {
@@ -63,6 +66,14 @@ struct Composed {
     size_t cached = 0;
 };
 
+// The explicit --max-unpacked-size, else what the cache's file system has free (less a reserve).
+Result<uint64_t> unpack_limit(const Options& opts, const LayerCache& cache) {
+    if (opts.max_unpacked_size) return *opts.max_unpacked_size;
+    struct statvfs vfs;
+    if (::statvfs(cache.root().c_str(), &vfs) != 0) return fail_errno("statvfs", cache.root());
+    return default_unpack_limit(static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);
+}
+
 Result<void> compose_layers(const Options& opts, const registry::Source& source, LayerCache& cache,
                             const std::string& staging, Composed& out) {
     // Registry layers missing from the cache are downloaded (verified) first.
@@ -77,9 +88,12 @@ Result<void> compose_layers(const Options& opts, const registry::Source& source,
     if (::mkdir(root.c_str(), 0755) != 0) return fail_errno("mkdir", root);
     sys::UniqueFd root_fd = TRY(open_dir(root));
     MergeStats stats;
+    UnpackBudget budget(TRY(unpack_limit(opts, cache)));
     for (const Layer& layer : manifest.layers) {
         auto t0 = Clock::now();
-        CachedLayer c = TRY(cache.get(image.blob_dir, layer));
+        CachedLayer c = TRY(cache.get(image.blob_dir, layer, budget));
+        for (const std::string& w : c.warnings)
+            std::fprintf(stderr, "imageinit-compose: warning: %s\n", w.c_str());
         std::string shown = layer.desc.digest.substr(0, 7 + 12) + "…";
         if (c.reused) {
             ++out.cached;
@@ -127,13 +141,19 @@ Result<void> compose(const Options& opts) {
             sha256_hex("imageinit-compose plain directory " + std::to_string(opts.mkfs.epoch));
     }
 
+    // What the image will hold that a reviewer wants listed, and its depth for mkfs's hint.
+    sys::UniqueFd source_fd = TRY(open_dir(composed.source_dir));
+    TreeReport report = TRY_CTX(report_tree(source_fd.get()), composed.source_dir);
+    source_fd.reset();
+    for (const std::string& line : report_lines(report)) std::printf("%s\n", line.c_str());
+
     MkfsOptions mkfs = opts.mkfs;
     if (mkfs.uuid.empty()) mkfs.uuid = uuid_from_hex(composed.uuid_seed);
     std::string tmp = opts.output + ".partial-" + std::to_string(::getpid());
     FileGuard tmp_files;
     tmp_files.add(tmp);
     auto t_mkfs = Clock::now();
-    TRY_CTX(make_image(mkfs, composed.source_dir, tmp), "mkfs");
+    TRY_CTX(make_image(mkfs, composed.source_dir, tmp, report.max_depth), "mkfs");
     double mkfs_s = seconds_since(t_mkfs);
 
     if (opts.check) {

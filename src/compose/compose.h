@@ -2,6 +2,8 @@
 // image, lint it, add verity sidecars, then move everything into place.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "compose/mkfs.h"
@@ -23,6 +25,9 @@ struct Options {
     bool keep_staging = false;
     registry::RegistryOptions registry;  // docker:// inputs (src/compose/registry/)
     std::string digestfile;              // --digestfile: the manifest digest is written here
+    // Bound on what the layers unpacked by this compose may declare (see unpack_limit.h);
+    // nullopt = derived from the cache file system's free space.
+    std::optional<uint64_t> max_unpacked_size;
 };
 
 // Prints one line per layer ("layer sha256:abcd… cached") and a summary; the image and its

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 
+#include "compose/tree_walk.h"
+
 namespace imageinit::compose {
 namespace {
 
@@ -101,9 +103,29 @@ Result<std::vector<std::string>> list_dir(int dirfd) {
     return names;
 }
 
+namespace {
+
+// Unlinks files as they are visited and directories once they are empty (when left).
+class Remover : public TreeVisitor {
+  public:
+    Result<bool> visit(const WalkEntry& e) override {
+        if (S_ISDIR(e.st.st_mode)) return true;
+        if (::unlinkat(e.dirfd, e.name.c_str(), 0) != 0 && errno != ENOENT)
+            return fail_errno("unlink", e.path);
+        return false;
+    }
+    Result<void> leave(const WalkEntry& e) override {
+        if (::unlinkat(e.dirfd, e.name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+            return fail_errno("rmdir", e.path);
+        return ok();
+    }
+};
+
+}  // namespace
+
 Result<void> remove_children(int dirfd) {
-    for (const std::string& name : TRY(list_dir(dirfd))) TRY(remove_at(dirfd, name));
-    return ok();
+    Remover remover;
+    return walk_tree(dirfd, remover);
 }
 
 Result<void> remove_at(int dirfd, const std::string& name) {

@@ -24,7 +24,8 @@ Result<sys::UniqueFd> walk_dir(int root_fd, const std::string& rel);
 // Sorted names in a directory, without "." and "..".
 Result<std::vector<std::string>> list_dir(int dirfd);
 
-// Removes `name` below `dirfd`, recursively if it is a directory. Missing is not an error.
+// Removes `name` below `dirfd` with everything under it (walked without recursion, see
+// tree_walk.h). Missing is not an error.
 Result<void> remove_at(int dirfd, const std::string& name);
 // Removes everything inside the directory, keeping it.
 Result<void> remove_children(int dirfd);

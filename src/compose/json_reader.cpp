@@ -62,17 +62,33 @@ class Parser {
         return number(out);
     }
 
+    // RFC 8259 section 6: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?. The text is
+    // kept: sizes are read from it as exact integers (json_size), never through the double.
     bool number(JsonValue& out) {
         size_t start = pos_;
-        while (pos_ < s_.size() &&
-               std::string_view("+-0123456789.eE").find(s_[pos_]) != std::string_view::npos)
+        auto digits = [&] {
+            size_t from = pos_;
+            while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+            return pos_ - from;
+        };
+        if (pos_ < s_.size() && s_[pos_] == '-') ++pos_;
+        if (pos_ < s_.size() && s_[pos_] == '0') {
             ++pos_;
-        if (start == pos_) return set_err("unexpected character");
-        std::string text(s_.substr(start, pos_ - start));
-        char* end = nullptr;
+        } else if (digits() == 0) {
+            return set_err(pos_ == start ? "unexpected character" : "bad number");
+        }
+        if (pos_ < s_.size() && s_[pos_] == '.') {
+            ++pos_;
+            if (digits() == 0) return set_err("bad number");
+        }
+        if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
+            ++pos_;
+            if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
+            if (digits() == 0) return set_err("bad number");
+        }
         out.kind = JsonValue::Kind::kNumber;
-        out.number = std::strtod(text.c_str(), &end);
-        if (end != text.c_str() + text.size()) return set_err("bad number");
+        out.text = std::string(s_.substr(start, pos_ - start));
+        out.number = std::strtod(out.text.c_str(), nullptr);  // ±HUGE_VAL when out of range
         return true;
     }
 
@@ -227,5 +243,18 @@ std::string JsonValue::get_string(std::string_view key) const {
 }
 
 Result<JsonValue> parse_json(std::string_view text) { return Parser(text).document(); }
+
+Result<int64_t> json_size(const JsonValue& v) {
+    if (!v.is_number()) return fail("is not a number");
+    const std::string& t = v.text;
+    // The grammar was checked when parsing: only a plain run of digits is an integer here.
+    bool digits_only = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits_only) return fail("'" + t + "' is not a non-negative integer");
+    if (t.size() > 19 || (t.size() == 19 && t > "9223372036854775807"))
+        return fail("'" + t + "' is too large");
+    int64_t n = 0;
+    for (char c : t) n = n * 10 + (c - '0');
+    return n;
+}
 
 }  // namespace imageinit::compose

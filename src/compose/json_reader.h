@@ -1,5 +1,5 @@
-// A small JSON reader for OCI index and manifest documents (RFC 8259 subset: no number
-// precision beyond int64/double). Pure: string in, value tree out.
+// A small JSON reader for OCI index and manifest documents (RFC 8259; numbers keep their text so
+// sizes are read exactly, see json_size). Pure: string in, value tree out.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +17,8 @@ struct JsonValue {
     enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
     Kind kind = Kind::kNull;
     bool boolean = false;
-    double number = 0;
+    double number = 0;  // approximate: for sizes use json_size()
+    std::string text;   // a number's text as written ("10", "1e3", "-1")
     std::string string;
     std::vector<JsonValue> array;
     std::map<std::string, JsonValue> object;
@@ -34,5 +35,9 @@ struct JsonValue {
 
 // Parses a whole document; errors say "offset N: what".
 Result<JsonValue> parse_json(std::string_view text);
+
+// A size (descriptor "size"): an exact integer in 0..INT64_MAX written as plain digits. "1e3",
+// "1.5", "-1" and "1e300" are errors (a double would silently round or overflow).
+Result<int64_t> json_size(const JsonValue& v);
 
 }  // namespace imageinit::compose

@@ -1,5 +1,6 @@
 // Cache lookups and layer unpacking with libarchive (tar, tar+gzip, tar+zstd). The blob is hashed
-// in the same pass that unpacks it; a mismatch throws the unpacked tree away.
+// and bounded in the same pass that unpacks it; every entry passes the entry policy and the
+// unpacked-size budget before it is written; any failure throws the unpacked tree away.
 #include "compose/layer_cache.h"
 
 #include <archive.h>
@@ -12,9 +13,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <vector>
 
+#include "compose/blob_reader.h"
+#include "compose/entry_policy.h"
 #include "compose/fs_util.h"
 #include "compose/sha256.h"
 #include "compose/whiteout.h"
@@ -34,34 +39,36 @@ constexpr int kExtractFlags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARC
                               ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                               ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
 
-// Feeds libarchive from the blob fd while hashing every byte it reads.
-struct HashingSource {
-    int fd = -1;
-    Sha256 hash;
-    uint64_t bytes = 0;
+// Feeds libarchive from the verified blob stream; keeps the first error so it is the one reported
+// (libarchive only sees "read failed").
+struct BlobSource {
+    BlobReader& blob;
     std::vector<char> buf = std::vector<char>(1 << 20);
-    int read_errno = 0;
+    std::optional<Error> error;
 
-    ssize_t next() {
-        for (;;) {
-            ssize_t n = ::read(fd, buf.data(), buf.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) read_errno = errno;
-            if (n > 0) {
-                hash.update(buf.data(), static_cast<size_t>(n));
-                bytes += static_cast<uint64_t>(n);
-            }
-            return n;
-        }
-    }
     static la_ssize_t read_cb(struct archive* a, void* self, const void** out) {
-        auto* s = static_cast<HashingSource*>(self);
+        auto* s = static_cast<BlobSource*>(self);
         *out = s->buf.data();
-        ssize_t n = s->next();
-        if (n < 0) archive_set_error(a, s->read_errno, "read failed");
-        return n;
+        Result<size_t> n = s->blob.read(s->buf.data(), s->buf.size());
+        if (!n) {
+            s->error = n.error();
+            archive_set_error(a, EIO, "%s", n.error().message.c_str());
+            return -1;
+        }
+        return static_cast<la_ssize_t>(*n);
     }
 };
+
+bool has_capabilities(struct archive_entry* entry) {
+    archive_entry_xattr_reset(entry);
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+        if (name && std::string_view(name) == "security.capability") return true;
+    }
+    return false;
+}
 
 // Restores the working directory on scope exit: archive_write_disk extracts relative to it.
 class CwdGuard {
@@ -152,10 +159,14 @@ Result<CachedLayer> LayerCache::load(const Descriptor& d) const {
     std::ifstream size(layer_dir(d) + "/size");
     if (!(size >> c.content_bytes))
         return fail(EINVAL, "'" + layer_dir(d) + "/size' is unreadable");
+    // Entries the policy dropped when the layer was unpacked (absent in older caches).
+    std::ifstream warnings(layer_dir(d) + "/warnings", std::ios::binary);
+    for (std::string line; std::getline(warnings, line);) c.warnings.push_back(line);
     return c;
 }
 
-Result<CachedLayer> LayerCache::get(const std::string& layout_dir, const Layer& layer) {
+Result<CachedLayer> LayerCache::get(const std::string& layout_dir, const Layer& layer,
+                                    UnpackBudget& budget) {
     const Descriptor& d = layer.desc;
     struct stat st;
     if (::stat((layer_dir(d) + "/tree").c_str(), &st) == 0) {
@@ -173,7 +184,7 @@ Result<CachedLayer> LayerCache::get(const std::string& layout_dir, const Layer& 
     std::string partial = TRY(make_temp_dir("layer-" + d.hex.substr(0, 12)));
     CachedLayer c;
     c.digest = d.digest;
-    Result<void> r = unpack(layout_dir, layer, partial, c);
+    Result<void> r = unpack(layout_dir, layer, partial, budget, c);
     if (r) {
         // Another compose may have won the race: then keep its copy, drop ours.
         if (::rename(partial.c_str(), layer_dir(d).c_str()) != 0 && errno != EEXIST &&
@@ -188,13 +199,10 @@ Result<CachedLayer> LayerCache::get(const std::string& layout_dir, const Layer& 
 }
 
 Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& layer,
-                                const std::string& dest, CachedLayer& out) {
+                                const std::string& dest, UnpackBudget& budget, CachedLayer& out) {
     const Descriptor& d = layer.desc;
-    HashingSource src;
-    sys::UniqueFd blob(::open(blob_path(layout_dir, d).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!blob) return fail(errno, "blob " + d.digest + " is missing");
-    src.fd = blob.get();
-    if (!src.hash.valid()) return fail("sha256: libcrypto context allocation failed");
+    BlobReader blob = TRY(BlobReader::open(layout_dir, d));
+    BlobSource src{blob};
 
     std::string tree = dest + "/tree";
     if (::mkdir(tree.c_str(), 0755) != 0) return fail_errno("mkdir", tree);
@@ -214,9 +222,11 @@ Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& laye
     // not remapped through this build host's /etc/passwd.
     std::string what = "layer " + d.digest;
     std::string dirs;
+    std::string warnings;
+    std::map<std::string, mode_t> devices;  // device nodes kept, for hard links to them
+    std::set<std::string> dropped;
     auto extract = [&]() -> Result<void> {
-        if (archive_read_open(in.get(), &src, nullptr, HashingSource::read_cb, nullptr) !=
-            ARCHIVE_OK)
+        if (archive_read_open(in.get(), &src, nullptr, BlobSource::read_cb, nullptr) != ARCHIVE_OK)
             return fail(what + ": " + archive_error_string(in.get()));
         for (;;) {
             struct archive_entry* entry = nullptr;
@@ -227,21 +237,44 @@ Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& laye
             if (dec.kind == EntryKind::kReject) return fail(what + ": " + dec.reason);
             if (dec.kind == EntryKind::kIgnore) continue;
             archive_entry_set_pathname(entry, dec.path.empty() ? "." : dec.path.c_str());
+            TarEntryInfo info;
+            info.path = dec.path;
+            info.type = archive_entry_filetype(entry);
+            info.mode = archive_entry_perm(entry);
+            info.has_capabilities = has_capabilities(entry);
             if (const char* link = archive_entry_hardlink(entry)) {
                 auto target = normalize_entry_path(link);
                 if (!target || target->empty())
                     return fail(what + ": hard link '" + dec.path + "' points outside the layer");
                 archive_entry_set_hardlink(entry, target->c_str());
+                info.hardlink = true;
+                info.target_dropped = dropped.count(*target) != 0;
+                if (auto it = devices.find(*target); it != devices.end()) info.type = it->second;
             }
+            PolicyDecision policy = apply_entry_policy(info);
+            if (policy.action == EntryAction::kDrop) {
+                dropped.insert(dec.path);
+                warnings += what + ": " + policy.warning + "\n";
+                continue;
+            }
+            if (!info.hardlink && (S_ISCHR(info.type) || S_ISBLK(info.type)))
+                devices.emplace(dec.path, info.type);
+            // Declared sizes, before a byte is written: a sparse file counts at its apparent
+            // size, so a 64 GiB hole is refused here rather than read by mkfs for a minute.
+            uint64_t size = archive_entry_size_is_set(entry) && archive_entry_size(entry) > 0
+                                ? static_cast<uint64_t>(archive_entry_size(entry))
+                                : 0;
+            TRY(budget.charge(size, d.digest, dec.path));
             if (archive_entry_filetype(entry) == AE_IFDIR) dirs += dec.path + '\0';
-            if (archive_entry_filetype(entry) == AE_IFREG)
-                out.content_bytes += static_cast<uint64_t>(archive_entry_size(entry));
+            if (archive_entry_filetype(entry) == AE_IFREG) out.content_bytes += size;
             // Warnings count: libarchive reports a refused write through a symlink, or an
             // owner or xattr it could not set, as ARCHIVE_WARN, and a silently incomplete
             // layer would make a wrong image.
             rc = archive_read_extract2(in.get(), entry, disk.get());
-            if (rc != ARCHIVE_OK)
+            if (rc != ARCHIVE_OK) {
+                if (src.error) return Unexpected(*src.error);
                 return fail(what + ": '" + dec.path + "': " + archive_error_string(in.get()));
+            }
             TRY_CTX(apply_posix_acls(entry, dec.path), what);
         }
         if (archive_write_close(disk.get()) != ARCHIVE_OK)
@@ -249,19 +282,15 @@ Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& laye
         return ok();
     };
     Result<void> extracted = extract();
-    // Hash whatever the tar reader did not need (end-of-archive padding, or everything after a
-    // corrupt spot) so the digest covers the whole blob: a mismatch is the error worth naming.
-    for (ssize_t n; (n = src.next()) != 0;) {
-        if (n < 0) return fail(src.read_errno, what + ": read failed");
-    }
-    out.blob_bytes = src.bytes;
-    std::string got = src.hash.hex();
-    if (got != d.hex) return fail(what + ": digest mismatch (blob is sha256:" + got + ")");
-    if (static_cast<int64_t>(src.bytes) != d.size)
-        return fail(what + ": size " + std::to_string(src.bytes) + " does not match the " +
-                    "descriptor's " + std::to_string(d.size));
+    if (!extracted && src.error) return Unexpected(*src.error);
+    // Read whatever the tar reader did not need (end-of-archive padding, or everything after a
+    // corrupt spot; bounded by the descriptor's size) so the digest covers the whole blob: a
+    // mismatch is the error worth naming.
+    TRY(blob.finish());
+    out.blob_bytes = blob.bytes();
     if (!extracted) return extracted;
     TRY(write_cache_file(dest + "/dirs", dirs));
+    TRY(write_cache_file(dest + "/warnings", warnings));
     return write_cache_file(dest + "/size", std::to_string(out.content_bytes));
 }
 

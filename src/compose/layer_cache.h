@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "compose/oci_layout.h"
+#include "compose/unpack_limit.h"
 #include "core/result.h"
 
 namespace imageinit::compose {
@@ -19,6 +21,7 @@ struct CachedLayer {
     bool reused = false;                  // found in the cache, not unpacked now
     uint64_t blob_bytes = 0;              // compressed size read (0 when reused)
     uint64_t content_bytes = 0;           // regular-file bytes in the layer
+    std::vector<std::string> warnings;    // entries the policy dropped (see entry_policy.h)
 };
 
 class LayerCache {
@@ -26,9 +29,11 @@ class LayerCache {
     // Creates CACHE/layers/sha256 and CACHE/tmp when missing.
     static Result<LayerCache> open(const std::string& root);
 
-    // The cached tree for the layer, unpacking and verifying the blob on a miss. A missing blob
-    // or a digest/size mismatch fails with a message naming the digest.
-    Result<CachedLayer> get(const std::string& layout_dir, const Layer& layer);
+    // The cached tree for the layer, unpacking and verifying the blob on a miss, each entry
+    // charged to `budget`. A missing or non-regular blob, a digest/size mismatch or an entry
+    // past the budget fails with a message naming the digest.
+    Result<CachedLayer> get(const std::string& layout_dir, const Layer& layer,
+                            UnpackBudget& budget);
 
     // A fresh directory under CACHE/tmp, on the cache's file system so the staging tree can
     // hard-link cached files.
@@ -41,7 +46,7 @@ class LayerCache {
     std::string layer_dir(const Descriptor& d) const;
     Result<CachedLayer> load(const Descriptor& d) const;
     Result<void> unpack(const std::string& layout_dir, const Layer& layer, const std::string& dest,
-                        CachedLayer& out);
+                        UnpackBudget& budget, CachedLayer& out);
 
     std::string root_;
 };

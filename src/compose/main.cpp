@@ -11,6 +11,7 @@
 
 #include "compose/compose.h"
 #include "compose/registry/cli_options.h"
+#include "compose/unpack_limit.h"
 
 namespace {
 
@@ -34,13 +35,26 @@ void usage(FILE* to) {
         "  --check-with PATH        the imageinit binary that lints the image\n"
         "  --no-check               skip the lint by 'imageinit check'\n"
         "  --keep-staging           keep the composed tree (shares inodes with the cache!)\n"
+        "  --max-unpacked-size SIZE bound on what the layers unpacked now may declare (K, M, G,\n"
+        "                           T suffixes; default: the cache file system's free space)\n"
         "environment: SOURCE_DATE_EPOCH (default 0) is every timestamp in the image\n",
         to);
     std::fputs(imageinit::compose::registry::kRegistryUsage, to);
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
-    enum { kFormat = 256, kCompress, kVerity, kCache, kRef, kUuid, kCheckWith, kNoCheck, kKeep };
+    enum {
+        kFormat = 256,
+        kCompress,
+        kVerity,
+        kCache,
+        kRef,
+        kUuid,
+        kCheckWith,
+        kNoCheck,
+        kKeep,
+        kMaxUnpacked
+    };
     static const struct option kLong[] = {
         {"format", required_argument, nullptr, kFormat},
         {"compress", required_argument, nullptr, kCompress},
@@ -51,6 +65,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
         {"check-with", required_argument, nullptr, kCheckWith},
         {"no-check", no_argument, nullptr, kNoCheck},
         {"keep-staging", no_argument, nullptr, kKeep},
+        {"max-unpacked-size", required_argument, nullptr, kMaxUnpacked},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -91,6 +106,16 @@ std::optional<Options> parse_args(int argc, char** argv) {
                 break;
             case kKeep:
                 o.keep_staging = true;
+                break;
+            case kMaxUnpacked:
+                o.max_unpacked_size = imageinit::compose::parse_size(optarg);
+                if (!o.max_unpacked_size) {
+                    std::fprintf(stderr,
+                                 "imageinit-compose: --max-unpacked-size '%s' is not a size "
+                                 "(e.g. 512M, 4G)\n",
+                                 optarg);
+                    return std::nullopt;
+                }
                 break;
             case 'h':
                 usage(stdout);

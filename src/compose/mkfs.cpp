@@ -3,9 +3,11 @@
 #include "compose/mkfs.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
-#include "compose/subprocess.h"
+#include <cstring>
+
 #include "sys/unique_fd.h"
 
 namespace imageinit::compose {
@@ -27,19 +29,33 @@ std::vector<std::string> mkfs_argv(const MkfsOptions& opts, const std::string& s
             epoch,        "-mkfs-time", epoch, "-no-progress", "-quiet", "-processors", "2"};
 }
 
+std::string mkfs_failure(const std::string& tool, const RunOutput& out, size_t tree_depth) {
+    std::string msg = out.output;
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    size_t last = msg.rfind('\n');
+    if (last != std::string::npos) msg = msg.substr(last + 1);
+    if (out.signal == 0) return tool + " exited with " + std::to_string(out.exit_code) + ": " + msg;
+    std::string text = tool + " killed by signal " + std::to_string(out.signal) + " (" +
+                       strsignal(out.signal) + "): " + msg;
+    // mkfs.erofs 1.5 and mksquashfs walk the source tree recursively: a deep enough tree
+    // overflows their stack (SIGSEGV), a huge one their memory (SIGKILL from the OOM killer).
+    if (out.signal == SIGSEGV || out.signal == SIGBUS) {
+        text += "; hint: mkfs may have overflowed its stack";
+        if (tree_depth >= kDeepTree)
+            text += " on a tree " + std::to_string(tree_depth) + " levels deep";
+    } else if (out.signal == SIGKILL) {
+        text += "; hint: the out-of-memory killer may have ended it (a tree too large?)";
+    }
+    return text;
+}
+
 Result<void> make_image(const MkfsOptions& opts, const std::string& source_dir,
-                        const std::string& image) {
+                        const std::string& image, size_t tree_depth) {
     std::vector<std::string> argv = mkfs_argv(opts, source_dir, image);
     // mksquashfs refuses SOURCE_DATE_EPOCH together with -all-time; the epoch is already in
     // the arguments.
     RunOutput out = TRY(run(argv, true, {"SOURCE_DATE_EPOCH"}));
-    if (out.exit_code != 0) {
-        std::string msg = out.output;
-        while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-        size_t last = msg.rfind('\n');
-        if (last != std::string::npos) msg = msg.substr(last + 1);
-        return fail(argv[0] + " exited with " + std::to_string(out.exit_code) + ": " + msg);
-    }
+    if (out.exit_code != 0) return fail(mkfs_failure(argv[0], out, tree_depth));
     return ok();
 }
 

@@ -2,11 +2,13 @@
 // `imageinit check`. Argument lists and output parsing are pure (tested); running is not.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "compose/subprocess.h"
 #include "core/result.h"
 
 namespace imageinit::compose {
@@ -22,8 +24,16 @@ struct MkfsOptions {
 
 std::vector<std::string> mkfs_argv(const MkfsOptions& opts, const std::string& source_dir,
                                    const std::string& image);
+// `tree_depth` (the staging tree's deepest entry, 0 when unknown) only goes into the hint
+// when mkfs dies of a signal.
 Result<void> make_image(const MkfsOptions& opts, const std::string& source_dir,
-                        const std::string& image);
+                        const std::string& image, size_t tree_depth = 0);
+
+// Depth from which a crashed mkfs's message names the depth as the likely cause.
+inline constexpr size_t kDeepTree = 1000;
+// "mkfs.erofs exited with 1: LAST LINE", or "mkfs.erofs killed by signal 11 (Segmentation
+// fault): LAST LINE; hint: ..." with a hint per signal.
+std::string mkfs_failure(const std::string& tool, const RunOutput& out, size_t tree_depth);
 
 // A UUID (RFC 4122 version 4 layout) made from the first 32 hex digits of a digest.
 std::string uuid_from_hex(std::string_view hex);

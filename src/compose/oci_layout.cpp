@@ -62,9 +62,10 @@ Result<Descriptor> parse_descriptor(const JsonValue& v) {
     d.digest = v.get_string("digest");
     d.hex = TRY(validate_digest(d.digest));
     const JsonValue* size = v.get("size");
-    if (!size || !size->is_number() || size->number < 0)
-        return fail("descriptor " + d.digest + ": missing size");
-    d.size = static_cast<int64_t>(size->number);
+    if (!size) return fail("descriptor " + d.digest + ": missing size");
+    Result<int64_t> n = json_size(*size);
+    if (!n) return fail("descriptor " + d.digest + ": size " + n.error().message);
+    d.size = *n;
     if (const JsonValue* ann = v.get("annotations"))
         d.ref_name = ann->get_string("org.opencontainers.image.ref.name");
     return d;

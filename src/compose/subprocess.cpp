@@ -70,6 +70,7 @@ Result<RunOutput> run(const std::vector<std::string>& argv, bool capture,
         if (errno != EINTR) return fail_errno("waitpid", argv[0]);
     }
     out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    out.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     return out;
 }
 

@@ -11,6 +11,7 @@ namespace imageinit::compose {
 
 struct RunOutput {
     int exit_code = 0;   // the exit status, or 128 + signal
+    int signal = 0;      // the signal that killed it, 0 when it exited
     std::string output;  // stdout and stderr, when captured
 };
 

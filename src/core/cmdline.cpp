@@ -51,6 +51,20 @@ void apply(BootConfig& cfg, std::string_view key, std::optional<std::string_view
                                    " is not a yes/no value; ignored");
         }
     };
+    // SECONDS values (imageinit.timeout, imageinit.watchdog): 0-3600, digits only.
+    auto seconds = [&](int& into) {
+        if (!need_value("seconds")) return;
+        int secs = -1;
+        auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), secs);
+        if (ec != std::errc() || ptr != value->data() + value->size() || secs < 0 ||
+            secs > kMaxTimeoutSec) {
+            cfg.warnings.push_back(std::string(key) + "=" + quoted(*value) +
+                                   " is not a number of seconds (0-3600); keeping " +
+                                   std::to_string(into));
+            return;
+        }
+        into = secs;
+    };
     auto spec_value = [&]() -> bool {
         if (!need_value("a device spec")) return false;
         if (plausible_spec(*value)) return true;
@@ -92,17 +106,9 @@ void apply(BootConfig& cfg, std::string_view key, std::optional<std::string_view
         }
         if (spec_value()) cfg.slot_specs[std::string(name)] = std::string(*value);
     } else if (key == "imageinit.timeout") {
-        if (!need_value("seconds")) return;
-        int secs = -1;
-        auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), secs);
-        if (ec != std::errc() || ptr != value->data() + value->size() || secs < 0 ||
-            secs > kMaxTimeoutSec) {
-            cfg.warnings.push_back("imageinit.timeout=" + quoted(*value) +
-                                   " is not a number of seconds (0-3600); keeping " +
-                                   std::to_string(cfg.timeout_sec));
-            return;
-        }
-        cfg.timeout_sec = secs;
+        seconds(cfg.timeout_sec);
+    } else if (key == "imageinit.watchdog") {
+        seconds(cfg.watchdog_sec);
     } else if (key == "imageinit.debug") {
         flag(cfg.debug);
     } else if (key == "imageinit.shell") {

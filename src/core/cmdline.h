@@ -17,6 +17,7 @@ struct BootConfig {
     std::map<std::string, std::string> slot_specs;  // imageinit.slot.NAME=SPEC (partition slots)
     std::optional<std::string> forced_slot;         // imageinit.slot=a|b|recovery
     int timeout_sec = 30;                           // imageinit.timeout=SECONDS (device wait)
+    int watchdog_sec = 60;                          // imageinit.watchdog=SECONDS (0: off)
     bool debug = false;                             // imageinit.debug
     bool shell = false;                             // imageinit.shell
     std::optional<std::string> break_step;          // imageinit.break=STEP

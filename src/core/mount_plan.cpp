@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/cmdline.h"
@@ -252,6 +254,25 @@ std::string format_plan(const MountPlan& plan) {
         out += std::to_string(i + 1) + ". " + plan.mounts[i].describe() + "\n";
     }
     for (const std::string& w : plan.warnings) out += "warning: " + w + "\n";
+    return out;
+}
+
+std::vector<long> enclosing_mounts(const std::vector<PlannedMount>& mounts) {
+    std::vector<long> out(mounts.size(), -1);
+    std::unordered_map<std::string_view, long> last;  // target -> latest index so far
+    for (size_t i = 0; i < mounts.size(); ++i) {
+        std::string_view path = mounts[i].target;
+        // The target itself, then each parent up to "/": the highest index among them is the
+        // nearest earlier mount that contains this one.
+        for (;;) {
+            if (auto it = last.find(path); it != last.end() && it->second > out[i])
+                out[i] = it->second;
+            if (path == "/" || path.empty()) break;
+            size_t slash = path.rfind('/');
+            path = slash == 0 ? std::string_view("/") : path.substr(0, slash);
+        }
+        last[mounts[i].target] = static_cast<long>(i);
+    }
     return out;
 }
 

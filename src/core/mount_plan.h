@@ -58,4 +58,9 @@ std::string persist_dir_for(const SpecEntry& entry, std::string_view slot);
 
 std::string format_plan(const MountPlan& plan);
 
+// For each mount, the index of the nearest earlier mount on the same path or on a parent of it
+// (the one a later mount lands in), or -1. Linear in the number of mounts: each target's
+// parents are looked up by path, not found by scanning the mounts before it.
+std::vector<long> enclosing_mounts(const std::vector<PlannedMount>& mounts);
+
 }  // namespace imageinit::core

@@ -193,6 +193,19 @@ BootRecord record_failure(BootRecord record, const std::string& slot, const std:
     return record;
 }
 
+WatchdogReset record_watchdog_reset(BootRecord record) {
+    for (auto it = record.journal.rbegin(); it != record.journal.rend(); ++it) {
+        if (it->boot != record.boot_count) break;  // only the last boot's entries
+        if (it->outcome != "attempt") continue;
+        it->outcome = "failed";
+        it->step = "watchdog";
+        it->reason = "watchdog reset";
+        std::string slot = it->slot;
+        return {std::move(record), std::move(slot)};
+    }
+    return {std::move(record), ""};
+}
+
 Result<BootRecord> mark_good(BootRecord record, const std::string& running) {
     if (!valid_slot_name(running)) return fail("bad slot name '" + running + "'");
     record.slots[running] = SlotState{SlotHealth::kGood, 0, ""};

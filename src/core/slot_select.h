@@ -58,6 +58,17 @@ std::optional<SlotState> slot_state(const BootRecord& record, const std::string&
 BootRecord record_failure(BootRecord record, const std::string& slot, const std::string& step,
                           const std::string& reason, uint32_t duration_ms);
 
+// The watchdog reset the machine (WDIOF_CARDRESET) during the last recorded boot: the journal
+// entry of the slot that was booting ("attempt") becomes "failed" at step "watchdog" with reason
+// "watchdog reset". The try was already counted when the attempt was recorded, so the slot's
+// health is left to the usual rules (a trying slot is tried again until its tries run out).
+// Empty SLOT: no attempt in the last boot (nothing to blame); the record is returned as is.
+struct WatchdogReset {
+    BootRecord record;
+    std::string slot;
+};
+WatchdogReset record_watchdog_reset(BootRecord record);
+
 // booted-OS commands
 // The running slot becomes good and primary; "recovery" only becomes good (it never becomes
 // primary, so the next boot tries the A/B slots again). Unchanged record: nothing to write.

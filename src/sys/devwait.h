@@ -26,6 +26,10 @@ public:
     // no event storm).
     void coldplug();
 
+    // Handles the uevents queued so far without waiting: a driver that coldplug loaded may have
+    // added devices of its own (lpc_ich adds the iTCO_wdt watchdog), whose modules load now.
+    void settle() { (void)drain(); }
+
     // Returns when `ready()` is true, re-checking after each batch of uevents that has a block
     // device event (an ENOBUFS overflow counts as one); error ETIMEDOUT at
     // the deadline. Never sleeps unconditionally.

@@ -89,6 +89,31 @@ void detach() {
     if (s.unthrottled) s.unthrottled = !set_devkmsg("on", "ratelimit");
 }
 
+void write_static(Level level, std::initializer_list<const char*> parts) noexcept {
+    // "<3>imageinit: " + message + '\n', the message cut to the kmsg record limit above.
+    static char buf[1024];
+    constexpr size_t kPrefix = 3;  // "<N>" before "imageinit: "
+    size_t n = 0;
+    auto put = [&](const char* text) {
+        for (; text && *text && n < sizeof(buf) - 1; ++text) buf[n++] = *text;
+    };
+    buf[0] = '<';
+    buf[1] = static_cast<char>('0' + static_cast<int>(level));
+    buf[2] = '>';
+    n = kPrefix;
+    put("imageinit: ");
+    for (const char* p : parts) put(p);
+    buf[n++] = '\n';
+    State& s = state();
+    if (s.sink == Sink::kStderr) {
+        (void)!::write(2, buf + kPrefix, n - kPrefix);
+        return;
+    }
+    if (s.kmsg_fd >= 0) (void)!::write(s.kmsg_fd, buf, n);
+    if (s.console_fd >= 0 && level <= Level::kWarning)
+        (void)!::write(s.console_fd, buf + kPrefix, n - kPrefix);
+}
+
 void write(Level level, std::string_view message) {
     State& s = state();
     if (level == Level::kDebug && !s.debug) return;

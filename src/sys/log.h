@@ -3,6 +3,7 @@
 // Library code does not log: it returns errors; the step runner and main() log.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,11 @@ void attach_kmsg();
 void detach();
 
 void write(Level level, std::string_view message);
+
+// The emergency path: formats PARTS (joined, cut to fit) into a static buffer and writes it with
+// write(2) to /dev/kmsg and the console (stderr for the commands). Never allocates, so it can be
+// called inside a catch handler after std::bad_alloc (issue 19).
+void write_static(Level level, std::initializer_list<const char*> parts) noexcept;
 
 inline void error(std::string_view m) { write(Level::kError, m); }
 inline void warning(std::string_view m) { write(Level::kWarning, m); }

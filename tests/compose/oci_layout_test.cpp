@@ -40,6 +40,59 @@ TEST(Json, MalformedDocumentReportsTheOffset) {
     EXPECT_NE(v.error().message.find("offset"), std::string::npos);
 }
 
+TEST(Json, NumbersFollowTheRfcGrammar) {
+    for (const char* good : {"0", "-0", "10", "1.5", "1e3", "1E+3", "2.5e-3", "-7"})
+        EXPECT_TRUE(parse_json(good)) << good;
+    for (const char* bad : {"+1", "01", "1.", ".5", "1e", "1e+", "--1", "-", "1.2.3", "0x10"})
+        EXPECT_FALSE(parse_json(bad)) << bad;
+}
+
+// A descriptor size read through a double: 1e300 overflowed int64 (undefined behaviour under
+// UBSan), 1.5 was read as 1. Sizes are exact integers or errors.
+TEST(Json, SizesAreExactNonNegativeIntegers) {
+    struct Case {
+        const char* json;
+        int64_t size;       // when accepted
+        const char* error;  // "" = accepted
+    };
+    const Case kCases[] = {
+        {"0", 0, ""},
+        {"10", 10, ""},
+        {"9223372036854775807", INT64_MAX, ""},
+        {"9223372036854775808", 0, "'9223372036854775808' is too large"},
+        {"18446744073709551616", 0, "'18446744073709551616' is too large"},
+        {"1e300", 0, "'1e300' is not a non-negative integer"},
+        {"1e3", 0, "'1e3' is not a non-negative integer"},
+        {"1.5", 0, "'1.5' is not a non-negative integer"},
+        {"1.0", 0, "'1.0' is not a non-negative integer"},
+        {"-1", 0, "'-1' is not a non-negative integer"},
+        {"-0", 0, "'-0' is not a non-negative integer"},
+        {R"("10")", 0, "is not a number"},
+        {"null", 0, "is not a number"},
+    };
+    for (const Case& c : kCases) {
+        auto v = parse_json(c.json);
+        ASSERT_TRUE(v) << c.json;
+        auto n = json_size(*v);
+        if (*c.error) {
+            ASSERT_FALSE(n) << c.json;
+            EXPECT_EQ(n.error().message, c.error) << c.json;
+        } else {
+            ASSERT_TRUE(n) << c.json << ": " << n.error().message;
+            EXPECT_EQ(*n, c.size) << c.json;
+        }
+    }
+}
+
+TEST(Json, DescriptorWithInexactSizeIsRefusedNamingTheDigest) {
+    auto v = parse_json(R"({"mediaType":"x","digest":")" + kDigest + R"(","size":1e300})");
+    ASSERT_TRUE(v);
+    auto d = parse_descriptor(*v);
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().message,
+              "descriptor " + kDigest + ": size '1e300' is not a non-negative integer");
+}
+
 std::string index_with(const std::string& entries) {
     return R"({"schemaVersion":2,"manifests":[)" + entries + "]}";
 }
@@ -120,6 +173,25 @@ TEST(Mkfs, SquashfsFixesEveryTimestamp) {
 TEST(Mkfs, UuidFromDigestIsStableAndWellFormed) {
     std::string u = uuid_from_hex("0123456789abcdef0123456789abcdef00");
     EXPECT_EQ(u, "01234567-89ab-4def-8123-456789abcdef");
+}
+
+TEST(Mkfs, ExitCodeIsReportedWithTheLastLine) {
+    RunOutput out{1, 0, "warning\nno space left\n"};
+    EXPECT_EQ(mkfs_failure("mkfs.erofs", out, 3), "mkfs.erofs exited with 1: no space left");
+}
+
+TEST(Mkfs, DeathBySignalIsNamedWithAHint) {
+    RunOutput segv{128 + 11, 11, "<E> erofs: walking\n"};
+    EXPECT_EQ(mkfs_failure("mkfs.erofs", segv, 60000),
+              "mkfs.erofs killed by signal 11 (Segmentation fault): <E> erofs: walking; hint: mkfs "
+              "may have overflowed its stack on a tree 60000 levels deep");
+    EXPECT_EQ(mkfs_failure("mksquashfs", segv, 4),
+              "mksquashfs killed by signal 11 (Segmentation fault): <E> erofs: walking; hint: "
+              "mkfs may have overflowed its stack");
+    RunOutput killed{128 + 9, 9, ""};
+    EXPECT_EQ(mkfs_failure("mksquashfs", killed, 4),
+              "mksquashfs killed by signal 9 (Killed): ; hint: the out-of-memory killer may have "
+              "ended it (a tree too large?)");
 }
 
 TEST(Verity, RootHashIsReadFromVeritysetupOutput) {

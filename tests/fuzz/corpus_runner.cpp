@@ -24,6 +24,8 @@ const std::map<std::string, Body>& bodies() {
         {"resolve", imageinit::fuzz::fuzz_resolve},
         {"module_index", imageinit::fuzz::fuzz_module_index},
         {"registry", imageinit::fuzz::fuzz_registry},
+        {"oci", imageinit::fuzz::fuzz_oci},
+        {"tar_entry", imageinit::fuzz::fuzz_tar_entry},
     };
     return kBodies;
 }

@@ -45,18 +45,28 @@ void fuzz_cmdline(const uint8_t* data, size_t size) {
         FUZZ_CHECK(hex.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos, hex);
     }
     FUZZ_CHECK(cfg.timeout_sec >= 0 && cfg.timeout_sec <= 3600, std::to_string(cfg.timeout_sec));
+    FUZZ_CHECK(cfg.watchdog_sec >= 0 && cfg.watchdog_sec <= 3600,
+               std::to_string(cfg.watchdog_sec));
     // The image's init is exec'd: an absolute path without control characters.
     FUZZ_CHECK(!cfg.init.empty() && cfg.init[0] == '/' && !has_control(cfg.init), cfg.init);
     if (cfg.break_step) FUZZ_CHECK(cfg.break_step->size() <= 64, *cfg.break_step);
     // Only an explicit imageinit.shell word (before "--") turns the emergency shell on
-    // (CVE-2016-4484: no failure path may reach a shell otherwise).
-    bool asked_for_shell = false;
+    // (CVE-2016-4484: no failure path may reach a shell otherwise), and imageinit.shell=0 (or
+    // no/false/off) turns it off again: the last such word wins, anything else is ignored.
+    bool want_shell = false;
     for (const std::string& word : core::split_cmdline(line)) {
         if (word == "--") break;
-        std::string_view key = std::string_view(word).substr(0, word.find('='));
-        asked_for_shell |= key == "imageinit.shell";
+        size_t eq = word.find('=');
+        if (std::string_view(word).substr(0, eq) != "imageinit.shell") continue;
+        if (eq == std::string::npos) {
+            want_shell = true;
+            continue;
+        }
+        std::string_view v = std::string_view(word).substr(eq + 1);
+        if (v == "1" || v == "yes" || v == "true" || v == "on") want_shell = true;
+        if (v == "0" || v == "no" || v == "false" || v == "off") want_shell = false;
     }
-    FUZZ_CHECK(cfg.shell == asked_for_shell, "shell without the key, or key ignored");
+    FUZZ_CHECK(cfg.shell == want_shell, "shell without the key, or its value ignored");
 }
 
 }  // namespace imageinit::fuzz

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace imageinit::fuzz {
 
@@ -27,5 +28,7 @@ void fuzz_path_rules(const uint8_t* data, size_t size);
 void fuzz_resolve(const uint8_t* data, size_t size);
 void fuzz_module_index(const uint8_t* data, size_t size);
 void fuzz_registry(const uint8_t* data, size_t size);
+void fuzz_oci(const uint8_t* data, size_t size);
+void fuzz_tar_entry(const uint8_t* data, size_t size);
 
 }  // namespace imageinit::fuzz

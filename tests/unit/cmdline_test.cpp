@@ -24,7 +24,8 @@ TEST(Cmdline, EveryKeyIsParsed) {
     BootConfig c = parse_cmdline(
         "console=ttyS0 imageinit.state=PARTLABEL=state imageinit.persist=UUID=1234 "
         "imageinit.persist.required imageinit.slot.a=PARTLABEL=root-a imageinit.slot=b "
-        "imageinit.timeout=7 imageinit.debug imageinit.shell imageinit.break=mount-image "
+        "imageinit.timeout=7 imageinit.watchdog=15 imageinit.debug imageinit.shell "
+        "imageinit.break=mount-image "
         "imageinit.roothash.a=00ff init=/lib/systemd/systemd");
     EXPECT_EQ(c.state_spec, "PARTLABEL=state");
     EXPECT_EQ(*c.persist_spec, "UUID=1234");
@@ -32,12 +33,20 @@ TEST(Cmdline, EveryKeyIsParsed) {
     EXPECT_EQ(c.slot_specs.at("a"), "PARTLABEL=root-a");
     EXPECT_EQ(*c.forced_slot, "b");
     EXPECT_EQ(c.timeout_sec, 7);
+    EXPECT_EQ(c.watchdog_sec, 15);
     EXPECT_TRUE(c.debug);
     EXPECT_TRUE(c.shell);
     EXPECT_EQ(*c.break_step, "mount-image");
     EXPECT_EQ(c.roothash.at("a"), "00ff");
     EXPECT_EQ(c.init, "/lib/systemd/systemd");
     EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+}
+
+TEST(Cmdline, WatchdogDefaultsToSixtySecondsAndZeroTurnsItOff) {
+    EXPECT_EQ(parse_cmdline("").watchdog_sec, 60);
+    BootConfig off = parse_cmdline("imageinit.watchdog=0");
+    EXPECT_EQ(off.watchdog_sec, 0);
+    EXPECT_TRUE(off.warnings.empty());
 }
 
 TEST(Cmdline, PersistNoneDisablesThePersistentPartition) {
@@ -80,6 +89,9 @@ TEST(Cmdline, BadValuesKeepDefaultsAndWarn) {
         {"imageinit.timeout=-1", "not a number of seconds"},
         {"imageinit.timeout=99999999999999999999", "not a number of seconds"},
         {"imageinit.timeout=5s", "not a number of seconds"},
+        {"imageinit.watchdog=-5", "not a number of seconds"},
+        {"imageinit.watchdog=3601", "not a number of seconds"},
+        {"imageinit.watchdog=", "needs a value"},
         {"imageinit.slot=../etc", "not a valid slot name"},
         {"imageinit.slot=A", "not a valid slot name"},
         {"imageinit.slot=", "needs a value"},
@@ -95,6 +107,7 @@ TEST(Cmdline, BadValuesKeepDefaultsAndWarn) {
         EXPECT_NE(c.warnings[0].find(tc.warning_part), std::string::npos)
             << tc.cmdline << " -> " << c.warnings[0];
         EXPECT_EQ(c.timeout_sec, 30);
+        EXPECT_EQ(c.watchdog_sec, 60);
         EXPECT_FALSE(c.forced_slot.has_value());
         EXPECT_EQ(c.state_spec, "LABEL=STATE");
         EXPECT_EQ(c.init, "/sbin/init");

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 
 #include "boot/boot_sequence.h"
 
@@ -99,10 +101,18 @@ std::optional<std::string> FakePlatform::file(const std::string& path) const {
     return it->second;
 }
 
+void FakePlatform::throw_on(const std::string& op, const std::string& what, bool bad_alloc) {
+    failures_[{op, what}] =
+        Failure{0, 1, bad_alloc ? Failure::Throw::kBadAlloc : Failure::Throw::kLengthError};
+}
+
 Result<void> FakePlatform::injected(const std::string& op, const std::string& what) {
     auto it = failures_.find({op, what});
     if (it == failures_.end() || it->second.times == 0) return ok();
     if (it->second.times > 0) --it->second.times;
+    if (it->second.throws == Failure::Throw::kBadAlloc) throw std::bad_alloc();
+    if (it->second.throws == Failure::Throw::kLengthError)
+        throw std::length_error("basic_string::_M_create");
     return sys_error(op, what, it->second.code);
 }
 
@@ -191,6 +201,7 @@ Result<std::string> FakePlatform::probe_fstype(const std::string& device_or_file
 }
 
 bool FakePlatform::file_exists(const std::string& path) {
+    (void)injected("exists", path);  // only throw_on reaches the caller from here
     return kind_of(path) == Kind::kFile || kind_of(path) == Kind::kExecutable;
 }
 

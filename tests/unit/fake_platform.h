@@ -48,8 +48,12 @@ class FakePlatform : public Platform {
     void put_file(const std::string& path, std::string content);
     // Makes the next TIMES calls of OP on WHAT fail with CODE (TIMES < 0: every call). OP and
     // WHAT: "find" spec, "probe" device, "attach" file, "mount" target, "write" path as logged
-    // ("imageinit/state" for the record), "mkdir" path, "read" path, "open" path.
+    // ("imageinit/state" for the record), "mkdir" path, "read" path, "open" path; "exists"
+    // path only with throw_on (file_exists cannot fail).
     void fail_on(const std::string& op, const std::string& what, int code, int times = -1);
+    // Makes the next call of OP on WHAT throw std::length_error (what a hostile size does to a
+    // std::string), or std::bad_alloc with BAD_ALLOC: an exception escaping a step.
+    void throw_on(const std::string& op, const std::string& what, bool bad_alloc = false);
 
     // --- what happened
     const std::vector<std::string>& log() const { return log_; }
@@ -104,6 +108,7 @@ class FakePlatform : public Platform {
     struct Failure {
         int code;
         int times;
+        enum class Throw { kNo, kLengthError, kBadAlloc } throws = Throw::kNo;
     };
     enum class Kind { kNone, kDir, kFile, kExecutable };
 

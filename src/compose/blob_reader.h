@@ -1,0 +1,46 @@
+// A layer blob read as a verified stream: sha256 and size checked while the bytes pass to the
+// unpacker, so a blob longer than its descriptor stops at the first extra byte, not at the end.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "compose/oci_layout.h"
+#include "compose/sha256.h"
+#include "core/result.h"
+#include "sys/unique_fd.h"
+
+namespace imageinit::compose {
+
+class BlobReader {
+  public:
+    // Opens DIR/blobs/sha256/HEX without blocking (O_NONBLOCK: a fifo planted as a blob must not
+    // hang compose) and refuses anything but a regular file, or one whose size differs from the
+    // descriptor's.
+    static Result<BlobReader> open(const std::string& layout_dir, const Descriptor& d);
+    // Reads an already open fd with no checks on the file itself (tests; pipes).
+    BlobReader(sys::UniqueFd fd, const Descriptor& d);
+
+    // Up to `cap` bytes into `buf`; 0 at the end. More bytes than the descriptor's size is an
+    // error as soon as the first extra byte is read (it is not passed on).
+    Result<size_t> read(char* buf, size_t cap);
+    // Reads whatever is left (bounded by the descriptor's size), then checks the size and the
+    // digest. Errors name the digest: "layer sha256:…: blob is 9 bytes, the descriptor says 10".
+    Result<void> finish();
+
+    uint64_t bytes() const { return bytes_; }
+
+  private:
+    Unexpected error(const std::string& what) const;
+
+    sys::UniqueFd fd_;
+    std::string digest_;
+    std::string hex_;
+    uint64_t expected_ = 0;
+    uint64_t bytes_ = 0;
+    Sha256 hash_;
+};
+
+}  // namespace imageinit::compose
