@@ -482,10 +482,11 @@ def probe_accel(kernel: Kernel) -> str:
 
 @dataclass
 class Hotplug:
-    """Attach a disk through the QEMU monitor once `after` appears on the console + delay."""
+    """Attach a disk through the QEMU monitor as soon as `after` appears on the console: by
+    default the line imageinit prints when it starts waiting for the state partition, so the disk
+    comes while /init waits, whatever the host's speed (no fixed delay)."""
     disk: Path
-    after: str = "Run /init as init process"
-    delay: float = 2.0
+    after: str = "imageinit: waiting up to "
     done_at: float | None = None  # seconds since QEMU start, filled in
 
 
@@ -647,27 +648,38 @@ def _type_into_console(proc, log_path: Path, console_input, t0: float, timeout: 
 
 def _do_hotplug(proc, hp: Hotplug, log_path: Path, mon: Path, t0: float, timeout: float):
     deadline = t0 + timeout
+    # Poll the serial log file (QEMU writes it; there is no event to wait on) for the line.
     while time.monotonic() < deadline and proc.poll() is None:
         text = log_path.read_text(errors="replace") if log_path.exists() else ""
         if hp.after in text:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     else:
         return
-    time.sleep(hp.delay)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(str(mon))
-    s.settimeout(5)
+    s.settimeout(max(1.0, deadline - time.monotonic()))
+    received = b""
 
-    def cmd(line: str) -> None:
+    def prompt() -> bool:
+        """Reads until the monitor's next "(qemu) " prompt: the previous command is done."""
+        nonlocal received
+        while b"(qemu) " not in received:
+            try:
+                data = s.recv(65536)
+            except OSError:
+                return False
+            if not data:
+                return False
+            received += data
+        received = received.split(b"(qemu) ", 1)[1]
+        return True
+
+    def cmd(line: str) -> bool:
         s.sendall((line + "\n").encode())
-        time.sleep(0.3)
+        return prompt()
 
-    cmd(f"drive_add 0 if=none,id=late0,file={hp.disk},format=raw")
-    cmd("device_add virtio-blk-pci,drive=late0,id=late0dev")
-    hp.done_at = time.monotonic() - t0
-    try:
-        s.recv(65536)
-    except OSError:
-        pass
+    if (prompt() and cmd(f"drive_add 0 if=none,id=late0,file={hp.disk},format=raw")
+            and cmd("device_add virtio-blk-pci,drive=late0,id=late0dev")):
+        hp.done_at = time.monotonic() - t0
     s.close()

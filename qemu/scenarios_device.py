@@ -24,7 +24,8 @@ CLOUD_META = "linux-image-cloud-amd64"
 def fetch_second_kernel() -> h.Kernel:
     """Debian's cloud flavour, unpacked like qemu/fetch-kernel does (a different kernel)."""
     cache = h.QEMU_DIR / "cache" / "kernel-cloud"
-    env = dict(**__import__("os").environ, IMAGEINIT_KERNEL_CACHE=str(cache))
+    # Overrides IMAGEINIT_KERNEL_CACHE when the caller set it (dict(**environ, KEY=...) raised).
+    env = {**__import__("os").environ, "IMAGEINIT_KERNEL_CACHE": str(cache)}
     script = (h.QEMU_DIR / "fetch-kernel").read_text().replace("meta=linux-image-amd64",
                                                                f"meta={CLOUD_META}")
     with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:

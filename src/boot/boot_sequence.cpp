@@ -41,10 +41,10 @@ std::string reason_of(const Error& error, const std::string& step) {
 
 }  // namespace
 
-BootSequence::BootSequence(Platform& platform, const core::BootConfig& config, StepRunner& steps,
-                           Clock::time_point start)
-    : p_(platform), cfg_(config), steps_(steps),
-      deadline_(start + std::chrono::seconds(config.timeout_sec)) {}
+BootSequence::BootSequence(Platform& platform, const core::KernelCmdline& cmdline,
+                           StepRunner& steps, Clock::time_point start)
+    : p_(platform), cmdline_(cmdline), cfg_(cmdline.boot), steps_(steps),
+      deadline_(start + std::chrono::seconds(cmdline.boot.timeout_sec)) {}
 
 template <typename T>
 Result<T> BootSequence::slot_step(const std::string& name, const std::string& slot,
@@ -94,7 +94,7 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     const bool verity = has_verity_data(p_, cfg_, slot);
     if (verity) {
         image = TRY(slot_step<AttachedImage>("verity", slot, [&] {
-            return open_slot_verity(p_, cfg_, slot, image.device);
+            return open_slot_verity(p_, cfg_, slot, image.device, *state_root_);
         }));
         log::info("slot " + slot + ": " + image.note);
         out.undo.push_back(std::move(image.undo));
@@ -107,7 +107,10 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
                                     "', not a slot image (squashfs, erofs or ext4)");
         out.fstype = fstype;
         p_.load_module("fs-" + fstype);
-        out.undo.push_back(TRY(p_.mount_path(image.device, paths::kNewRoot, fstype, MS_RDONLY, "")));
+        // nodev (docs/security.md): a device node an image carries outside /dev opens nothing.
+        // The image's own /dev is covered by the devtmpfs moved in, whose flags are its own.
+        out.undo.push_back(TRY(p_.mount_path(image.device, paths::kNewRoot, fstype,
+                                             MS_RDONLY | MS_NODEV, "")));
         return p_.open_dir(paths::kNewRoot);
     }));
 
@@ -156,7 +159,7 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     // Contract §7: a slot carrying another kernel is booted by that kernel (kexec, slot forced);
     // a load that fails is a failed attempt of this slot. Its hooks run in the kexec'd boot.
     out.kexec = TRY(slot_step<bool>("kexec-load", slot, [&] {
-        return load_slot_kernel(p_, root, slot);
+        return load_slot_kernel(p_, root, slot, cmdline_);
     }));
     if (out.kexec) return out;
     // In the initramfs a corrupt block fails the slot (EIO, same-boot fallback); from the

@@ -12,7 +12,7 @@
 #include "boot/platform.h"
 #include "boot/step_runner.h"
 #include "core/boot_record.h"
-#include "core/cmdline.h"
+#include "core/kernel_cmdline.h"
 #include "core/mount_plan.h"
 
 namespace imageinit::boot {
@@ -36,7 +36,8 @@ struct Handover {
 
 class BootSequence {
 public:
-    BootSequence(Platform& platform, const core::BootConfig& config, StepRunner& steps,
+    // CMDLINE: this boot's command line, parsed once by the caller; it must outlive the sequence.
+    BootSequence(Platform& platform, const core::KernelCmdline& cmdline, StepRunner& steps,
                  Clock::time_point start);
 
     // On success every mount is in place under /sysroot, the report is written and the guards
@@ -78,7 +79,8 @@ private:
     Result<void> write_systemd_units(const core::MountPlan& plan);
 
     Platform& p_;
-    const core::BootConfig& cfg_;
+    const core::KernelCmdline& cmdline_;
+    const core::BootConfig& cfg_;  // cmdline_.boot
     StepRunner& steps_;
     Clock::time_point deadline_;
     BootReport report_;

@@ -8,8 +8,13 @@ namespace {
 
 constexpr size_t kMaxRootHashFile = 1024;
 
+// Relative to the state partition's root.
+std::string sidecar_rel(const std::string& slot, const char* ext) {
+    return "slots/" + slot + ".img" + ext;
+}
+
 std::string sidecar(const std::string& slot, const char* ext) {
-    return std::string(paths::kStateMount) + "/slots/" + slot + ".img" + ext;
+    return std::string(paths::kStateMount) + "/" + sidecar_rel(slot, ext);
 }
 
 }  // namespace
@@ -22,7 +27,8 @@ bool has_verity_data(Platform& p, const core::BootConfig& cfg, const std::string
 }
 
 Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
-                                       const std::string& slot, const std::string& device) {
+                                       const std::string& slot, const std::string& device,
+                                       const Dir& state_root) {
     std::string tree = sidecar(slot, ".verity");
     std::string hash_file = sidecar(slot, ".roothash");
     if (!p.file_exists(tree))
@@ -32,7 +38,8 @@ Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
         roothash = pinned->second;
         from = "imageinit.roothash." + slot;
     } else {
-        auto text = p.read_file(hash_file, kMaxRootHashFile);
+        auto text = p.read_on_partition(state_root, sidecar_rel(slot, ".roothash"),
+                                        kMaxRootHashFile);
         if (!text)
             return fail(text.error().code, "no root hash for slot " + slot + " (" +
                                                text.error().message +

@@ -19,7 +19,10 @@ bool has_verity_data(Platform& p, const core::BootConfig& cfg, const std::string
 
 // Opens DEVICE (the slot's loop device or partition) through dm-verity. A pinned root hash wins
 // over the .roothash sidecar. The note says where the root hash came from.
+// The .roothash sidecar is read from STATE_ROOT (the state partition) without following
+// symlinks: a fifo or link there fails the slot rather than hanging it.
 Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
-                                       const std::string& slot, const std::string& device);
+                                       const std::string& slot, const std::string& device,
+                                       const Dir& state_root);
 
 }  // namespace imageinit::boot

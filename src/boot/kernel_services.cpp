@@ -9,9 +9,10 @@ namespace {
 constexpr const char* kModuleList = "/etc/imageinit/modules";
 }
 
-void start_kernel_services(StepRunner& steps, KernelServices& services, bool coldplug) {
+void start_kernel_services(StepRunner& steps, KernelServices& services,
+                           const core::ModuleCmdline& modules, bool coldplug) {
     (void)steps.run<void>("load-modules", "", [&]() -> Result<void> {
-        services.modules.emplace(TRY(sys::ModuleLoader::open()));
+        services.modules.emplace(TRY(sys::ModuleLoader::open(modules)));
         for (const auto& e : services.modules->load_list_file(kModuleList)) log::warning(e);
         return ok();
     });

@@ -20,7 +20,9 @@ struct KernelServices {
 };
 
 // Runs the steps `load-modules` and `coldplug` (the pass is skipped when udev already replays
-// the devices). SERVICES must stay where it is: the uevent handler points into it.
-void start_kernel_services(StepRunner& steps, KernelServices& services, bool coldplug);
+// the devices). SERVICES must stay where it is: the uevent handler points into it. MODULES: the
+// module options and blacklist of this boot's command line.
+void start_kernel_services(StepRunner& steps, KernelServices& services,
+                           const core::ModuleCmdline& modules, bool coldplug);
 
 }  // namespace imageinit::boot

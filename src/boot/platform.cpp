@@ -13,9 +13,11 @@
 #include "sys/atomic_file.h"
 #include "sys/blkid.h"
 #include "sys/files.h"
+#include "sys/log.h"
 #include "sys/loop.h"
 #include "sys/mount.h"
 #include "sys/resolve.h"
+#include "sys/safe_open.h"
 
 namespace imageinit::boot {
 namespace {
@@ -61,8 +63,13 @@ Result<std::string> RealPlatform::whole_disk_of(const std::string& device) {
 
 Result<void> RealPlatform::wait_until(const std::function<bool()>& ready,
                                       Clock::time_point deadline, const std::string& what) {
-    if (!waiter_) return ready() ? ok() : fail(ENODEV, what + " not found");
-    return waiter_->wait_until(ready, deadline, what);  // checks ready() before it waits
+    if (ready()) return ok();
+    if (!waiter_) return fail(ENODEV, what + " not found");
+    // Said once, so a console that seems stuck tells why (and the hot-plug test knows when to
+    // plug: qemu/harness.py).
+    auto left = std::chrono::ceil<std::chrono::seconds>(deadline - Clock::now()).count();
+    log::info("waiting up to " + std::to_string(left < 0 ? 0 : left) + " s for " + what);
+    return waiter_->wait_until(ready, deadline, what);
 }
 
 Result<std::string> RealPlatform::probe_fstype(const std::string& device_or_file) {
@@ -74,8 +81,10 @@ void RealPlatform::load_module(const std::string& name) {
 }
 
 bool RealPlatform::file_exists(const std::string& path) {
+    // O_PATH: nothing is opened for reading, so nothing can block; the type comes from the fd.
+    auto fd = sys::open_no_symlinks(AT_FDCWD, path, O_PATH | O_NOFOLLOW);
     struct stat st;
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    return fd && ::fstat(fd->get(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 Result<AttachedImage> RealPlatform::attach_loop(const std::string& file) {
@@ -113,18 +122,22 @@ Result<Dir> RealPlatform::open_mount_point(const Dir& root, const std::string& p
 }
 
 Result<void> RealPlatform::check_executable(const Dir& root, const std::string& path) {
-    Dir f = TRY(open_in_root(root, path, false));
+    sys::UniqueFd fd = TRY(
+        sys::open_checked(root.fd.get(), path, sys::Scope::kImage, sys::Want::kFile, O_PATH));
     struct stat st;
-    if (::fstat(f.fd.get(), &st) < 0) return fail_errno("fstat", f.path);
-    if (!S_ISREG(st.st_mode)) return fail(EACCES, "'" + path + "' is not a regular file");
+    if (::fstat(fd.get(), &st) < 0) return fail_errno("fstat", join_path(root.path, path));
     if (!(st.st_mode & 0111)) return fail(EACCES, "'" + path + "' is not executable");
     return ok();
 }
 
 Result<std::string> RealPlatform::read_in_root(const Dir& root, const std::string& path,
                                                size_t max_bytes) {
-    sys::UniqueFd fd = TRY(sys::open_in_root(root.fd.get(), path, O_RDONLY | O_CLOEXEC));
-    return sys::read_file(sys::fd_path(fd.get()), max_bytes);
+    return sys::read_checked(root.fd.get(), path, sys::Scope::kImage, max_bytes);
+}
+
+Result<std::string> RealPlatform::read_on_partition(const Dir& root, const std::string& rel,
+                                                    size_t max_bytes) {
+    return sys::read_checked(root.fd.get(), rel, sys::Scope::kPartition, max_bytes);
 }
 
 Result<Dir> RealPlatform::make_dirs(const Dir& base, const std::string& rel) {
@@ -222,11 +235,14 @@ Result<Undo> RealPlatform::bind(const Dir& source, const Dir& target, unsigned l
 
 Result<std::vector<std::string>> RealPlatform::list_executables(const std::string& dir) {
     std::vector<std::string> names;
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) {
-        if (errno == ENOENT) return names;
-        return fail_errno("opendir", dir);
+    auto fd = sys::open_checked(AT_FDCWD, dir, sys::Scope::kHost, sys::Want::kDir, O_RDONLY);
+    if (!fd) {
+        if (fd.error().code == ENOENT) return names;
+        return Unexpected(std::move(fd).error());
     }
+    DIR* d = ::fdopendir(fd->get());
+    if (!d) return fail_errno("opendir", dir);
+    fd->release();  // the DIR owns it now
     while (struct dirent* de = ::readdir(d)) {
         struct stat st;
         // stat, not lstat: a hook may be a symlink to a shared script.

@@ -76,6 +76,8 @@ public:
     virtual void load_module(const std::string& name) = 0;  // best effort ("fs-erofs", "loop")
 
     // --- files
+    // A regular file at PATH, reached without following any symlink (a fifo, a device node or a
+    // symlink where a slot image or a sidecar belongs is not one).
     virtual bool file_exists(const std::string& path) = 0;
     virtual Result<AttachedImage> attach_loop(const std::string& file) = 0;
     virtual Result<Dir> open_dir(const std::string& path) = 0;
@@ -89,9 +91,15 @@ public:
     }
     // Regular file with an execute bit, resolved inside ROOT.
     virtual Result<void> check_executable(const Dir& root, const std::string& path) = 0;
-    // Reads a file resolved inside ROOT; error code ENOENT when it does not exist.
+    // Reads a regular file resolved inside the image ROOT (RESOLVE_IN_ROOT); never blocks: a fifo
+    // or device node there is an error naming it. Error code ENOENT when it does not exist.
     virtual Result<std::string> read_in_root(const Dir& root, const std::string& path,
                                              size_t max_bytes) = 0;
+    // Reads a regular file REL on a writable partition (state, persistent) below ROOT: a symlink
+    // anywhere on the way, a fifo or a device node is an error naming it, never followed or
+    // waited on. Error code ENOENT when it does not exist.
+    virtual Result<std::string> read_on_partition(const Dir& root, const std::string& rel,
+                                                  size_t max_bytes) = 0;
     // mkdir -p below BASE, refusing symlinks anywhere on the way.
     virtual Result<Dir> make_dirs(const Dir& base, const std::string& rel) = 0;
     // A persistent directory: created on first use, then (when SEED is given) filled with a copy

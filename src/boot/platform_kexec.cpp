@@ -6,7 +6,7 @@
 
 #include "boot/real_platform.h"
 #include "sys/kexec.h"
-#include "sys/resolve.h"
+#include "sys/safe_open.h"
 
 namespace imageinit::boot {
 
@@ -18,24 +18,16 @@ std::pair<std::string, std::string> RealPlatform::running_kernel() {
 
 Result<std::string> RealPlatform::read_head_in_root(const Dir& root, const std::string& path,
                                                     size_t max_bytes) {
-    sys::UniqueFd fd = TRY(sys::open_in_root(root.fd.get(), path, O_RDONLY | O_CLOEXEC));
-    std::string out(max_bytes, '\0');
-    size_t have = 0;
-    while (have < max_bytes) {
-        ssize_t n = ::pread(fd.get(), out.data() + have, max_bytes - have, static_cast<off_t>(have));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno("read", root.path + path);
-        if (n == 0) break;
-        have += static_cast<size_t>(n);
-    }
-    out.resize(have);
-    return out;
+    return sys::read_head_checked(root.fd.get(), path, sys::Scope::kImage, max_bytes);
 }
 
 Result<void> RealPlatform::kexec_load(const Dir& root, const std::string& kernel,
                                       const std::string& initrd, const std::string& cmdline) {
-    sys::UniqueFd kfd = TRY(sys::open_in_root(root.fd.get(), kernel, O_RDONLY | O_CLOEXEC));
-    sys::UniqueFd ifd = TRY(sys::open_in_root(root.fd.get(), initrd, O_RDONLY | O_CLOEXEC));
+    // Checked like every file of an image: a fifo here would block kexec_file_load's read.
+    sys::UniqueFd kfd = TRY(sys::open_checked(root.fd.get(), kernel, sys::Scope::kImage,
+                                              sys::Want::kFile, O_RDONLY));
+    sys::UniqueFd ifd = TRY(sys::open_checked(root.fd.get(), initrd, sys::Scope::kImage,
+                                              sys::Want::kFile, O_RDONLY));
     return sys::kexec_file_load(kfd.get(), ifd.get(), cmdline, kernel);
 }
 

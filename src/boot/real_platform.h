@@ -31,6 +31,8 @@ public:
     Result<Dir> make_dirs(const Dir& base, const std::string& rel) override;
     Result<Dir> make_persist_dir(const Dir& persist_root, const std::string& rel,
                                  const Dir* seed) override;
+    Result<std::string> read_on_partition(const Dir& root, const std::string& rel,
+                                          size_t max_bytes) override;
     Result<std::string> read_file(const std::string& path, size_t max_bytes) override;
     Result<void> write_file_atomic(const Dir& dir, const std::string& name,
                                    const std::string& content) override;

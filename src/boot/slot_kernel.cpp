@@ -7,7 +7,8 @@
 
 namespace imageinit::boot {
 
-Result<bool> load_slot_kernel(Platform& p, const Dir& root, const std::string& slot) {
+Result<bool> load_slot_kernel(Platform& p, const Dir& root, const std::string& slot,
+                              const core::KernelCmdline& cmdline) {
     const std::string kernel(core::kSlotKernelPath), initrd(core::kSlotInitrdPath);
     core::KexecInput in;
     in.slot = slot;
@@ -20,7 +21,8 @@ Result<bool> load_slot_kernel(Platform& p, const Dir& root, const std::string& s
     if (!initrd_dir && initrd_dir.error().code != ENOENT)
         return Unexpected(std::move(initrd_dir).error());
     in.has_initrd = initrd_dir.has_value();
-    in.cmdline = TRY(p.read_file("/proc/cmdline", core::kMaxCmdline * 4));
+    in.cmdline = cmdline.raw;
+    in.kexec_marker = cmdline.kexec_marker;
     auto [release, version] = p.running_kernel();
     in.running_release = release;
     in.running_version = version;

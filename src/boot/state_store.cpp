@@ -11,8 +11,9 @@ LoadedRecord load_record(Platform& p, const Dir& state_root) {
     LoadedRecord out;
     out.record = core::default_record();
     out.fresh = true;
-    auto bytes = p.read_in_root(state_root, "/" + std::string(core::kRecordPath),
-                                core::kRecordMaxBytes + 1);
+    // On the partition's own terms: a symlink, fifo or device node at the record's place is an
+    // unusable record (defaults and a warning below), never followed and never waited on.
+    auto bytes = p.read_on_partition(state_root, std::string(core::kRecordPath), core::kRecordMaxBytes + 1);
     if (!bytes) {
         if (bytes.error().code == ENOENT) {
             out.warning = "no boot-state record yet: first boot, starting with slot a as good";

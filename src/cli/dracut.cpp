@@ -14,7 +14,7 @@
 #include "boot/real_platform.h"
 #include "boot/step_runner.h"
 #include "cli/commands.h"
-#include "core/cmdline.h"
+#include "core/kernel_cmdline.h"
 #include "sys/devwait.h"
 #include "sys/files.h"
 #include "sys/module_loader.h"
@@ -45,8 +45,10 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
     log::attach_kmsg();
     ::mkdir("/run/imageinit", 0755);
 
-    auto cmdline = sys::read_file("/proc/cmdline", 65536);
-    core::BootConfig cfg = core::parse_cmdline(cmdline ? *cmdline : std::string());
+    // Parsed once here and passed down: nothing below reads /proc/cmdline again.
+    auto raw = sys::read_file("/proc/cmdline", 65536);
+    const core::KernelCmdline cmdline = core::parse_kernel_cmdline(raw ? *raw : std::string());
+    const core::BootConfig& cfg = cmdline.boot;
     log::set_debug(cfg.debug);
     for (const auto& w : cfg.warnings) log::warning("command line: " + w);
     if (cfg.shell || cfg.break_step)
@@ -56,10 +58,11 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
     boot::StepRunner steps;
     // Under udev the devices are already replayed: only listen.
     boot::KernelServices services;
-    boot::start_kernel_services(steps, services, /*coldplug=*/!exists(kUdevControl));
+    boot::start_kernel_services(steps, services, cmdline.modules,
+                                /*coldplug=*/!exists(kUdevControl));
 
     boot::RealPlatform platform(services.loader(), services.device_waiter());
-    boot::BootSequence sequence(platform, cfg, steps, start);
+    boot::BootSequence sequence(platform, cmdline, steps, start);
     auto handover = sequence.run();
     if (!handover) {
         log::error("BOOT FAILED: " + boot::failure_summary(handover.error(), sequence.report()));

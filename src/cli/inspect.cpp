@@ -12,6 +12,7 @@
 #include "cli/print.h"
 #include "cli/verity_sidecars.h"
 #include "core/cmdline.h"
+#include "core/kexec_decision.h"
 #include "core/mount_plan.h"
 #include "core/path_rules.h"
 #include "core/slot_select.h"
@@ -19,6 +20,7 @@
 #include "sys/files.h"
 #include "sys/log.h"
 #include "sys/mount.h"
+#include "sys/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -37,6 +39,10 @@ Result<ImageRoot> open_image_root(const std::string& image) {
     boot::RealPlatform p(nullptr, nullptr);
     struct stat st;
     if (::stat(image.c_str(), &st) < 0) return fail_errno("stat", image);
+    // probe and loop open the file: a fifo would block them.
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        return fail(EINVAL, "'" + image + "' is " + sys::file_kind(st.st_mode) +
+                                ", not an image file, block device or directory");
     ImageRoot out;
     if (S_ISDIR(st.st_mode)) {
         out.root = TRY(p.open_dir(image));
@@ -129,6 +135,13 @@ CheckResult check_image(ImageRoot& image, const std::string& init) {
             out.errors.push_back(std::string("the image has no '") + d + "' directory");
     if (auto r = p.check_executable(image.root, init); !r)
         out.errors.push_back("no init in the image: " + r.error().message);
+    // Contract §7: the boot reads a slot's own kernel and initramfs (the kernel's header, then
+    // kexec_file_load). Anything there but a regular file would fail the slot at boot, so it
+    // fails the check, and `install` refuses the image.
+    for (std::string_view f : {core::kSlotKernelPath, core::kSlotInitrdPath})
+        if (auto head = p.read_head_in_root(image.root, std::string(f), 1);
+            !head && head.error().code != ENOENT)
+            out.errors.push_back("slot kernel: " + head.error().message);
     return out;
 }
 

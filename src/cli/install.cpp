@@ -2,7 +2,6 @@
 // running one, never the only proven one), verify what was written, seed slot-scoped persistent
 // directories from the running slot, then make it primary with N tries.
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +20,9 @@
 #include "core/slot_select.h"
 #include "sys/files.h"
 #include "sys/log.h"
+#include "sys/mount.h"
+#include "sys/resolve.h"
+#include "sys/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -48,14 +50,20 @@ void progress(const char* what, uint64_t done, uint64_t total, int& last) {
     err("imageinit: ", what, " ", pct, "%\n");
 }
 
-// Copies src to dst (created), fsyncs, then reads dst back from the disk and compares.
-Result<void> copy_and_verify(const std::string& src, const std::string& dst) {
-    sys::UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!in) return fail_errno("open", src);
+// Copies src to NAME in DIR_FD (created anew; DST names it in messages), fsyncs, then reads it
+// back from the disk and compares.
+Result<void> copy_and_verify(const std::string& src, int dir_fd, const std::string& name,
+                             const std::string& dst) {
+    sys::UniqueFd in = TRY(sys::open_checked(AT_FDCWD, src, sys::Scope::kHost, sys::Want::kFile));
     struct stat st;
     if (::fstat(in.get(), &st) < 0) return fail_errno("fstat", src);
     uint64_t total = static_cast<uint64_t>(st.st_size);
-    sys::UniqueFd out(::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    // Whatever was left at NAME (an older attempt, a planted symlink or fifo) goes; O_EXCL and
+    // O_NOFOLLOW then make sure the image is written into a new file right here.
+    if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT)
+        return fail_errno("unlink", dst);
+    sys::UniqueFd out(::openat(dir_fd, name.c_str(),
+                               O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out) return fail_errno("open", dst);
     auto buf = std::make_unique<char[]>(kChunk);
     auto back = std::make_unique<char[]>(kChunk);
@@ -73,7 +81,7 @@ Result<void> copy_and_verify(const std::string& src, const std::string& dst) {
     out.reset();
 
     // Verify from the medium, not the page cache: drop our cached pages first.
-    sys::UniqueFd check(::open(dst.c_str(), O_RDONLY | O_CLOEXEC));
+    sys::UniqueFd check(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!check) return fail_errno("open", dst);
     (void)::posix_fadvise(check.get(), 0, 0, POSIX_FADV_DONTNEED);
     if (::lseek(in.get(), 0, SEEK_SET) < 0) return fail_errno("lseek", src);
@@ -94,10 +102,6 @@ Result<void> copy_and_verify(const std::string& src, const std::string& dst) {
     return ok();
 }
 
-int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
-    return ::remove(path) < 0 ? -1 : 0;
-}
-
 // Slot-scoped persistent directories (x-imageinit.scope=slot) of the new image start as a copy
 // of the running slot's, so the new slot boots with today's configuration and a rollback later
 // returns to exactly what the proven slot had.
@@ -106,19 +110,29 @@ Result<int> seed_slot_scope(const core::MountSpec& spec, const CommonOptions& o,
     boot::RealPlatform p(nullptr, nullptr);
     auto persist = p.open_dir(o.persist_dir);
     if (!persist) return 0;  // no persistent partition (degraded boot): nothing to carry over
+    const int root = persist->fd.get();
     int seeded = 0;
+    // Every path is resolved from the partition's root fd without following a symlink: a
+    // planted `slots/b` -> elsewhere is refused, so nothing outside PERSIST is deleted or copied.
     for (const auto& e : spec.entries) {
         if (e.scope != core::PersistScope::kSlot) continue;
         std::string from = core::persist_dir_for(e, running);
         std::string to = core::persist_dir_for(e, target);
-        auto src = p.open_in_root(*persist, "/" + from, true);
-        if (!src) continue;  // the running slot never used it
-        std::string to_path = o.persist_dir + "/" + to;
-        struct stat st;
-        if (::lstat(to_path.c_str(), &st) == 0 &&
-            ::nftw(to_path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-            return fail_errno("remove", to_path);
-        TRY(p.make_persist_dir(*persist, to, &*src));
+        std::string ctx = "seeding slot " + target + "'s '" + e.target + "' on '" + o.persist_dir +
+                          "'";
+        auto src = sys::open_checked(root, from, sys::Scope::kPartition, sys::Want::kDir, O_PATH);
+        if (!src && src.error().code == ENOENT) continue;  // the running slot never used it
+        if (!src) return Unexpected(with_context(std::move(src).error(), ctx));
+        size_t slash = to.rfind('/');
+        std::string parent = to.substr(0, slash), leaf = to.substr(slash + 1);
+        auto dir = sys::open_checked(root, parent, sys::Scope::kPartition, sys::Want::kDir, O_PATH);
+        if (dir) {
+            TRY_CTX(sys::remove_tree_at(dir->get(), leaf, o.persist_dir + "/" + to), ctx);
+        } else if (dir.error().code != ENOENT) {
+            return Unexpected(with_context(std::move(dir).error(), ctx));
+        }
+        boot::Dir seed{std::move(*src), o.persist_dir + "/" + from};
+        TRY_CTX(p.make_persist_dir(*persist, to, &seed), ctx);
         ++seeded;
     }
     return seeded;
@@ -195,26 +209,37 @@ int install_image(const InstallRequest& req, const CommonOptions& o) {
         return 1;
     }
 
+    // slots/ is opened from the partition's root fd refusing symlinks, before anything is written,
+    // and every later path goes through that fd (/proc/self/fd/N/NAME for the verity tools): a
+    // planted `slots` -> elsewhere is refused and no image or sidecar is written or unlinked
+    // outside the partition.
+    auto slots_fd = sys::open_checked(h->state.fd.get(), "slots", sys::Scope::kPartition,
+                                      sys::Want::kDir, O_PATH);
+    if (!slots_fd && slots_fd.error().code == ENOENT)
+        slots_fd = sys::mkdir_p_beneath(h->state.fd.get(), "slots", 0755);
+    if (!slots_fd)
+        return report_error(with_context(slots_fd.error(), "install: '" + o.state_dir + "/slots'"));
+
     // 1. The slot being overwritten is bad from now on, durably: a power cut mid-install must
     //    never leave a record that calls a half-written image good.
     record.slots[*target] = core::SlotState{core::SlotHealth::kBad, 0, "install in progress"};
     if (auto r = save_record(*h, record); !r) return report_error(r.error());
 
     // 2. Write beside the old image, verify, then rename over it.
-    std::string slots = o.state_dir + "/slots";
-    ::mkdir(slots.c_str(), 0755);
-    std::string final_path = slots + "/" + *target + ".img";
-    std::string tmp_path = final_path + ".new";
+    const int slots = slots_fd->get();
+    const std::string shown = o.state_dir + "/slots/" + *target + ".img";
+    const std::string name = *target + ".img", tmp_name = name + ".new";
+    const std::string final_path = sys::fd_path(slots) + "/" + name;
     // The old image's verity sidecars must never meet the new image (the slot is bad already).
     if (auto r = remove_verity_sidecars(final_path); !r) return report_error(r.error());
-    if (auto r = remove_slot_source(slots, *target); !r) return report_error(r.error());
+    if (auto r = remove_slot_source(sys::fd_path(slots), *target); !r) return report_error(r.error());
     err("imageinit: installing '", image, "' into slot ", *target, "\n");
-    if (auto r = copy_and_verify(image, tmp_path); !r) {
-        ::unlink(tmp_path.c_str());
+    if (auto r = copy_and_verify(image, slots, tmp_name, shown + ".new"); !r) {
+        ::unlinkat(slots, tmp_name.c_str(), 0);
         return report_error(r.error());
     }
-    if (::rename(tmp_path.c_str(), final_path.c_str()) < 0)
-        return report_error(fail_errno("rename", final_path).error());
+    if (::renameat(slots, tmp_name.c_str(), slots, name.c_str()) < 0)
+        return report_error(fail_errno("rename", shown).error());
     if (verity) {
         // Contract §6: IMAGE.verity + IMAGE.roothash beside IMAGE are taken (after a check),
         // else a tree is built. The boot then only ever uses the slot through dm-verity.
@@ -225,9 +250,10 @@ int install_image(const InstallRequest& req, const CommonOptions& o) {
             log::warning("imageinit.roothash." + *target + " is pinned on the command line and "
                          "wins over the new sidecar: update the command line too");
     }
-    if (auto r = store_slot_source(slots, *target, req.source); !r)
+    if (auto r = store_slot_source(sys::fd_path(slots), *target, req.source); !r)
         return report_error(r.error());
-    if (auto dir = sys::open_dir(slots, O_RDONLY); dir) ::fsync(dir->get());
+    if (sys::UniqueFd dir(::openat(slots, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir)
+        ::fsync(dir.get());
 
     // 3. Slot-scoped configuration follows the running slot.
     auto seeded = seed_slot_scope(checked.spec, o, *running, *target);

@@ -17,7 +17,7 @@
 #include "boot/real_platform.h"
 #include "boot/step_runner.h"
 #include "boot/watchdog.h"
-#include "core/cmdline.h"
+#include "core/kernel_cmdline.h"
 #include "sys/devwait.h"
 #include "sys/files.h"
 #include "sys/module_loader.h"
@@ -100,14 +100,16 @@ Result<void> early_mounts() {
 [[noreturn]] void pid1_main() {
     auto start = boot::Clock::now();
     log::set_sink(log::Sink::kKmsg);
-    core::BootConfig cfg;
+    // Parsed once here and passed down: nothing below reads /proc/cmdline again.
+    core::KernelCmdline cmdline;
+    const core::BootConfig& cfg = cmdline.boot;
     try {
         auto mounted = early_mounts();
         log::attach_kmsg();
         if (!mounted) emergency(cfg, "early mounts: ", mounted.error().message.c_str());
 
-        auto cmdline = sys::read_file("/proc/cmdline", 65536);
-        cfg = core::parse_cmdline(cmdline ? *cmdline : std::string());
+        auto raw = sys::read_file("/proc/cmdline", 65536);
+        cmdline = core::parse_kernel_cmdline(raw ? *raw : std::string());
         log::set_debug(cfg.debug);
         for (const auto& w : cfg.warnings) log::warning("command line: " + w);
 
@@ -130,12 +132,11 @@ Result<void> early_mounts() {
         });
 
         boot::KernelServices services;
-        boot::start_kernel_services(steps, services, /*coldplug=*/true);
+        boot::start_kernel_services(steps, services, cmdline.modules, /*coldplug=*/true);
         watchdog.arm();  // coldplug has loaded its driver, if there is one
 
-
         boot::RealPlatform platform(services.loader(), services.device_waiter());
-        boot::BootSequence sequence(platform, cfg, steps, start);
+        boot::BootSequence sequence(platform, cmdline, steps, start);
         sequence.set_watchdog_reset_probe([&watchdog] { return watchdog.reset_by_watchdog(); });
         auto handover = sequence.run();
         if (!handover)

@@ -1,10 +1,12 @@
 // Reading and writing slots/NAME.img.source; the format itself lives in core/slot_source.h.
 #include "cli/slot_sources.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "sys/atomic_file.h"
 #include "sys/files.h"
+#include "sys/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -17,7 +19,10 @@ std::string file_name(const std::string& slot) { return slot + ".img.source"; }
 
 std::optional<core::SlotSource> load_slot_source(const std::string& slots_dir,
                                                  const std::string& slot) {
-    auto text = sys::read_file(slots_dir + "/" + file_name(slot), kMaxSidecar);
+    // On the state partition: never blocking on a fifo, never following a planted symlink.
+    auto dir = sys::open_checked(AT_FDCWD, slots_dir, sys::Scope::kHost, sys::Want::kDir, O_PATH);
+    if (!dir) return std::nullopt;
+    auto text = sys::read_checked(dir->get(), file_name(slot), sys::Scope::kPartition, kMaxSidecar);
     if (!text) return std::nullopt;
     return core::parse_slot_source(*text);
 }

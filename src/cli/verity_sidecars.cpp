@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "sys/files.h"
+#include "sys/safe_open.h"
 #include "sys/verity.h"
 
 namespace imageinit::cli {
@@ -14,6 +15,11 @@ namespace {
 bool exists(const std::string& path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// A sidecar is read as any file beside an image: never blocking, regular files only.
+Result<std::string> read_sidecar(const std::string& path, size_t max_bytes) {
+    return sys::read_checked(AT_FDCWD, path, sys::Scope::kHost, max_bytes);
 }
 
 Result<void> write_text(const std::string& path, const std::string& text) {
@@ -29,7 +35,7 @@ Result<void> write_text(const std::string& path, const std::string& text) {
 }
 
 Result<void> copy_file(const std::string& from, const std::string& to) {
-    std::string text = TRY(sys::read_file(from, size_t(1) << 31));
+    std::string text = TRY(read_sidecar(from, size_t(1) << 31));
     return write_text(to, text);
 }
 
@@ -43,7 +49,7 @@ Result<std::string> write_verity_sidecars(const std::string& source_image,
     if (exists(given_tree) && exists(given_hash)) {
         // Given sidecars (built with the image, e.g. by `veritysetup format`): checked first, so
         // a tree that does not match is refused rather than installed as a slot that cannot boot.
-        std::string text = TRY(sys::read_file(given_hash, 1024));
+        std::string text = TRY(read_sidecar(given_hash, 1024));
         roothash = TRY(sys::parse_roothash(text));
         TRY_CTX(sys::verity_verify(slot_image, given_tree, roothash), "given sidecars");
         TRY(copy_file(given_tree, tree));
@@ -77,7 +83,7 @@ Result<std::optional<std::string>> check_verity_sidecars(const std::string& imag
     if (!exists(tree) && !exists(hash_file) && roothash.empty()) return std::nullopt;
     if (!exists(tree)) return fail(ENOENT, "root hash given but no hash tree '" + tree + "'");
     std::string hex = roothash;
-    if (hex.empty()) hex = TRY(sys::read_file(hash_file, 1024));
+    if (hex.empty()) hex = TRY(read_sidecar(hash_file, 1024));
     hex = TRY(sys::parse_roothash(hex));
     TRY(sys::verity_verify(image, tree, hex));
     return std::optional<std::string>(hex);

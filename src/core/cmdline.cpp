@@ -1,5 +1,6 @@
 // Kernel command line parsing (contract §3). The kernel hands us one string; this turns it into
-// a BootConfig and never fails: a bad value keeps the default and leaves a warning.
+// a BootConfig and never fails: a bad value keeps the default and leaves a warning. Every key is
+// one row of kKeys: its name, the kind of value it takes, and where the value goes.
 #include "core/cmdline.h"
 
 #include <charconv>
@@ -7,7 +8,7 @@
 namespace imageinit::core {
 namespace {
 
-constexpr int kMaxTimeoutSec = 3600;
+constexpr int kMaxSeconds = 3600;
 
 bool starts_with(std::string_view s, std::string_view prefix) {
     return s.substr(0, prefix.size()) == prefix;
@@ -32,111 +33,168 @@ bool plausible_hex(std::string_view hex) {
 
 std::string quoted(std::string_view s) { return "'" + std::string(s.substr(0, 64)) + "'"; }
 
-void apply(BootConfig& cfg, std::string_view key, std::optional<std::string_view> value) {
-    auto need_value = [&](std::string_view what) -> bool {
-        if (value && !value->empty()) return true;
-        cfg.warnings.push_back(std::string(key) + " needs a value (" + std::string(what) +
-                               "); ignored");
-        return false;
-    };
-    // Boolean switches: the bare key or 1/yes/true/on turn them on, 0/no/false/off off; anything
-    // else keeps the default (off). imageinit.shell=0 must never start a shell.
-    auto flag = [&](bool& into) {
-        if (!value || *value == "1" || *value == "yes" || *value == "true" || *value == "on") {
-            into = true;
-        } else if (*value == "0" || *value == "no" || *value == "false" || *value == "off") {
-            into = false;
-        } else {
-            cfg.warnings.push_back(std::string(key) + "=" + quoted(*value) +
-                                   " is not a yes/no value; ignored");
-        }
-    };
-    // SECONDS values (imageinit.timeout, imageinit.watchdog): 0-3600, digits only.
-    auto seconds = [&](int& into) {
-        if (!need_value("seconds")) return;
-        int secs = -1;
-        auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), secs);
-        if (ec != std::errc() || ptr != value->data() + value->size() || secs < 0 ||
-            secs > kMaxTimeoutSec) {
-            cfg.warnings.push_back(std::string(key) + "=" + quoted(*value) +
-                                   " is not a number of seconds (0-3600); keeping " +
-                                   std::to_string(into));
-            return;
-        }
-        into = secs;
-    };
-    auto spec_value = [&]() -> bool {
-        if (!need_value("a device spec")) return false;
-        if (plausible_spec(*value)) return true;
-        cfg.warnings.push_back(std::string(key) + "=" + quoted(*value) +
-                               " is not a device spec; ignored");
-        return false;
-    };
+// A value that passed its kind's check; which member is meaningful depends on the kind.
+struct Value {
+    std::string_view text;  // kPath, kSpec, kSlotName, kStep, kHex
+    bool on = false;        // kFlag
+    int seconds = 0;        // kSeconds
+};
 
-    if (key == "init") {
-        if (need_value("a path") && (*value)[0] == '/' && plausible_spec(*value))
-            cfg.init = std::string(*value);
-        else if (value && !value->empty())
-            cfg.warnings.push_back("init=" + quoted(*value) + " is not an absolute path; ignored");
+// Where a checked value goes. SLOT is the name after the key for per-slot keys, else empty.
+using Setter = void (*)(BootConfig& cfg, std::string_view slot, const Value& v);
+
+struct Key {
+    std::string_view name;  // the whole key, or for a per-slot key the part before "SLOT"
+    bool per_slot;          // "NAME" + a slot name ("imageinit.slot.a")
+    CmdlineKind kind;
+    Setter set;
+    int BootConfig::*seconds = nullptr;  // kSeconds: the field, named in "keeping N"
+};
+
+std::string str(std::string_view s) { return std::string(s); }
+
+// The table. Exact names are matched before per-slot prefixes, so "imageinit.slot" and
+// "imageinit.persist.required" never fall into a prefix row.
+constexpr Key kKeys[] = {
+    {"init", false, CmdlineKind::kPath,
+     [](BootConfig& c, std::string_view, const Value& v) { c.init = str(v.text); }},
+    {"imageinit.state", false, CmdlineKind::kSpec,
+     [](BootConfig& c, std::string_view, const Value& v) { c.state_spec = str(v.text); }},
+    {"imageinit.persist", false, CmdlineKind::kSpec,
+     [](BootConfig& c, std::string_view, const Value& v) {
+         if (v.text == "none")
+             c.persist_spec.reset();
+         else
+             c.persist_spec = str(v.text);
+     }},
+    {"imageinit.persist.required", false, CmdlineKind::kFlag,
+     [](BootConfig& c, std::string_view, const Value& v) { c.persist_required = v.on; }},
+    {"imageinit.slot", false, CmdlineKind::kSlotName,
+     [](BootConfig& c, std::string_view, const Value& v) { c.forced_slot = str(v.text); }},
+    {"imageinit.slot.", true, CmdlineKind::kSpec,
+     [](BootConfig& c, std::string_view slot, const Value& v) {
+         c.slot_specs[str(slot)] = str(v.text);
+     }},
+    {"imageinit.timeout", false, CmdlineKind::kSeconds,
+     [](BootConfig& c, std::string_view, const Value& v) { c.timeout_sec = v.seconds; },
+     &BootConfig::timeout_sec},
+    {"imageinit.watchdog", false, CmdlineKind::kSeconds,
+     [](BootConfig& c, std::string_view, const Value& v) { c.watchdog_sec = v.seconds; },
+     &BootConfig::watchdog_sec},
+    {"imageinit.debug", false, CmdlineKind::kFlag,
+     [](BootConfig& c, std::string_view, const Value& v) { c.debug = v.on; }},
+    {"imageinit.shell", false, CmdlineKind::kFlag,
+     [](BootConfig& c, std::string_view, const Value& v) { c.shell = v.on; }},
+    {"imageinit.break", false, CmdlineKind::kStep,
+     [](BootConfig& c, std::string_view, const Value& v) { c.break_step = str(v.text); }},
+    {"imageinit.roothash.", true, CmdlineKind::kHex,
+     [](BootConfig& c, std::string_view slot, const Value& v) {
+         c.roothash[str(slot)] = str(v.text);
+     }},
+    // Set by imageinit itself on a kernel it kexecs into (§7); KernelCmdline::kexec_marker.
+    {"imageinit.kexec", false, CmdlineKind::kMarker, nullptr},
+};
+
+const Key* find_key(std::string_view key) {
+    for (const Key& k : kKeys)
+        if (!k.per_slot && k.name == key) return &k;
+    for (const Key& k : kKeys)
+        if (k.per_slot && starts_with(key, k.name)) return &k;
+    return nullptr;
+}
+
+// Checks VALUE against the key's kind: the checked value, or nullopt and one warning.
+std::optional<Value> check(const Key& k, std::string_view key,
+                           std::optional<std::string_view> value, BootConfig& cfg) {
+    auto& warnings = cfg.warnings;
+    auto need = [&](std::string_view what) {
+        warnings.push_back(str(key) + " needs a value (" + str(what) + "); ignored");
+        return std::nullopt;
+    };
+    auto refuse = [&](std::string_view what) {
+        warnings.push_back(str(key) + "=" + quoted(*value) + " is not " + str(what) + "; ignored");
+        return std::nullopt;
+    };
+    bool empty = !value || value->empty();
+    Value v;
+    if (value) v.text = *value;
+    switch (k.kind) {
+        case CmdlineKind::kFlag:
+            // The bare key or 1/yes/true/on turn a switch on, 0/no/false/off off; anything else
+            // keeps the default (off). imageinit.shell=0 must never start a shell.
+            if (!value || *value == "1" || *value == "yes" || *value == "true" || *value == "on")
+                v.on = true;
+            else if (*value == "0" || *value == "no" || *value == "false" || *value == "off")
+                v.on = false;
+            else
+                return refuse("a yes/no value");
+            return v;
+        case CmdlineKind::kPath:
+            if (empty) return need("a path");
+            if ((*value)[0] != '/' || !plausible_spec(*value)) return refuse("an absolute path");
+            return v;
+        case CmdlineKind::kSpec:
+            if (empty) return need("a device spec");
+            if (!plausible_spec(*value)) return refuse("a device spec");
+            return v;
+        case CmdlineKind::kSlotName:
+            if (empty) return need("a slot name");
+            if (!valid_slot_name(*value)) return refuse("a valid slot name");
+            return v;
+        case CmdlineKind::kSeconds: {
+            if (empty) return need("seconds");
+            int secs = -1;
+            auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), secs);
+            if (ec != std::errc() || ptr != value->data() + value->size() || secs < 0 ||
+                secs > kMaxSeconds) {
+                warnings.push_back(str(key) + "=" + quoted(*value) +
+                                   " is not a number of seconds (0-" + std::to_string(kMaxSeconds) +
+                                   "); keeping " + std::to_string(cfg.*k.seconds));
+                return std::nullopt;
+            }
+            v.seconds = secs;
+            return v;
+        }
+        case CmdlineKind::kStep:
+            if (empty) return need("a step name");
+            v.text = value->substr(0, 64);
+            return v;
+        case CmdlineKind::kHex:
+            if (empty) return need("a hex root hash");
+            if (!plausible_hex(*value)) return refuse("a hex root hash");
+            return v;
+        case CmdlineKind::kMarker:
+            return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+void apply(BootConfig& cfg, std::string_view key, std::optional<std::string_view> value) {
+    const Key* k = find_key(key);
+    if (!k) {
+        if (starts_with(key, "imageinit."))
+            cfg.warnings.push_back("unknown option " + quoted(key) + " ignored");
         return;
     }
-    if (key == "imageinit.state") {
-        if (spec_value()) cfg.state_spec = std::string(*value);
-    } else if (key == "imageinit.persist") {
-        if (!spec_value()) return;
-        if (*value == "none")
-            cfg.persist_spec.reset();
-        else
-            cfg.persist_spec = std::string(*value);
-    } else if (key == "imageinit.persist.required") {
-        flag(cfg.persist_required);
-    } else if (key == "imageinit.slot") {
-        if (!need_value("a slot name")) return;
-        if (valid_slot_name(*value))
-            cfg.forced_slot = std::string(*value);
-        else
-            cfg.warnings.push_back("imageinit.slot=" + quoted(*value) +
-                                   " is not a valid slot name; ignored");
-    } else if (starts_with(key, "imageinit.slot.")) {
-        std::string_view name = key.substr(std::string_view("imageinit.slot.").size());
-        if (!valid_slot_name(name)) {
-            cfg.warnings.push_back(std::string(key) + ": " + quoted(name) +
+    std::string_view slot;
+    if (k->per_slot) {
+        slot = key.substr(k->name.size());
+        if (!valid_slot_name(slot)) {
+            cfg.warnings.push_back(str(key) + ": " + quoted(slot) +
                                    " is not a valid slot name; ignored");
             return;
         }
-        if (spec_value()) cfg.slot_specs[std::string(name)] = std::string(*value);
-    } else if (key == "imageinit.timeout") {
-        seconds(cfg.timeout_sec);
-    } else if (key == "imageinit.watchdog") {
-        seconds(cfg.watchdog_sec);
-    } else if (key == "imageinit.debug") {
-        flag(cfg.debug);
-    } else if (key == "imageinit.shell") {
-        flag(cfg.shell);
-    } else if (key == "imageinit.break") {
-        if (need_value("a step name")) cfg.break_step = std::string(value->substr(0, 64));
-    } else if (starts_with(key, "imageinit.roothash.")) {
-        std::string_view name = key.substr(std::string_view("imageinit.roothash.").size());
-        if (!valid_slot_name(name)) {
-            cfg.warnings.push_back(std::string(key) + ": " + quoted(name) +
-                                   " is not a valid slot name; ignored");
-            return;
-        }
-        if (!need_value("a hex root hash")) return;
-        if (plausible_hex(*value))
-            cfg.roothash[std::string(name)] = std::string(*value);
-        else
-            cfg.warnings.push_back(std::string(key) + "=" + quoted(*value) +
-                                   " is not a hex root hash; ignored");
-    } else if (key == "imageinit.kexec") {
-        // Set by imageinit itself on a kernel it kexecs into (§7); read by
-        // core::has_kexec_marker from the raw command line.
-    } else if (starts_with(key, "imageinit.")) {
-        cfg.warnings.push_back("unknown option " + quoted(key) + " ignored");
     }
+    if (auto v = check(*k, key, value, cfg)) k->set(cfg, slot, *v);
 }
 
 }  // namespace
+
+std::vector<CmdlineKey> cmdline_keys() {
+    std::vector<CmdlineKey> out;
+    for (const Key& k : kKeys) out.push_back({std::string(k.name), k.per_slot, k.kind});
+    return out;
+}
 
 bool valid_slot_name(std::string_view name) {
     if (name.empty() || name.size() > 32) return false;

@@ -17,7 +17,7 @@ struct BootConfig {
     std::map<std::string, std::string> slot_specs;  // imageinit.slot.NAME=SPEC (partition slots)
     std::optional<std::string> forced_slot;         // imageinit.slot=a|b|recovery
     int timeout_sec = 30;                           // imageinit.timeout=SECONDS (device wait)
-    int watchdog_sec = 60;                          // imageinit.watchdog=SECONDS (0: off)
+    int watchdog_sec = 60;                          // imageinit.watchdog=SECONDS (0: off, §14)
     bool debug = false;                             // imageinit.debug
     bool shell = false;                             // imageinit.shell
     std::optional<std::string> break_step;          // imageinit.break=STEP
@@ -32,6 +32,27 @@ struct BootConfig {
 std::vector<std::string> split_cmdline(std::string_view cmdline);
 
 BootConfig parse_cmdline(std::string_view cmdline);
+
+// The kinds of value a key takes; each kind has one check and one warning wording.
+enum class CmdlineKind {
+    kFlag,      // bare key or 1/yes/true/on; 0/no/false/off
+    kPath,      // an absolute path (init=)
+    kSpec,      // a device spec: non-empty, <= 512 bytes, no control characters
+    kSlotName,  // see valid_slot_name
+    kSeconds,   // 0-3600
+    kStep,      // a step name (cut to 64 bytes)
+    kHex,       // an even number of hex digits, <= 128
+    kMarker,    // set by imageinit itself (imageinit.kexec): accepted, no BootConfig field
+};
+
+// One row of the parser's key table: NAME is the whole key, or for a per-slot key the prefix
+// a slot name follows ("imageinit.slot." + "a"). For the table tests and the docs.
+struct CmdlineKey {
+    std::string name;
+    bool per_slot;
+    CmdlineKind kind;
+};
+std::vector<CmdlineKey> cmdline_keys();
 
 // True for a slot name we accept: [a-z0-9_-]{1,32}. Slot names end up in file names.
 bool valid_slot_name(std::string_view name);

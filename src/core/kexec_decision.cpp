@@ -111,7 +111,7 @@ Result<KexecDecision> decide_kexec(const KexecInput& in) {
         d.why = "slot " + in.slot + " carries no kernel: booting it with the running one";
         return d;
     }
-    if (has_kexec_marker(in.cmdline)) {
+    if (in.kexec_marker) {
         d.why = "already kexec'd into slot " + in.slot + "'s kernel (" +
                 std::string(kKexecMarker) + " on the command line)";
         return d;

@@ -34,6 +34,7 @@ bool same_kernel(std::string_view image_version, std::string_view release,
 struct KexecInput {
     std::string slot;
     std::string cmdline;          // the running kernel's command line (/proc/cmdline)
+    bool kexec_marker = false;    // it carries the marker (KernelCmdline::kexec_marker)
     std::string running_release;  // uname -r
     std::string running_version;  // uname -v
     bool has_kernel = false;      // the slot image has /boot/vmlinuz

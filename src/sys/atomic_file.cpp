@@ -17,9 +17,13 @@ namespace {
 class RealFileOps final : public FileOps {
   public:
     Result<int> open_tmp(int dir_fd, const std::string& name) override {
-        // O_NOFOLLOW: a symlink planted at NAME.tmp must not redirect the write elsewhere.
+        // Whatever sits at NAME.tmp (a leftover, or a planted symlink or fifo) goes first, and
+        // the file is then made new (O_EXCL): opening an existing fifo for writing would wait
+        // for a reader forever, and a symlink must not redirect the write elsewhere.
+        if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT)
+            return fail_errno("unlinkat", name);
         int fd = ::openat(dir_fd, name.c_str(),
-                          O_CLOEXEC | O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW, 0644);
+                          O_CLOEXEC | O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0644);
         if (fd < 0) return fail_errno("openat", name);
         return fd;
     }

@@ -13,7 +13,7 @@ namespace imageinit::sys {
 class FileOps {
 public:
     virtual ~FileOps() = default;
-    virtual Result<int> open_tmp(int dir_fd, const std::string& name) = 0;  // O_CREAT|O_TRUNC|O_WRONLY
+    virtual Result<int> open_tmp(int dir_fd, const std::string& name) = 0;  // replaces NAME, O_EXCL
     virtual Result<void> write_all(int fd, const std::string& data) = 0;
     virtual Result<void> fsync(int fd) = 0;
     virtual Result<void> close(int fd) = 0;

@@ -20,6 +20,8 @@ namespace {
 // A seeded directory comes from an image; anything deeper than this is a broken or hostile tree.
 constexpr int kMaxDepth = 128;
 
+}  // namespace
+
 Result<std::string> read_fd(int fd, size_t max_bytes, const std::string& shown) {
     std::string out;
     char buf[16384];
@@ -38,6 +40,8 @@ Result<std::string> read_fd(int fd, size_t max_bytes, const std::string& shown) 
     }
     return out;
 }
+
+namespace {
 
 std::string join_path(const std::string& dir, const char* name) {
     return dir.empty() ? std::string(name) : dir + "/" + name;
@@ -76,8 +80,13 @@ Result<void> copy_meta_fd(int dst, const struct stat& st, const std::string& sho
 
 Result<void> copy_file(int src_dir, int dst_dir, const char* name, const struct stat& st,
                        const std::string& shown) {
-    UniqueFd in(::openat(src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+    // O_NONBLOCK and a second look on the fd: a file swapped for a fifo after the fstatat of the
+    // walk must not block the copy.
+    UniqueFd in(::openat(src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!in) return fail_errno("open", shown);
+    struct stat now;
+    if (::fstat(in.get(), &now) < 0) return fail_errno("fstat", shown);
+    if (!S_ISREG(now.st_mode)) return fail(EINVAL, "'" + shown + "' is no longer a regular file");
     UniqueFd out(
         ::openat(dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!out) return fail_errno("create", shown);
@@ -171,7 +180,51 @@ Result<void> copy_dir(int src, int dst, const std::string& rel, int depth) {
     return ok();
 }
 
+Result<void> remove_below(int dir_fd, const std::string& shown, int depth) {
+    if (depth > kMaxDepth) {
+        errno = ELOOP;
+        return fail_errno("remove", shown);
+    }
+    int dfd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return fail_errno("open", shown);
+    CHandle<DIR, ::closedir> dir(::fdopendir(dfd));
+    if (!dir) {
+        ::close(dfd);
+        return fail_errno("opendir", shown);
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent* de = ::readdir(dir.get());
+        if (!de) {
+            if (errno != 0) return fail_errno("readdir", shown);
+            break;
+        }
+        const char* name = de->d_name;
+        if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+        std::string sub = join_path(shown, name);
+        if (::unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT) continue;
+        if (errno != EISDIR && errno != EPERM) return fail_errno("unlink", sub);
+        // A directory (unlink(2) says EISDIR, or EPERM on some filesystems): empty it through
+        // an fd opened without following a symlink, then remove it.
+        UniqueFd child(::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!child) return fail_errno("open", sub);
+        TRY(remove_below(child.get(), sub, depth + 1));
+        if (::unlinkat(dir_fd, name, AT_REMOVEDIR) < 0) return fail_errno("rmdir", sub);
+    }
+    return ok();
+}
+
 }  // namespace
+
+Result<void> remove_tree_at(int dir_fd, const std::string& name, const std::string& shown) {
+    if (::unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) return ok();
+    if (errno != EISDIR && errno != EPERM) return fail_errno("unlink", shown);
+    UniqueFd dir(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir) return fail_errno("open", shown);
+    TRY(remove_below(dir.get(), shown, 0));
+    if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) < 0) return fail_errno("rmdir", shown);
+    return ok();
+}
 
 Result<void> write_all(int fd, std::string_view data, const std::string& shown) {
     while (!data.empty()) {
@@ -198,12 +251,6 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!fd) return fail_errno("open", path);
     return read_fd(fd.get(), max_bytes, path);
-}
-
-Result<std::string> read_file_at(int dir_fd, const std::string& name, size_t max_bytes) {
-    UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (!fd) return fail_errno("open", name);
-    return read_fd(fd.get(), max_bytes, name);
 }
 
 Result<void> write_file(const std::string& path, const std::string& content, unsigned mode) {

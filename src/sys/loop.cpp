@@ -5,9 +5,12 @@
 #include <fcntl.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "sys/safe_open.h"
 
 namespace imageinit::sys {
 namespace {
@@ -21,8 +24,18 @@ constexpr int kMaxAttempts = 16;
 
 Result<LoopDevice> attach_loop(const std::string& file, bool read_only, uint64_t offset,
                                uint64_t size_limit) {
-    UniqueFd backing(::open(file.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+    // O_NONBLOCK and the type check: a fifo at an image's place must fail, not block the open.
+    UniqueFd backing(
+        ::open(file.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!backing) return fail_errno("open", file);
+    struct stat st;
+    if (::fstat(backing.get(), &st) < 0) return fail_errno("fstat", file);
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        return fail(EINVAL, "'" + file + "' is " + file_kind(st.st_mode) +
+                                ", not a regular file or block device");
+    // The loop driver reads through this file: give it the ordinary blocking semantics back.
+    if (::fcntl(backing.get(), F_SETFL, ::fcntl(backing.get(), F_GETFL) & ~O_NONBLOCK) < 0)
+        return fail_errno("fcntl", file);
 
     UniqueFd control(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
     if (!control) return fail_errno("open", "/dev/loop-control");

@@ -32,14 +32,14 @@ bool compressed(const std::string& path) {
 
 }  // namespace
 
-Result<ModuleLoader> ModuleLoader::open() {
+Result<ModuleLoader> ModuleLoader::open(const core::ModuleCmdline& options) {
     struct utsname u;
     if (uname(&u) != 0) return fail_errno("uname", "");
-    auto cmdline = read_file("/proc/cmdline", 1 << 16);
-    return open(std::string("/lib/modules/") + u.release, cmdline.value_or(std::string()));
+    return open(std::string("/lib/modules/") + u.release, options);
 }
 
-Result<ModuleLoader> ModuleLoader::open(const std::string& module_dir, const std::string& cmdline) {
+Result<ModuleLoader> ModuleLoader::open(const std::string& module_dir,
+                                        const core::ModuleCmdline& options) {
     ModuleLoader l;
     l.dir_ = module_dir;
     TRY(core::parse_modules_dep(TRY(read_index(module_dir + "/modules.dep")),
@@ -49,7 +49,7 @@ Result<ModuleLoader> ModuleLoader::open(const std::string& module_dir, const std
     TRY(core::parse_modules_softdep(TRY(read_index(module_dir + "/modules.softdep")),
                                     module_dir + "/modules.softdep", l.index_));
     core::parse_modules_builtin(TRY(read_index(module_dir + "/modules.builtin")), l.index_);
-    l.cmdline_ = core::parse_module_cmdline(cmdline);
+    l.cmdline_ = options;
     // Inserting a loaded module costs the kernel a full read and signature check before it
     // says EEXIST: skip what is already there.
     auto proc = read_file("/proc/modules", 1 << 20);

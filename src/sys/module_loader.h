@@ -1,6 +1,6 @@
 // Kernel modules without a daemon or libkmod: the initramfs's depmod indexes (parsed by
 // core/module_index) and one finit_module(2) per module. Options and modprobe.blacklist come
-// from the kernel command line, as with modprobe(8).
+// from the kernel command line, as with modprobe(8), parsed by the caller.
 #pragma once
 
 #include <set>
@@ -15,9 +15,11 @@ namespace imageinit::sys {
 class ModuleLoader {
   public:
     // Reads /lib/modules/$(uname -r). Missing indexes (a kernel with everything built in) are
-    // not an error: lookups then find nothing.
-    static Result<ModuleLoader> open();
-    static Result<ModuleLoader> open(const std::string& module_dir, const std::string& cmdline);
+    // not an error: lookups then find nothing. OPTIONS: the module words of the command line,
+    // parsed by the caller (core::KernelCmdline::modules).
+    static Result<ModuleLoader> open(const core::ModuleCmdline& options);
+    static Result<ModuleLoader> open(const std::string& module_dir,
+                                     const core::ModuleCmdline& options);
 
     // Loads a module or alias ("ext4", "fs-erofs", "pci:v00001AF4..."); already loaded or
     // built in is success. Returns how many modules were inserted.

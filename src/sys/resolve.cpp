@@ -66,6 +66,10 @@ Result<UniqueFd> open_beneath_no_symlinks(int root_fd, const std::string& path, 
                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, path);
 }
 
+Result<UniqueFd> open_no_symlinks(int dir_fd, const std::string& path, int flags) {
+    return openat2_retry(dir_fd, path, flags, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, path);
+}
+
 Result<UniqueFd> mkdir_p_beneath(int root_fd, const std::string& path, unsigned mode) {
     UniqueFd cur(::openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!cur) return fail_errno("open", ".");

@@ -18,6 +18,10 @@ Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags);
 // for the persistent partition, whose content an attacker may control.
 Result<UniqueFd> open_beneath_no_symlinks(int root_fd, const std::string& path, int flags);
 
+// PATH as given (absolute, or relative to dir_fd) with RESOLVE_NO_SYMLINKS: no component may be
+// a symlink. For a path below a partition's mount point whose root fd the caller does not hold.
+Result<UniqueFd> open_no_symlinks(int dir_fd, const std::string& path, int flags);
+
 // Creates each missing directory of `path` below root_fd (mode for new ones), one component at a
 // time with mkdirat + openat(O_NOFOLLOW|O_DIRECTORY): a symlink anywhere is an error (ELOOP or
 // ENOTDIR), never followed. Returns an O_PATH|O_DIRECTORY fd of the last component.

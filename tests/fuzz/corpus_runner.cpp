@@ -23,6 +23,7 @@ const std::map<std::string, Body>& bodies() {
         {"path_rules", imageinit::fuzz::fuzz_path_rules},
         {"resolve", imageinit::fuzz::fuzz_resolve},
         {"module_index", imageinit::fuzz::fuzz_module_index},
+        {"luks_policy", imageinit::fuzz::fuzz_luks_policy},
         {"registry", imageinit::fuzz::fuzz_registry},
         {"oci", imageinit::fuzz::fuzz_oci},
         {"tar_entry", imageinit::fuzz::fuzz_tar_entry},

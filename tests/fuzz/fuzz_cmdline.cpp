@@ -4,6 +4,8 @@
 #include <string_view>
 
 #include "core/cmdline.h"
+#include "core/kernel_cmdline.h"
+#include "core/kexec_decision.h"
 #include "fuzz_targets.h"
 
 namespace imageinit::fuzz {
@@ -67,6 +69,13 @@ void fuzz_cmdline(const uint8_t* data, size_t size) {
         if (v == "0" || v == "no" || v == "false" || v == "off") want_shell = false;
     }
     FUZZ_CHECK(cfg.shell == want_shell, "shell without the key, or its value ignored");
+
+    // The one parse PID 1 does gives every reader the same view as the separate parsers.
+    core::KernelCmdline all = core::parse_kernel_cmdline(line);
+    FUZZ_CHECK(all.raw == line, "raw text changed");
+    FUZZ_CHECK(all.boot.init == cfg.init && all.boot.warnings == cfg.warnings, "boot differs");
+    FUZZ_CHECK(all.modules.options == core::parse_module_cmdline(line).options, "modules differ");
+    FUZZ_CHECK(all.kexec_marker == core::has_kexec_marker(line), "marker differs");
 }
 
 }  // namespace imageinit::fuzz

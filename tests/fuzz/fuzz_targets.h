@@ -27,6 +27,7 @@ void fuzz_boot_record(const uint8_t* data, size_t size);
 void fuzz_path_rules(const uint8_t* data, size_t size);
 void fuzz_resolve(const uint8_t* data, size_t size);
 void fuzz_module_index(const uint8_t* data, size_t size);
+void fuzz_luks_policy(const uint8_t* data, size_t size);
 void fuzz_registry(const uint8_t* data, size_t size);
 void fuzz_oci(const uint8_t* data, size_t size);
 void fuzz_tar_entry(const uint8_t* data, size_t size);

@@ -310,7 +310,8 @@ TEST_F(HostilePaths, DamagedRecordFallsBackToDefaultsAndIsKept) {
 }
 
 // The record's path on the writable state partition is a symlink to a file outside it: it is
-// read as if the partition were "/", and a write through a symlinked directory is refused.
+// not followed (an unusable record, defaults), and a write through a symlinked directory is
+// refused.
 TEST_F(HostilePaths, RecordSymlinkedOffTheStatePartitionIsNotFollowedOut) {
     core::BootRecord rec = core::default_record();
     rec.primary = "b";

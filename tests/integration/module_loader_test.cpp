@@ -31,7 +31,7 @@ class ModuleLoaderTest : public ::testing::Test {
 };
 
 TEST_F(ModuleLoaderTest, UnknownModaliasOrBuiltinIsNothingToLoadButUnknownNameIsAnError) {
-    auto loader = ModuleLoader::open(dir_, "");
+    auto loader = ModuleLoader::open(dir_, {});
     ASSERT_TRUE(loader) << loader.error().message;
     auto alias = loader->load("pci:v0000FFFFd0000FFFFsv00000000sd00000000bc00sc00i00");
     ASSERT_TRUE(alias) << alias.error().message;
@@ -47,7 +47,7 @@ TEST_F(ModuleLoaderTest, UnknownModaliasOrBuiltinIsNothingToLoadButUnknownNameIs
 
 TEST_F(ModuleLoaderTest, AFileTheKernelRefusesNamesTheRequestAndTheFile) {
     if (::geteuid() != 0) GTEST_SKIP() << "finit_module needs root";
-    auto loader = ModuleLoader::open(dir_, "notamodule.debug=1");
+    auto loader = ModuleLoader::open(dir_, core::parse_module_cmdline("notamodule.debug=1"));
     ASSERT_TRUE(loader) << loader.error().message;
     auto r = loader->load("fs-nota");
     ASSERT_FALSE(r);
@@ -64,13 +64,13 @@ TEST_F(ModuleLoaderTest, AFileTheKernelRefusesNamesTheRequestAndTheFile) {
 
 TEST_F(ModuleLoaderTest, AMalformedIndexNamesFileAndLine) {
     ASSERT_TRUE(write_file(dir_ + "/modules.alias", "alias fs-nota notamodule\nalias x\n"));
-    auto loader = ModuleLoader::open(dir_, "");
+    auto loader = ModuleLoader::open(dir_, {});
     ASSERT_FALSE(loader);
     EXPECT_EQ(loader.error().message, dir_ + "/modules.alias:2: expected 'alias PATTERN MODULE'");
 }
 
 TEST_F(ModuleLoaderTest, NoIndexesMeanNothingToFind) {
-    auto loader = ModuleLoader::open(dir_ + "/absent", "");
+    auto loader = ModuleLoader::open(dir_ + "/absent", {});
     ASSERT_TRUE(loader) << loader.error().message;
     EXPECT_FALSE(loader->load("ext4"));
     EXPECT_TRUE(loader->load("virtio:d00000002v00001AF4"));
@@ -80,7 +80,7 @@ TEST_F(ModuleLoaderTest, ListFileSkipsCommentsAndNamesFailingLines) {
     std::string list = dir_ + "/list";
     ASSERT_TRUE(
         write_file(list, "# storage\n\n  imageinit_missing_a  \n#x\nimageinit_missing_b\n"));
-    auto loader = ModuleLoader::open(dir_, "");
+    auto loader = ModuleLoader::open(dir_, {});
     ASSERT_TRUE(loader);
     auto errors = loader->load_list_file(list);
     ASSERT_EQ(errors.size(), 2u);

@@ -23,7 +23,7 @@ struct SlotABoot : FakeBoot {
 const std::vector<std::string> kDegradedMounts = {
     "write imageinit/state",
     "attach /dev/loop0 to " + kImageA,
-    "mount /dev/loop0 on /sysroot (erofs, ro)",
+    "mount /dev/loop0 on /sysroot (erofs, ro,nodev)",
     "mount tmpfs on /sysroot/tmp (tmpfs, nosuid,nodev,mode=1777)",
     "overlay on /sysroot/etc (upper /run/imageinit/overlay/a/1/upper)",
     "overlay on /sysroot/var (upper /run/imageinit/overlay/a/2/upper, nosuid,nodev)",
@@ -136,7 +136,7 @@ TEST(BootSequence, PartitionSlotIsMountedDirectlyWithoutALoopDevice) {
     EXPECT_EQ(boot.fake.log(),
               (std::vector<std::string>{
                   kStateLine, kPersistLine, kOverlayStoreLine, "write imageinit/state",
-                  "mount /dev/sda3 on /sysroot (squashfs, ro)",
+                  "mount /dev/sda3 on /sysroot (squashfs, ro,nodev)",
                   "mount tmpfs on /sysroot/tmp (tmpfs, nosuid,nodev,mode=1777)",
                   "write /run/imageinit/slot", "write /run/imageinit/boot.json"}));
     EXPECT_EQ(boot.report().image, "/dev/sda3");

@@ -48,7 +48,8 @@ inline core::BootRecord make_record(std::string primary,
 
 struct FakeBoot {
     FakePlatform fake;
-    core::BootConfig cfg;
+    core::KernelCmdline cmdline;
+    core::BootConfig& cfg = cmdline.boot;  // what the tests set
     StepRunner steps{[this] { return fake.now(); }};
     Clock::time_point start = fake.now();
     std::optional<BootSequence> seq;
@@ -64,7 +65,7 @@ struct FakeBoot {
         fake.put_file(kRecordFile, core::encode_record(r));
     }
     Result<Handover> run() {
-        seq.emplace(fake, cfg, steps, start);
+        seq.emplace(fake, cmdline, steps, start);
         return seq->run();
     }
     const BootReport& report() const { return seq->report(); }
@@ -86,7 +87,7 @@ struct FakeBoot {
 inline std::vector<std::string> full_spec_mounts(const std::string& loop, const std::string& fs,
                                                  const std::string& slot = "a") {
     return {
-        "mount " + loop + " on /sysroot (" + fs + ", ro)",
+        "mount " + loop + " on /sysroot (" + fs + ", ro,nodev)",
         "mount tmpfs on /sysroot/tmp (tmpfs, nosuid,nodev,mode=1777)",
         "overlay on /sysroot/etc (upper /run/imageinit/overlay/" + slot + "/1/upper)",
         "overlay on /sysroot/var (upper /run/imageinit/persist/shared/var, nosuid,nodev)",

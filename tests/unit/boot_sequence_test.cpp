@@ -173,7 +173,7 @@ TEST(BootSequence, BadSpecFailsTheSlotWithFileAndLine) {
     EXPECT_EQ(
         boot.fake.log(),
         concat({{kStateLine, kPersistLine, kOverlayStoreLine, "write imageinit/state",
-                 "attach /dev/loop0 to " + kImageB, "mount /dev/loop0 on /sysroot (erofs, ro)",
+                 "attach /dev/loop0 to " + kImageB, "mount /dev/loop0 on /sysroot (erofs, ro,nodev)",
                  "umount /sysroot", "detach /dev/loop0", "write imageinit/state"},
                 boot_of_a()}));
     ASSERT_EQ(boot.report().fallbacks.size(), 1u);

@@ -258,6 +258,11 @@ Result<std::string> FakePlatform::read_in_root(const Dir& root, const std::strin
     return read_file(full, max_bytes);
 }
 
+Result<std::string> FakePlatform::read_on_partition(const Dir& root, const std::string& rel,
+                                                    size_t max_bytes) {
+    return read_file(join(root.path, rel), max_bytes);
+}
+
 Result<Dir> FakePlatform::make_dirs(const Dir& base, const std::string& rel) {
     std::string full = join(base.path, rel);
     TRY(injected("mkdir", full));

@@ -83,6 +83,8 @@ class FakePlatform : public Platform {
     Result<void> check_executable(const Dir& root, const std::string& path) override;
     Result<std::string> read_in_root(const Dir& root, const std::string& path,
                                      size_t max_bytes) override;
+    Result<std::string> read_on_partition(const Dir& root, const std::string& rel,
+                                          size_t max_bytes) override;
     Result<Dir> make_dirs(const Dir& base, const std::string& rel) override;
     Result<Dir> make_persist_dir(const Dir& persist_root, const std::string& rel,
                                  const Dir* seed) override;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/kernel_cmdline.h"
+
 namespace imageinit::core {
 namespace {
 
@@ -98,7 +100,10 @@ TEST(DecideKexec, UnreadableVersionLetsTheKernelJudge) {
 
 TEST(DecideKexec, NoLoopOnceKexecd) {
     KexecInput in = input();
-    in.cmdline = "console=ttyS0 imageinit.slot=b imageinit.kexec=b";
+    // The marker as PID 1 hands it down: found once, when the command line is parsed.
+    auto cmdline = parse_kernel_cmdline("console=ttyS0 imageinit.slot=b imageinit.kexec=b");
+    in.cmdline = cmdline.raw;
+    in.kexec_marker = cmdline.kexec_marker;
     in.running_release = "something-else";  // even if the identity check is fooled
     auto d = decide_kexec(in);
     ASSERT_TRUE(d);
