@@ -205,6 +205,8 @@ class ImageVariant:
     spec: str | None = DEFAULT_SPEC  # None: the image carries no /etc/imageinit/fstab
     broken_init: bool = False  # /sbin/init missing: the slot must fail in the initramfs
     padding_kib: int = 0  # extra incompressible file, to make images of a given size
+    # Health checks: (path under /etc/imageinit/health.d, shell script) pairs (contract §13).
+    health: tuple = ()
 
     def name(self) -> str:
         spec = "nospec" if self.spec is None else hashlib.sha256(self.spec.encode()).hexdigest()[:8]
@@ -213,6 +215,8 @@ class ImageVariant:
             parts.append("noinit")
         if self.padding_kib:
             parts.append(f"pad{self.padding_kib}")
+        if self.health:
+            parts.append("health" + hashlib.sha256(repr(self.health).encode()).hexdigest()[:8])
         return "-".join(parts)
 
 
@@ -240,6 +244,11 @@ def _build_image(binary: Path, v: ImageVariant) -> Path:
             (stage / "sbin" / "init").unlink()
         if v.padding_kib:
             (stage / "padding.bin").write_bytes(os.urandom(v.padding_kib * 1024))
+        for rel, script in v.health:
+            check = stage / "etc" / "imageinit" / "health.d" / rel
+            check.parent.mkdir(parents=True, exist_ok=True)
+            check.write_text(script)
+            check.chmod(0o755)
         tmp_out = Path(tmp) / "image"
         if v.fmt == "squashfs":
             # Debian's 6.1 kernel has CONFIG_SQUASHFS_ZSTD=y (checked in its config).

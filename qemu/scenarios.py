@@ -442,3 +442,5 @@ import scenarios_watchdog  # noqa: E402,F401  (hardware watchdog scenarios of is
 import scenarios_registry  # noqa: E402,F401  (imageinit upgrade in the guest, issue 15)
 import scenarios_hostile  # noqa: E402,F401  (hostile files on the state partition and in images, issue 19)
 import scenarios_packaging  # noqa: E402,F401  (initramfs built by the installed packages, issue 17)
+import scenarios_health  # noqa: E402,F401  (health checks gating mark-good, issue 14)
+import scenarios_debian  # noqa: E402,F401  (Debian 12 + systemd, issue 14)

@@ -15,6 +15,7 @@
 #include "core/mount_plan.h"
 #include "core/mount_spec.h"
 #include "core/slot_select.h"
+#include "core/systemd_units.h"
 #include "sys/log.h"
 
 namespace imageinit::boot {
@@ -142,6 +143,7 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
         return apply_plan(p_, plan, ctx, out.undo);
     }));
     out.mounts = std::move(applied.mounts);
+    out.plan = plan;
     for (auto& w : applied.warnings) out.warnings.push_back(std::move(w));
 
     TRY(slot_step<void>("check-init", slot, [&]() -> Result<void> {
@@ -299,12 +301,30 @@ Result<Handover> BootSequence::run() {
         });
         if (!reported) log::warning("no boot report for the booted system: " +
                                     reported.error().message);
+        if (auto units = write_systemd_units(prepared->plan); !units)
+            log::warning("no mount units for systemd: " + units.error().message);
         for (auto& u : prepared->undo) u.commit();
         for (auto& u : base_undo_) u.commit();
         Handover h{paths::kNewRoot, cfg_.init, {cfg_.init}};
         for (const auto& a : cfg_.init_args) h.argv.push_back(a);
         return h;
     }
+}
+
+// The booted OS's systemd learns the mounts made here and their order at shutdown
+// (core/systemd_units.h). /run moves into the new root, so the units are there for it.
+Result<void> BootSequence::write_systemd_units(const core::MountPlan& plan) {
+    return steps_.run<void>("systemd-units", "", [&]() -> Result<void> {
+        core::UnitContext ctx{state_device_, paths::kStateMount,
+                              persist_root_ ? persist_device_ : std::string(),
+                              paths::kPersistMount};
+        Dir run = TRY(p_.open_dir("/run"));
+        TRY(p_.make_dirs(run, paths::kSystemdUnitDir));
+        for (const auto& u : core::systemd_mount_units(plan, ctx))
+            TRY(p_.write_file(std::string("/run/") + paths::kSystemdUnitDir + "/" + u.name,
+                              u.content));
+        return ok();
+    });
 }
 
 }  // namespace imageinit::boot

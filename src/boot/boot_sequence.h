@@ -13,6 +13,7 @@
 #include "boot/step_runner.h"
 #include "core/boot_record.h"
 #include "core/kernel_cmdline.h"
+#include "core/mount_plan.h"
 
 namespace imageinit::boot {
 
@@ -23,6 +24,7 @@ inline constexpr const char* kPersistMount = "/run/imageinit/persist";
 inline constexpr const char* kOverlayStore = "/run/imageinit/overlay";
 inline constexpr const char* kReportFile = "/run/imageinit/boot.json";
 inline constexpr const char* kSlotFile = "/run/imageinit/slot";  // the running slot, one line
+inline constexpr const char* kSystemdUnitDir = "systemd/system";   // below /run: runtime units
 }  // namespace paths
 
 struct Handover {
@@ -58,6 +60,7 @@ private:
         ~Prepared() { unwind(undo); }
         std::vector<Undo> undo;
         std::vector<std::string> mounts;
+        core::MountPlan plan;  // what apply-mounts made (systemd units are written from it)
         std::vector<std::string> warnings;
         std::string image, fstype, spec_file;
         bool degraded = false;
@@ -73,6 +76,7 @@ private:
     Result<T> slot_step(const std::string& name, const std::string& slot,
                         const std::function<Result<T>()>& fn);
     void save(const core::BootRecord& record);
+    Result<void> write_systemd_units(const core::MountPlan& plan);
 
     Platform& p_;
     const core::KernelCmdline& cmdline_;
@@ -81,6 +85,7 @@ private:
     Clock::time_point deadline_;
     BootReport report_;
     std::string state_disk_;
+    std::string state_device_, persist_device_;  // as mounted (systemd units name them)
     std::optional<Dir> state_root_;
     std::optional<Dir> persist_root_;
     std::optional<Dir> overlay_store_;

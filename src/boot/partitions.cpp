@@ -73,6 +73,7 @@ Result<void> BootSequence::find_state() {
         base_undo_.push_back(TRY(p_.mount_path(device, paths::kStateMount, fstype,
                                                MS_NOSUID | MS_NODEV | MS_NOEXEC, "")));
         state_root_ = TRY(p_.open_dir(paths::kStateMount));
+        state_device_ = device;
         log::info("state partition " + device + " (" + fstype + ") on " + paths::kStateMount);
         return ok();
     });
@@ -128,6 +129,7 @@ Result<void> BootSequence::find_persist() {
         auto dir = p_.open_dir(paths::kPersistMount);
         if (!dir) return degrade(dir.error().message);
         persist_root_ = std::move(*dir);
+        persist_device_ = *device;
         log::info("persistent partition " + *device + " (" + *fstype + ") on " +
                   paths::kPersistMount);
         return ok();

@@ -256,8 +256,9 @@ Result<std::vector<std::string>> RealPlatform::list_executables(const std::strin
 
 Result<sys::ProcessResult> RealPlatform::run_program(const std::vector<std::string>& argv,
                                                      const std::vector<std::string>& env,
-                                                     std::chrono::milliseconds limit) {
-    return sys::run_process(argv, env, limit);
+                                                     std::chrono::milliseconds limit,
+                                                     size_t capture_bytes) {
+    return sys::run_process(argv, env, limit, capture_bytes);
 }
 
 }  // namespace imageinit::boot

@@ -131,11 +131,13 @@ public:
         (void)dir;
         return std::vector<std::string>{};
     }
-    // sys::run_process: ARGV with exactly ENV, killed (with its process group) at LIMIT.
+    // sys::run_process: ARGV with exactly ENV, killed (with its process group) at LIMIT; with
+    // CAPTURE_BYTES > 0 the tail of its output comes back instead of going to our stderr.
     virtual Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
                                                    const std::vector<std::string>& env,
-                                                   std::chrono::milliseconds limit) {
-        (void)env, (void)limit;
+                                                   std::chrono::milliseconds limit,
+                                                   size_t capture_bytes = 0) {
+        (void)env, (void)limit, (void)capture_bytes;
         return fail(ENOSYS, "cannot run '" + argv.at(0) + "' on this platform");
     }
 

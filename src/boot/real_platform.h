@@ -51,7 +51,8 @@ public:
     Result<std::vector<std::string>> list_executables(const std::string& dir) override;
     Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
                                            const std::vector<std::string>& env,
-                                           std::chrono::milliseconds limit) override;
+                                           std::chrono::milliseconds limit,
+                                           size_t capture_bytes = 0) override;
 
     // platform_integrity.cpp
     Result<AttachedImage> open_verity(const std::string& data_device, const std::string& hash_file,

@@ -1,4 +1,4 @@
-// Command dispatch and the record commands: status, mark-good, rollback.
+// Command dispatch and the record commands: status and rollback (mark-good: mark_good.cpp).
 #include "cli/commands.h"
 
 #include <cstdio>
@@ -20,7 +20,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: imageinit COMMAND [OPTIONS]\n"
     "  status [--json]                 the slots, the running one, and the last boots\n"
-    "  mark-good                       the running slot becomes good and primary\n"
+    "  mark-good [--no-checks]         health checks, then the running slot is good and primary\n"
     "  install IMAGE [--tries N] [--verity]   write IMAGE to the passive slot, make it primary\n"
     "  upgrade SOURCE [--tries N] [--reboot]   compose SOURCE (docker://, oci:) and install it\n"
     "  rollback                        primary back to the other good slot\n"
@@ -104,7 +104,7 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
             w.begin_object().key("boot").value(j.boot).key("slot").value(j.slot)
                 .key("outcome").value(j.outcome).key("step").value(j.step)
                 .key("reason").value(j.reason).key("ms").value(j.duration_ms).end_object();
-        w.end_array().end_object();
+        w.end_array().key("health_checks").value(last_health_report(*h)).end_object();
         out(w.str(), "\n");
         return 0;
     }
@@ -125,6 +125,8 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
     if (report && report->find("\"degraded\":true") != std::string::npos)
         out("this boot is DEGRADED: persistent paths are temporary (see ", o.run_dir,
             "/boot.json)\n");
+    if (std::string health = last_health_report(*h); !health.empty())
+        out("last health checks: ", health);
     out("last boots (oldest first):\n");
     for (const auto& j : r.journal) {
         out("  boot ", j.boot, ": slot ", j.slot, " ", j.outcome);
@@ -138,7 +140,7 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
 
 namespace {
 
-// mark-good and rollback: a core function turns (record, running slot) into the new record,
+// rollback: a core function turns (record, running slot) into the new record,
 // which is written atomically; DONE says what happened.
 using RecordChange = Result<core::BootRecord> (*)(core::BootRecord, const std::string&);
 
@@ -158,13 +160,6 @@ int change_record(const char* command, const std::vector<std::string>& args,
 }
 
 }  // namespace
-
-int cmd_mark_good(const std::vector<std::string>& args, const CommonOptions& o) {
-    return change_record("mark-good", args, o, core::mark_good,
-                         [](const std::string& running, const core::BootRecord&) {
-                             return "slot " + running + " is good and primary";
-                         });
-}
 
 int cmd_rollback(const std::vector<std::string>& args, const CommonOptions& o) {
     return change_record("rollback", args, o, core::rollback,

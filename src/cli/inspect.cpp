@@ -55,9 +55,16 @@ Result<ImageRoot> open_image_root(const std::string& image) {
     if (::unshare(CLONE_NEWNS) < 0)
         return fail_errno("unshare(CLONE_NEWNS) (reading an image file needs root)", image);
     TRY(sys::make_private_recursive("/"));
-    char dir[] = "/tmp/imageinit-image.XXXXXX";
-    if (!::mkdtemp(dir)) return fail_errno("mkdtemp", dir);
-    std::string mnt = dir;
+    // The scratch mount point: /run is a tmpfs on every system imageinit booted, while /tmp may
+    // be read-only (an image whose spec has no tmpfs there must still install updates). A build
+    // host without a writable /run falls back to /tmp.
+    char dir[] = "/run/imageinit-image.XXXXXX";
+    char tmp_dir[] = "/tmp/imageinit-image.XXXXXX";
+    const char* made = ::mkdtemp(dir);
+    if (!made && errno != ENOENT && errno != EACCES && errno != EROFS)
+        return fail_errno("mkdtemp", dir);
+    if (!made && !(made = ::mkdtemp(tmp_dir))) return fail_errno("mkdtemp", tmp_dir);
+    std::string mnt = made;
     out.undo.emplace_back([mnt] { ::rmdir(mnt.c_str()); });
     auto loop = TRY(p.attach_loop(image));
     out.undo.push_back(std::move(loop.undo));

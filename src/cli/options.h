@@ -21,6 +21,12 @@ Result<void> save_record(RecordHandle& h, const core::BootRecord& record);
 Result<std::string> running_slot(const CommonOptions& o);
 int report_error(const Error& e);
 
+// mark-good's exit status when a required health check failed and the slot is still trying:
+// a reboot counts the try down (the shipped unit reboots after a grace period on it alone).
+inline constexpr int kExitUnproven = 3;
+// The last health check results kept on the state partition; empty when there are none.
+std::string last_health_report(RecordHandle& h);
+
 }  // namespace imageinit::cli
 
 #include <vector>

@@ -7,8 +7,11 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -83,12 +86,57 @@ class CwdGuard {
 
 std::string short_digest(const std::string& digest) { return digest.substr(0, 7 + 12); }
 
+// A small cache file, written and closed with every error checked: a lost `dirs` or `size`
+// would leave a layer in the cache that no later compose can use.
+Result<void> write_cache_file(const std::string& path, const std::string& data) {
+    sys::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                            0600));
+    if (!fd) return fail_errno("open", path);
+    for (size_t done = 0; done < data.size();) {
+        ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("write", path);
+        done += static_cast<size_t>(n);
+    }
+    if (::close(fd.release()) != 0) return fail_errno("close", path);
+    return ok();
+}
+
+// POSIX ACLs as tar carries them from umoci, buildah and GNU tar --acls: the xattrs
+// SCHILY.xattr.system.posix_acl_access/_default. libarchive's disk writer skips these two names
+// on Linux (it expects ACLs in its own headers), so they are set here, right after the entry
+// was written: nothing later in the archive can have replaced its path yet.
+bool is_posix_acl(const char* name) {
+    return std::strcmp(name, "system.posix_acl_access") == 0 ||
+           std::strcmp(name, "system.posix_acl_default") == 0;
+}
+
+Result<void> apply_posix_acls(struct archive_entry* entry, const std::string& path) {
+    if (archive_entry_xattr_reset(entry) == 0) return ok();
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+        if (!name || !is_posix_acl(name)) continue;
+        // Relative to the layer tree (the working directory) and never through a symlink.
+        if (::lsetxattr(path.empty() ? "." : path.c_str(), name, value, size, 0) != 0)
+            return fail_errno(std::string("lsetxattr ") + name, path);
+    }
+    return ok();
+}
+
 }  // namespace
 
 Result<LayerCache> LayerCache::open(const std::string& root) {
     TRY(mkdir_p(root + "/layers/sha256", 0700));
     TRY(mkdir_p(root + "/tmp", 0700));
-    return LayerCache(root);
+    // Absolute from here on: unpacking changes the working directory (a relative --cache
+    // broke every compose: the cache files went nowhere).
+    char* abs = ::realpath(root.c_str(), nullptr);
+    if (!abs) return fail_errno("realpath", root);
+    std::string absolute = abs;
+    ::free(abs);
+    return LayerCache(absolute);
 }
 
 std::string LayerCache::layer_dir(const Descriptor& d) const {
@@ -109,7 +157,8 @@ Result<CachedLayer> LayerCache::load(const Descriptor& d) const {
     if (!dirs) return fail_errno("open", layer_dir(d) + "/dirs");
     for (std::string line; std::getline(dirs, line, '\0');) c.explicit_dirs.insert(line);
     std::ifstream size(layer_dir(d) + "/size");
-    size >> c.content_bytes;
+    if (!(size >> c.content_bytes))
+        return fail(EINVAL, "'" + layer_dir(d) + "/size' is unreadable");
     // Entries the policy dropped when the layer was unpacked (absent in older caches).
     std::ifstream warnings(layer_dir(d) + "/warnings", std::ios::binary);
     for (std::string line; std::getline(warnings, line);) c.warnings.push_back(line);
@@ -121,9 +170,16 @@ Result<CachedLayer> LayerCache::get(const std::string& layout_dir, const Layer& 
     const Descriptor& d = layer.desc;
     struct stat st;
     if (::stat((layer_dir(d) + "/tree").c_str(), &st) == 0) {
-        CachedLayer c = TRY_CTX(load(d), "layer cache " + short_digest(d.digest));
-        c.reused = true;
-        return c;
+        auto c = load(d);
+        if (c) {
+            c->reused = true;
+            return c;
+        }
+        // A layer without its `dirs`/`size` (left by a compose before those writes were
+        // checked) is unpacked again rather than failing every compose from now on.
+        if (c.error().code != ENOENT && c.error().code != EINVAL)
+            return Unexpected(with_context(c.error(), "layer cache " + short_digest(d.digest)));
+        TRY(remove_tree(layer_dir(d)));
     }
     std::string partial = TRY(make_temp_dir("layer-" + d.hex.substr(0, 12)));
     CachedLayer c;
@@ -219,6 +275,7 @@ Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& laye
                 if (src.error) return Unexpected(*src.error);
                 return fail(what + ": '" + dec.path + "': " + archive_error_string(in.get()));
             }
+            TRY_CTX(apply_posix_acls(entry, dec.path), what);
         }
         if (archive_write_close(disk.get()) != ARCHIVE_OK)
             return fail(what + ": " + archive_error_string(disk.get()));
@@ -232,10 +289,9 @@ Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& laye
     TRY(blob.finish());
     out.blob_bytes = blob.bytes();
     if (!extracted) return extracted;
-    std::ofstream(dest + "/dirs", std::ios::binary) << dirs;
-    std::ofstream(dest + "/size") << out.content_bytes;
-    std::ofstream(dest + "/warnings", std::ios::binary) << warnings;
-    return ok();
+    TRY(write_cache_file(dest + "/dirs", dirs));
+    TRY(write_cache_file(dest + "/warnings", warnings));
+    return write_cache_file(dest + "/size", std::to_string(out.content_bytes));
 }
 
 }  // namespace imageinit::compose

@@ -5,9 +5,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "sys/unique_fd.h"
 
@@ -20,13 +24,15 @@ using Clock = std::chrono::steady_clock;
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 // Only async-signal-safe calls between fork and execve.
-[[noreturn]] void exec_child(char* const* argv, char* const* envp, int err_fd) {
+[[noreturn]] void exec_child(char* const* argv, char* const* envp, int err_fd, int out_fd) {
     ::setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd >= 0) ::dup2(null_fd, 0);
+    // dup2 clears close-on-exec on the copies only.
+    if (out_fd >= 0) ::dup2(out_fd, 1), ::dup2(out_fd, 2);
     ::execve(argv[0], argv, envp);
     int e = errno;
     (void)!::write(err_fd, &e, sizeof e);
@@ -43,12 +49,30 @@ Result<ProcessResult> reap(pid_t pid, ProcessResult r) {
     return r;
 }
 
+// The last MAX bytes written to FD (a memfd shared with the child).
+Result<std::string> read_tail(int fd, size_t max) {
+    struct stat st;
+    if (::fstat(fd, &st) < 0) return fail_errno("fstat", "captured output");
+    auto size = static_cast<size_t>(st.st_size);
+    size_t n = std::min(size, max);
+    std::string out(n, '\0');
+    ssize_t got = ::pread(fd, out.data(), n, static_cast<off_t>(size - n));
+    if (got < 0) return fail_errno("pread", "captured output");
+    out.resize(static_cast<size_t>(got));
+    return out;
+}
+
 }  // namespace
 
 Result<ProcessResult> run_process(const std::vector<std::string>& argv,
                                   const std::vector<std::string>& env,
-                                  std::chrono::milliseconds limit) {
+                                  std::chrono::milliseconds limit, size_t capture_bytes) {
     if (argv.empty()) return fail(EINVAL, "run_process: empty argv");
+    UniqueFd out_fd;
+    if (capture_bytes > 0) {
+        out_fd = UniqueFd(::memfd_create("imageinit-output", MFD_CLOEXEC));
+        if (!out_fd) return fail_errno("memfd_create", argv[0]);
+    }
     std::vector<char*> cargv, cenv;
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
@@ -62,7 +86,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
     auto start = Clock::now();
     pid_t pid = ::fork();
     if (pid < 0) return fail_errno("fork", argv[0]);
-    if (pid == 0) exec_child(cargv.data(), cenv.data(), err_write.get());
+    if (pid == 0) exec_child(cargv.data(), cenv.data(), err_write.get(), out_fd.get());
     // Also from the parent: whichever runs first, the group exists before we may signal it.
     ::setpgid(pid, pid);
     err_write.reset();
@@ -98,6 +122,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
     ::kill(-pid, SIGKILL);
     auto out = TRY(reap(pid, r));
     out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    if (out_fd) out.output = TRY(read_tail(out_fd.get(), capture_bytes));
     return out;
 }
 

@@ -96,6 +96,26 @@ TEST(RunProcess, BackgroundChildrenDieWithTheHook) {
     EXPECT_TRUE(dies_soon(child)) << "background child " << child << " still running";
 }
 
+TEST(RunProcess, CapturesStdoutAndStderrInOrder) {
+    auto r = run_process({"/bin/sh", "-c", "echo one; echo two >&2; echo three"}, {}, 5s, 4096);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->output, "one\ntwo\nthree\n");
+}
+
+TEST(RunProcess, CaptureKeepsOnlyTheLastBytes) {
+    auto r = run_process({"/bin/sh", "-c", "seq 1 1000; echo last words"}, {}, 5s, 16);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->output, "1000\nlast words\n");
+}
+
+TEST(RunProcess, CapturesTheOutputOfAProgramKilledAtTheLimit) {
+    auto r = run_process({"/bin/sh", "-c", "echo waiting for the service; sleep 60"}, {}, 300ms,
+                         4096);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->timed_out);
+    EXPECT_EQ(r->output, "waiting for the service\n");
+}
+
 TEST(RunProcess, SaysWhenAProgramCannotBeExecuted) {
     auto r = run_process({"/nonexistent/hook"}, {}, 1s);
     ASSERT_FALSE(r);
