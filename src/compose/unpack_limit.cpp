@@ -63,8 +63,10 @@ std::string format_size(uint64_t bytes) {
 }
 
 uint64_t default_unpack_limit(uint64_t free_bytes) {
+    // A floor of a few MiB, not more: on a device the cache sits on PERSIST, which may be small
+    // (an upgrade on a 100 MiB partition must still be able to use most of it).
     uint64_t reserve = free_bytes / 20;
-    if (reserve < (64ull << 20)) reserve = 64ull << 20;
+    if (reserve < (4ull << 20)) reserve = 4ull << 20;
     return free_bytes > reserve ? free_bytes - reserve : 0;
 }
 

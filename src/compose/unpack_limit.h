@@ -33,7 +33,7 @@ std::optional<uint64_t> parse_size(std::string_view text);
 std::string format_size(uint64_t bytes);
 
 // The default limit from the cache file system's free space: what is free, less a reserve of
-// 5% (at least 64 MiB) so the output image and the system keep room.
+// 5% (at least 4 MiB) so the output image and the system keep room.
 uint64_t default_unpack_limit(uint64_t free_bytes);
 
 }  // namespace imageinit::compose

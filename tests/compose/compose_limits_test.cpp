@@ -108,8 +108,9 @@ TEST(UnpackBudget, SizesParseWithBinarySuffixes) {
 
 TEST(UnpackBudget, DefaultLeavesAReserveOfTheFreeSpace) {
     EXPECT_EQ(default_unpack_limit(100ull << 30), (100ull << 30) - (5ull << 30));
-    EXPECT_EQ(default_unpack_limit(100ull << 20), (100ull << 20) - (64ull << 20));
-    EXPECT_EQ(default_unpack_limit(10ull << 20), 0u);
+    EXPECT_EQ(default_unpack_limit(100ull << 20), (100ull << 20) - (5ull << 20));
+    EXPECT_EQ(default_unpack_limit(10ull << 20), (10ull << 20) - (4ull << 20));
+    EXPECT_EQ(default_unpack_limit(3ull << 20), 0u);
 }
 
 class TempDir : public ::testing::Test {
