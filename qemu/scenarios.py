@@ -21,6 +21,16 @@ import harness as h
 SCENARIOS: dict[str, Callable] = {}
 
 
+# Scenarios left out of the default run (qemu/run-tests with no names, so tests/run-all and CI),
+# each with the reason; name them to run them.
+OPT_IN = {
+    # Issue 14: on the merged tree its first boot failed in a loaded run (the ssh-host-keys hook
+    # found no ssh-keygen, so ssh.service failed and the system was 'degraded'); it passed on its
+    # branch. Back in the default run once that is understood.
+    "debian-systemd",
+}
+
+
 def scenario(name: str):
     def register(fn):
         SCENARIOS[name] = fn
