@@ -298,7 +298,7 @@ class RegistryTest(unittest.TestCase):
         before = cache_state(self.cache)
         r, out = self.compose("os/tamper:v1", check=False)
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("blob " + layers[4]["digest"] + ": digest mismatch", r.stderr)
+        self.assertIn("layer " + layers[4]["digest"] + ": digest mismatch", r.stderr)
         self.assertIn("nothing was cached", r.stderr)
         self.assertEqual(cache_state(self.cache), before)
         self.assertNotIn(target, self.cached_layers())
