@@ -2,8 +2,10 @@
 # imageinit-compose against the real registry when the network misbehaves: docker-registry
 # (TLS, htpasswd) answers blob GETs with a 307 to a blob storage server (its `redirect` storage
 # middleware, as on S3 or behind a CDN), and a fault-injecting proxy sits in front of it (429,
-# 503, connection resets, a body cut halfway). Usage: registry_faults_test.py imageinit-compose.
+# 503, connection resets, a body cut halfway). Also: credentials from docker credential helpers
+# named by an auth file. Usage: registry_faults_test.py imageinit-compose.
 # Exit 77 (skip) without root or without docker-registry/skopeo/htpasswd.
+import json
 import os
 import shutil
 import subprocess
@@ -60,13 +62,14 @@ class RegistryFaultsTest(unittest.TestCase):
         self.proxy.faults.clear()
         self.storage.faults.clear()
 
-    def compose(self, ref, *args, retries=3, check=True):
+    def compose(self, ref, *args, retries=3, check=True, creds=True, env=None):
         out = os.path.join(self.work, "out.img")
         cmd = [COMPOSE, "--cache", self.cache, "--no-check", "--format", "squashfs",
-               "--retry-times", str(retries), "--creds", "%s:%s" % (USER, PASSWORD),
-               "--cert-dir", self.reg.certs, *args,
-               "docker://%s/%s" % (self.proxy.host, ref), out]
-        r = run(cmd)
+               "--retry-times", str(retries), "--cert-dir", self.reg.certs, *args]
+        if creds:
+            cmd += ["--creds", "%s:%s" % (USER, PASSWORD)]
+        cmd += ["docker://%s/%s" % (self.proxy.host, ref), out]
+        r = run(cmd, env=env)
         if check and r.returncode != 0:
             self.fail("compose failed: %s\n%s" % (r.stderr, r.stdout))
         return r, out
@@ -140,6 +143,66 @@ class RegistryFaultsTest(unittest.TestCase):
         offset = int(gets[1]["range"].removeprefix("bytes=").removesuffix("-"))
         self.assertTrue(0 < offset <= cut, gets[1]["range"])
         self.assertEqual(os.listdir(os.path.join(self.cache, "tmp")), [])
+
+    def test_credential_helpers_named_by_the_auth_file_are_run(self):
+        # Two helpers as docker-credential-helpers behave: one knows this registry, one
+        # knows nothing ("credentials not found", exit status 1). Each logs what it was asked.
+        bin_dir = os.path.join(self.work, "bin")
+        os.mkdir(bin_dir)
+        asked = os.path.join(self.work, "asked")
+        for name, answer in (("imageinit-test", '{"ServerURL":"%s","Username":"%s","Secret":"%s"}'
+                              % (self.proxy.host, USER, PASSWORD)), ("imageinit-empty", None)):
+            with open(os.path.join(bin_dir, "docker-credential-" + name), "w") as fh:
+                fh.write("#!/bin/sh\nread server\necho \"$1 $server\" >> %s\n" % asked)
+                fh.write("echo '%s'\n" % answer if answer else
+                         "echo 'credentials not found in native keychain'\nexit 1\n")
+            os.chmod(os.path.join(bin_dir, "docker-credential-" + name), 0o755)
+        env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"])
+        auth = os.path.join(self.work, "auth.json")
+
+        def with_auth(doc, **kw):
+            with open(auth, "w") as fh:
+                json.dump(doc, fh)
+            return self.compose("os/base:v1", "--authfile", auth, creds=False, env=env, **kw)
+
+        r, out = with_auth({"credHelpers": {self.proxy.host: "imageinit-test"}})
+        self.assertEqual(self.cat(out, "usr/share/layers/5"), b"layer 5\n")
+        with open(asked) as fh:
+            self.assertEqual(fh.read(), "get %s\n" % self.proxy.host)
+        # `docker login` with a store leaves an empty "auths" entry and names the store.
+        shutil.rmtree(self.cache)
+        with_auth({"auths": {self.proxy.host: {}}, "credsStore": "imageinit-test"})
+        before = cache_state(self.cache)
+        r, _ = with_auth({"credHelpers": {self.proxy.host: "imageinit-empty"}}, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(len(r.stderr.strip().split("\n")), 1, r.stderr)
+        self.assertIn("the registry wants credentials", r.stderr)
+        r, _ = with_auth({"credsStore": "imageinit-missing"}, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.stderr.strip(), "imageinit-compose: auth file '%s': credential helper "
+                         "'docker-credential-imageinit-missing' is not installed (not in PATH)"
+                         % auth)
+        self.assertEqual(cache_state(self.cache), before)
+
+    def test_gc_refuses_a_fifo_or_symlink_sidecar_without_blocking(self):
+        # slots/ is on STATE, which anyone with the disk can write: a fifo must not hang gc
+        # and a symlink must not make it read another file.
+        slots = os.path.join(self.work, "slots")
+        os.mkdir(slots)
+        os.mkfifo(os.path.join(slots, "a.img.source"))
+        r = subprocess.run([COMPOSE, "gc", "--cache", self.cache, "--keep-slots", slots],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("a.img.source' is a fifo, not a regular file", r.stderr)
+        self.assertIn("nothing removed", r.stderr)
+        os.unlink(os.path.join(slots, "a.img.source"))
+        with open(os.path.join(self.work, "elsewhere"), "w") as fh:
+            fh.write("digest=sha256:%s\n" % self.base_desc["digest"][7:])
+        os.symlink(os.path.join(self.work, "elsewhere"), os.path.join(slots, "a.img.source"))
+        r = run([COMPOSE, "gc", "--cache", self.cache, "--keep-slots", slots])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("a.img.source", r.stderr)
+        self.assertIn("nothing removed", r.stderr)
 
 
 if __name__ == "__main__":
