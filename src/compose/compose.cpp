@@ -231,8 +231,8 @@ Result<void> compose(const Options& opts) {
         std::printf(
             "time %.2f s (pull %.2f s, unpack %.2f s, merge %.2f s, scan %.2f s, mkfs %.2f s, "
             "cleanup %.2f s), content %.1f MB, %.1f MB/s\n",
-            total, t.pull, t.unpack, t.merge, t.scan, t.mkfs, t.cleanup,
-            mb(composed.content_bytes), mb(composed.content_bytes) / total);
+            total, t.pull, t.unpack, t.merge, t.scan, t.mkfs, t.cleanup, mb(composed.content_bytes),
+            mb(composed.content_bytes) / total);
     }
     return ok();
 }

@@ -293,11 +293,11 @@ TEST(AuthFile, CredHelperForTheHostThenAuthsThenCredsStore) {
     struct Case {
         std::string host, user, helper;
     } cases[] = {
-        {"a.example", "user", ""},           // an "auths" entry with credentials
-        {"b.example:5000", "", "desktop"},   // an empty entry: docker login put them in the store
-        {"c.example", "", "desktop"},        // nothing for the host: the default store
-        {"h.example", "", "ecr-login"},      // credHelpers wins over "auths"
-        {"docker.io", "", "hub"},            // keys are normalised as for "auths"
+        {"a.example", "user", ""},          // an "auths" entry with credentials
+        {"b.example:5000", "", "desktop"},  // an empty entry: docker login put them in the store
+        {"c.example", "", "desktop"},       // nothing for the host: the default store
+        {"h.example", "", "ecr-login"},     // credHelpers wins over "auths"
+        {"docker.io", "", "hub"},           // keys are normalised as for "auths"
     };
     for (const Case& c : cases) {
         auto r = lookup_auth(json, c.host, "repo");
@@ -312,9 +312,9 @@ TEST(AuthFile, CredHelperForTheHostThenAuthsThenCredsStore) {
 }
 
 TEST(AuthFile, HelperNamesThatAreNotProgramNamesAreRefused) {
-    for (const char* bad : {R"({"credsStore": "../../bin/sh"})", R"({"credsStore": ""})",
-                            R"({"credsStore": 5})", R"({"credHelpers": {"h": "a b"}})",
-                            R"({"credHelpers": {"h": ".hidden"}})"}) {
+    for (const char* bad :
+         {R"({"credsStore": "../../bin/sh"})", R"({"credsStore": ""})", R"({"credsStore": 5})",
+          R"({"credHelpers": {"h": "a b"}})", R"({"credHelpers": {"h": ".hidden"}})"}) {
         auto r = lookup_auth(bad, "h", "repo");
         ASSERT_FALSE(r) << bad;
         EXPECT_NE(r.error().message.find("not a credential helper name"), std::string::npos)
@@ -325,8 +325,8 @@ TEST(AuthFile, HelperNamesThatAreNotProgramNamesAreRefused) {
 TEST(CredentialHelper, ServerUrlAndAnswers) {
     EXPECT_EQ(helper_server_url("docker.io"), "https://index.docker.io/v1/");
     EXPECT_EQ(helper_server_url("127.0.0.1:5000"), "127.0.0.1:5000");
-    auto c = parse_helper_output(
-        R"({"ServerURL": "r.example", "Username": "u", "Secret": "s:3"})", "x");
+    auto c =
+        parse_helper_output(R"({"ServerURL": "r.example", "Username": "u", "Secret": "s:3"})", "x");
     ASSERT_TRUE(c) << c.error().message;
     EXPECT_EQ(c->username, "u");
     EXPECT_EQ(c->password, "s:3");

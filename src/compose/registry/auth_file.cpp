@@ -172,7 +172,8 @@ Result<Credentials> parse_helper_output(std::string_view json, std::string_view 
     if (!doc || !doc->is_object()) return fail(who + ": its answer is not a JSON object");
     Credentials c{doc->get_string("Username"), doc->get_string("Secret")};
     if (c.username == "<token>")
-        return fail(who + " returned an identity token (an OAuth refresh token), which is not "
+        return fail(who +
+                    " returned an identity token (an OAuth refresh token), which is not "
                     "supported: log in with a user name and password or token");
     if (c.username.empty()) return fail(who + ": its answer has no \"Username\"");
     return c;
