@@ -1,7 +1,7 @@
 # Loopback HTTPS servers for the registry fault tests: a proxy in front of the real registry and
 # a "blob storage" serving the registry's storage directory (what S3 or a CDN is behind a
 # registry's 307). Both can be told to fail the next matching requests: answer a status (429,
-# 503), reset the connection before answering, or cut a body short after N bytes. Every request
+# 503), reset the connection before answering, or close it after N bytes of a body. Every request
 # is logged (time, path, Range, Authorization present, what was done) for the tests to check.
 import http.client
 import http.server
@@ -17,7 +17,7 @@ import time
 class Fault:
     """Applies to the next request whose path matches `path_re`; used up once applied.
     kind: an int status, "reset" (RST before any response) or "cut" (headers and `cut_at`
-    body bytes, then RST)."""
+    body bytes, then the connection closed)."""
 
     def __init__(self, path_re, kind, cut_at=0, retry_after=None):
         self.path_re = re.compile(path_re)
@@ -142,9 +142,12 @@ class FaultServer:
         sent = 0
         for chunk in body:
             if cut is not None and sent + len(chunk) >= cut:
+                # A plain close (FIN, not RST): the client keeps every byte sent before it,
+                # so where it resumes is exactly what it received.
                 h.wfile.write(chunk[:cut - sent])
                 h.wfile.flush()
-                self._reset(h)
+                h.close_connection = True
+                h.connection.close()
                 return
             h.wfile.write(chunk)
             sent += len(chunk)
