@@ -45,7 +45,7 @@ Result<ImageRoot> open_image_root(const std::string& image) {
                                 ", not an image file, block device or directory");
     ImageRoot out;
     if (S_ISDIR(st.st_mode)) {
-        out.root = TRY(p.open_dir(image));
+        out.root = TRY(p.files().open_dir(image));
         return out;
     }
     out.fstype = TRY(sys::probe_fstype(image));
@@ -66,16 +66,16 @@ Result<ImageRoot> open_image_root(const std::string& image) {
     if (!made && !(made = ::mkdtemp(tmp_dir))) return fail_errno("mkdtemp", tmp_dir);
     std::string mnt = made;
     out.undo.emplace_back([mnt] { ::rmdir(mnt.c_str()); });
-    auto loop = TRY(p.attach_loop(image));
+    auto loop = TRY(p.mounts().attach_loop(image));
     out.undo.push_back(std::move(loop.undo));
     TRY(sys::mount(loop.device, mnt, out.fstype, MS_RDONLY | MS_NODEV | MS_NOSUID, ""));
     out.undo.emplace_back([mnt] { (void)sys::umount(mnt, MNT_DETACH); });
-    out.root = TRY(p.open_dir(mnt));
+    out.root = TRY(p.files().open_dir(mnt));
     return out;
 }
 
 CheckResult check_image(ImageRoot& image, const std::string& init) {
-    boot::RealPlatform p(nullptr, nullptr);
+    boot::RealRootFs p;
     CheckResult out;
     std::string file(core::kSpecPathInImage);
     auto text = p.read_in_root(image.root, file, kMaxSpecBytes);

@@ -107,7 +107,7 @@ Result<void> copy_and_verify(const std::string& src, int dir_fd, const std::stri
 // returns to exactly what the proven slot had.
 Result<int> seed_slot_scope(const core::MountSpec& spec, const CommonOptions& o,
                             const std::string& running, const std::string& target) {
-    boot::RealPlatform p(nullptr, nullptr);
+    boot::RealRootFs p;
     auto persist = p.open_dir(o.persist_dir);
     if (!persist) return 0;  // no persistent partition (degraded boot): nothing to carry over
     const int root = persist->fd.get();

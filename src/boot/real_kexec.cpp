@@ -1,5 +1,5 @@
-// RealPlatform's slot-kernel methods (see platform.h, "slot-owned kernels"), apart from
-// platform.cpp so the kexec pieces stay together.
+// RealKexec (see real_platform.h): the running kernel and kexec_file_load of a slot's kernel,
+// its files opened inside the image like every other file of it.
 #include <fcntl.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -10,18 +10,13 @@
 
 namespace imageinit::boot {
 
-std::pair<std::string, std::string> RealPlatform::running_kernel() {
+std::pair<std::string, std::string> RealKexec::running_kernel() {
     struct utsname u;
     if (::uname(&u) < 0) return {};
     return {u.release, u.version};
 }
 
-Result<std::string> RealPlatform::read_head_in_root(const Dir& root, const std::string& path,
-                                                    size_t max_bytes) {
-    return sys::read_head_checked(root.fd.get(), path, sys::Scope::kImage, max_bytes);
-}
-
-Result<void> RealPlatform::kexec_load(const Dir& root, const std::string& kernel,
+Result<void> RealKexec::kexec_load(const Dir& root, const std::string& kernel,
                                       const std::string& initrd, const std::string& cmdline) {
     // Checked like every file of an image: a fifo here would block kexec_file_load's read.
     sys::UniqueFd kfd = TRY(sys::open_checked(root.fd.get(), kernel, sys::Scope::kImage,
