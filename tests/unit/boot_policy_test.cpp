@@ -70,9 +70,12 @@ TEST(UnlockAnswer, SuccessAndFailureRoundTrip) {
     EXPECT_EQ(failed.error().message, "no key fits");
 }
 
-TEST(UnlockAnswer, AFailureWithoutErrnoIsSentAsEperm) {
-    EXPECT_EQ(encode_unlock_answer(Result<std::string>(fail("bad passphrase"))),
-              std::to_string(EPERM) + " bad passphrase");
+TEST(UnlockAnswer, AFailureWithoutErrnoIsSentAsEpermAndReadBackAsAFailure) {
+    std::string line = encode_unlock_answer(Result<std::string>(fail("bad passphrase")));
+    EXPECT_EQ(line, std::to_string(EPERM) + " bad passphrase");
+    auto r = decode_unlock_answer(line, 0, "/d");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EPERM);
 }
 
 TEST(UnlockAnswer, ACrashOrNoAnswerIsAnIoErrorNamingTheDevice) {
