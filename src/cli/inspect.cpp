@@ -8,6 +8,7 @@
 
 
 #include "boot/real_platform.h"
+#include "core/boot_policy.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "cli/verity_sidecars.h"
@@ -112,12 +113,10 @@ CheckResult check_image(ImageRoot& image, const std::string& init) {
                            dir.error().message + ")");
             continue;
         }
-        std::string landed = real_path(dir->fd.get());
-        std::string expected = m.target == "/" ? root_path : root_path + m.target;
-        if (landed != expected)
-            out.errors.push_back(where + "mount point '" + m.target + "' resolves to '" +
-                                 landed.substr(std::min(landed.size(), root_path.size())) +
-                                 "' through a symlink in the image");
+        // The boot's own rule (core::check_landing), so what check accepts is what mounts.
+        if (auto landed = core::check_landing(m.target, root_path, real_path(dir->fd.get()));
+            !landed)
+            out.errors.push_back(where + "mount point " + landed.error().message);
         // A mount point below an earlier tmpfs or persistent bind will not exist at boot.
         if (enclosing[i] >= 0) {
             const auto& parent = mounts[static_cast<size_t>(enclosing[i])];
