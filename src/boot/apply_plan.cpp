@@ -25,8 +25,8 @@ Result<Undo> mount_device(const Platform& p, const PlannedMount& m, const Dir& t
     return p.mounts.mount_on(devices.front(), target, fstype, m.flags, m.data);
 }
 
-Result<Undo> apply_one(const Platform& p, const PlannedMount& m, size_t index, const ApplyContext& ctx,
-                       const Dir& target) {
+Result<Undo> apply_one(const Platform& p, const PlannedMount& m, size_t index,
+                       const ApplyContext& ctx, const Dir& target) {
     switch (m.action) {
         case MountAction::kTmpfs:
             return p.mounts.mount_on("tmpfs", target, "tmpfs", m.flags, m.data);
@@ -47,7 +47,7 @@ Result<Undo> apply_one(const Platform& p, const PlannedMount& m, size_t index, c
         case MountAction::kBind: {
             if (!ctx.persist_root) return fail(ENODEV, "no persistent partition");
             Dir source = TRY(p.files.make_persist_dir(*ctx.persist_root, m.persist_dir,
-                                                m.seed_from_image ? &target : nullptr));
+                                                      m.seed_from_image ? &target : nullptr));
             return p.mounts.bind(source, target, m.flags);
         }
         case MountAction::kDevice:

@@ -18,17 +18,20 @@ namespace {
 const std::vector<std::string> kKnownSlots = {"a", "b", "recovery"};
 
 }  // namespace
-BootSequence::BootSequence(Platform platform, const core::KernelCmdline& cmdline,
-                           StepRunner& steps, Clock::time_point start)
-    : p_(platform), cmdline_(cmdline), cfg_(cmdline.boot), steps_(steps),
+BootSequence::BootSequence(Platform platform, const core::KernelCmdline& cmdline, StepRunner& steps,
+                           Clock::time_point start)
+    : p_(platform),
+      cmdline_(cmdline),
+      cfg_(cmdline.boot),
+      steps_(steps),
       deadline_(start + std::chrono::seconds(cmdline.boot.timeout_sec)) {}
 
 std::vector<std::string> BootSequence::present_slots(const core::BootRecord& record) {
     std::vector<std::string> present;
     for (const auto& name : kKnownSlots) {
         bool has_image = cfg_.slot_specs.count(name) ||
-                         p_.files.file_exists(std::string(paths::kStateMount) + "/" + kSlotsDir + "/" +
-                                        name + ".img");
+                         p_.files.file_exists(std::string(paths::kStateMount) + "/" + kSlotsDir +
+                                              "/" + name + ".img");
         // A slot the record knows about counts as present even when its image is gone: trying
         // it then fails with "image missing", which is what the journal should say.
         if (has_image || record.slots.count(name) || name == "a") present.push_back(name);
@@ -53,7 +56,7 @@ Result<Handover> BootSequence::run() {
     if (auto location = TRY(locate_persist())) persist_ = TRY(open_persist(*location));
     TRY(steps_.run<void>("overlay-store", "", [&]() -> Result<void> {
         overlay_undo_ = TRY(p_.mounts.mount_path("tmpfs", paths::kOverlayStore, "tmpfs",
-                                         MS_NOSUID | MS_NODEV, "mode=0700"));
+                                                 MS_NOSUID | MS_NODEV, "mode=0700"));
         overlay_store_ = TRY(p_.files.open_dir(paths::kOverlayStore));
         return ok();
     }));
@@ -148,8 +151,8 @@ Result<Handover> BootSequence::run() {
         // reason to refuse a good image.
         auto reported = steps_.run<void>("write-report", "", [&]() -> Result<void> {
             TRY(p_.files.write_file(paths::kSlotFile, attempt.slot + "\n"));
-            return p_.files.write_file(paths::kReportFile,
-                                 report_to_json(report_, steps_.records(), steps_.total_ms()));
+            return p_.files.write_file(
+                paths::kReportFile, report_to_json(report_, steps_.records(), steps_.total_ms()));
         });
         if (!reported) log::warning("no boot report for the booted system: " +
                                     reported.error().message);
@@ -171,13 +174,12 @@ Result<Handover> BootSequence::run() {
 Result<void> BootSequence::write_systemd_units(const core::MountPlan& plan) {
     return steps_.run<void>("systemd-units", "", [&]() -> Result<void> {
         core::UnitContext ctx{state_device_, paths::kStateMount,
-                              persist_ ? persist_->device : std::string(),
-                              paths::kPersistMount};
+                              persist_ ? persist_->device : std::string(), paths::kPersistMount};
         Dir run = TRY(p_.files.open_dir("/run"));
         TRY(p_.files.make_dirs(run, paths::kSystemdUnitDir));
         for (const auto& u : core::systemd_mount_units(plan, ctx))
             TRY(p_.files.write_file(std::string("/run/") + paths::kSystemdUnitDir + "/" + u.name,
-                              u.content));
+                                    u.content));
         return ok();
     });
 }

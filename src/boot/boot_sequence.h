@@ -57,41 +57,39 @@ struct OpenedPersist {
 
 class BootSequence {
 public:
-    // PLATFORM: the seams, borrowed for the sequence's life. CMDLINE: this boot's command line,
-    // parsed once by the caller; it must outlive the sequence.
-    BootSequence(Platform platform, const core::KernelCmdline& cmdline, StepRunner& steps,
-                 Clock::time_point start);
+  // PLATFORM: the seams, borrowed for the sequence's life. CMDLINE: this boot's command line,
+  // parsed once by the caller; it must outlive the sequence.
+  BootSequence(Platform platform, const core::KernelCmdline& cmdline, StepRunner& steps,
+               Clock::time_point start);
 
-    // On success every mount is in place under /sysroot, the report is written and the guards
-    // are committed: the caller switches root and executes the init. On failure everything done
-    // for every slot has been undone and the error says why the last candidate failed.
-    Result<Handover> run();
+  // On success every mount is in place under /sysroot, the report is written and the guards
+  // are committed: the caller switches root and executes the init. On failure everything done
+  // for every slot has been undone and the error says why the last candidate failed.
+  Result<Handover> run();
 
-    const BootReport& report() const { return report_; }
-    // Asked once, when the record is loaded: did the watchdog reset the machine during the last
-    // boot (WDIOF_CARDRESET)? If so that boot's attempt is recorded as a failed try (§14).
-    void set_watchdog_reset_probe(std::function<bool()> probe) {
-        watchdog_reset_ = std::move(probe);
-    }
-    // Undone in reverse order of making: overlay store, persistent partition, state partition.
-    ~BootSequence() {
-        overlay_undo_.run();
-        persist_.reset();
-        unwind(base_undo_);
-    }
+  const BootReport& report() const { return report_; }
+  // Asked once, when the record is loaded: did the watchdog reset the machine during the last
+  // boot (WDIOF_CARDRESET)? If so that boot's attempt is recorded as a failed try (§14).
+  void set_watchdog_reset_probe(std::function<bool()> probe) { watchdog_reset_ = std::move(probe); }
+  // Undone in reverse order of making: overlay store, persistent partition, state partition.
+  ~BootSequence() {
+      overlay_undo_.run();
+      persist_.reset();
+      unwind(base_undo_);
+  }
 
-    // What a slot attempt has made so far; its guards unwind when it is dropped.
-    struct Prepared {
-        Prepared() = default;
-        Prepared(Prepared&&) = default;
-        ~Prepared() { unwind(undo); }
-        std::vector<Undo> undo;
-        std::vector<std::string> mounts;
-        core::MountPlan plan;  // what apply-mounts made (systemd units are written from it)
-        std::vector<std::string> warnings;
-        std::string image, fstype, spec_file;
-        bool degraded = false;
-        bool kexec = false;  // the slot's own kernel is loaded
+  // What a slot attempt has made so far; its guards unwind when it is dropped.
+  struct Prepared {
+      Prepared() = default;
+      Prepared(Prepared&&) = default;
+      ~Prepared() { unwind(undo); }
+      std::vector<Undo> undo;
+      std::vector<std::string> mounts;
+      core::MountPlan plan;  // what apply-mounts made (systemd units are written from it)
+      std::vector<std::string> warnings;
+      std::string image, fstype, spec_file;
+      bool degraded = false;
+      bool kexec = false;  // the slot's own kernel is loaded
     };
     // The state one slot attempt passes from step to step (slot_attempt.cpp).
     struct SlotWork {
@@ -109,7 +107,7 @@ public:
     };
     static const std::vector<SlotStep>& slot_steps();
 
-private:
+  private:
     using SlotOutcome = std::variant<Prepared, StepFailure>;
     Result<void> find_state();
     // find-persist: which device, if any (none: a degraded boot, or an error when required).

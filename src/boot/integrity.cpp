@@ -26,9 +26,9 @@ bool has_verity_data(RootFs& files, const core::BootConfig& cfg, const std::stri
            files.file_exists(sidecar(slot, ".roothash"));
 }
 
-Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity, const core::BootConfig& cfg,
-                                       const std::string& slot, const std::string& device,
-                                       const Dir& state_root) {
+Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
+                                       const core::BootConfig& cfg, const std::string& slot,
+                                       const std::string& device, const Dir& state_root) {
     std::string tree = sidecar(slot, ".verity");
     std::string hash_file = sidecar(slot, ".roothash");
     if (!files.file_exists(tree))
@@ -38,8 +38,8 @@ Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity, cons
         roothash = pinned->second;
         from = "imageinit.roothash." + slot;
     } else {
-        auto text = files.read_on_partition(state_root, sidecar_rel(slot, ".roothash"),
-                                        kMaxRootHashFile);
+        auto text =
+            files.read_on_partition(state_root, sidecar_rel(slot, ".roothash"), kMaxRootHashFile);
         if (!text)
             return fail(text.error().code, "no root hash for slot " + slot + " (" +
                                                text.error().message +

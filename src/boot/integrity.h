@@ -21,8 +21,8 @@ bool has_verity_data(RootFs& files, const core::BootConfig& cfg, const std::stri
 // over the .roothash sidecar. The note says where the root hash came from.
 // The .roothash sidecar is read from STATE_ROOT (the state partition) without following
 // symlinks: a fifo or link there fails the slot rather than hanging it.
-Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity, const core::BootConfig& cfg,
-                                       const std::string& slot, const std::string& device,
-                                       const Dir& state_root);
+Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
+                                       const core::BootConfig& cfg, const std::string& slot,
+                                       const std::string& device, const Dir& state_root);
 
 }  // namespace imageinit::boot

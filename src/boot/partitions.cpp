@@ -29,7 +29,8 @@ Result<std::string> BootSequence::pick_one(const std::string& spec,
     // Several devices carry the label (a USB stick with LABEL=PERSIST): the one on the state
     // partition's disk wins; with none there we refuse to guess (contract §2).
     std::vector<std::string> disks;
-    for (const auto& dev : found) disks.push_back(p_.devices.whole_disk_of(dev).value_or(std::string()));
+    for (const auto& dev : found)
+        disks.push_back(p_.devices.whole_disk_of(dev).value_or(std::string()));
     std::vector<std::string> on_disk;
     for (size_t i = 0; i < found.size(); ++i)
         if (!state_disk_.empty() && disks[i] == state_disk_) on_disk.push_back(found[i]);
@@ -71,7 +72,7 @@ Result<void> BootSequence::find_state() {
         std::string fstype = TRY(p_.devices.probe_fstype(device));
         p_.devices.load_module("fs-" + fstype);
         base_undo_.push_back(TRY(p_.mounts.mount_path(device, paths::kStateMount, fstype,
-                                               MS_NOSUID | MS_NODEV | MS_NOEXEC, "")));
+                                                      MS_NOSUID | MS_NODEV | MS_NOEXEC, "")));
         state_root_ = TRY(p_.files.open_dir(paths::kStateMount));
         state_device_ = device;
         log::info("state partition " + device + " (" + fstype + ") on " + paths::kStateMount);
@@ -84,8 +85,8 @@ Result<void> BootSequence::find_state() {
 Result<void> BootSequence::degrade(const std::string& why) {
     if (cfg_.persist_required) return fail(ENODEV, why + " and imageinit.persist.required is set");
     report_.degraded = true;
-    std::string warning = "DEGRADED: " + why +
-                          "; persistent paths are temporary this boot, changes will be lost";
+    std::string warning =
+        "DEGRADED: " + why + "; persistent paths are temporary this boot, changes will be lost";
     log::warning(warning);
     report_.warnings.push_back(warning);
     return ok();
@@ -129,10 +130,10 @@ Result<std::optional<OpenedPersist>> BootSequence::open_persist(const PersistLoc
             // Contract §5: unlocked or degraded, never a shell. The undo removes the mapping.
             auto unlocked = p_.integrity.open_luks(device, "imageinit-persist");
             if (!unlocked)
-                return degrade("persistent partition " + device + " stays locked: " +
-                               unlocked.error().message);
-            log::info("persistent partition " + device + " unlocked as " + unlocked->device +
-                      " (" + unlocked->note + ")");
+                return degrade("persistent partition " + device +
+                               " stays locked: " + unlocked.error().message);
+            log::info("persistent partition " + device + " unlocked as " + unlocked->device + " (" +
+                      unlocked->note + ")");
             out.undo.push_back(std::move(unlocked->undo));
             device = unlocked->device;
             auto inner = p_.devices.probe_fstype(device);
@@ -142,8 +143,8 @@ Result<std::optional<OpenedPersist>> BootSequence::open_persist(const PersistLoc
         p_.devices.load_module("fs-" + fstype);
         // nodev,nosuid: whatever lands on the writable partition must not become a device node
         // or a set-uid binary in the booted system.
-        auto guard = p_.mounts.mount_path(device, paths::kPersistMount, fstype,
-                                          MS_NOSUID | MS_NODEV, "");
+        auto guard =
+            p_.mounts.mount_path(device, paths::kPersistMount, fstype, MS_NOSUID | MS_NODEV, "");
         if (!guard) return degrade("mounting " + device + ": " + guard.error().message);
         out.undo.push_back(std::move(*guard));
         auto dir = p_.files.open_dir(paths::kPersistMount);

@@ -1,11 +1,10 @@
 // RealDevices, RealMounts and RealProcesses (see real_platform.h): each method is a short
 // composition of sys:: calls.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <dirent.h>
 
 #include <memory>
 
@@ -49,8 +48,8 @@ Result<std::string> RealDevices::whole_disk_of(const std::string& device) {
     return sys::whole_disk_of(device);
 }
 
-Result<void> RealDevices::wait_until(const std::function<bool()>& ready,
-                                      Clock::time_point deadline, const std::string& what) {
+Result<void> RealDevices::wait_until(const std::function<bool()>& ready, Clock::time_point deadline,
+                                     const std::string& what) {
     if (ready()) return ok();
     if (!waiter_) return fail(ENODEV, what + " not found");
     // Said once, so a console that seems stuck tells why (and the hot-plug test knows when to
@@ -77,8 +76,8 @@ Result<AttachedImage> RealMounts::attach_loop(const std::string& file) {
 }
 
 Result<Undo> RealMounts::mount_path(const std::string& source, const std::string& target,
-                                      const std::string& fstype, unsigned long flags,
-                                      const std::string& data) {
+                                    const std::string& fstype, unsigned long flags,
+                                    const std::string& data) {
     sys::UniqueFd root = TRY(sys::open_dir("/", O_PATH));
     (void)TRY(sys::mkdir_p_beneath(root.get(), strip_slash(target), 0755));
     TRY(sys::mount(source, target, fstype, flags, data));
@@ -86,16 +85,16 @@ Result<Undo> RealMounts::mount_path(const std::string& source, const std::string
 }
 
 Result<Undo> RealMounts::mount_on(const std::string& source, const Dir& target,
-                                    const std::string& fstype, unsigned long flags,
-                                    const std::string& data) {
+                                  const std::string& fstype, unsigned long flags,
+                                  const std::string& data) {
     std::string where = real_path_of(target.fd.get(), target.path);
     TRY(sys::mount_on_fd(source, target.fd.get(), fstype, flags, data, target.path));
     return unmount_undo(where);
 }
 
 Result<Undo> RealMounts::mount_overlay(const Dir& lower, const Dir& upper, const Dir& work,
-                                         const Dir& target, unsigned long flags,
-                                         const std::string& options) {
+                                       const Dir& target, unsigned long flags,
+                                       const std::string& options) {
     // Directories go to overlayfs as /proc/self/fd/N: no path from the image or the persistent
     // partition is ever spliced into the option string (no ',' ':' '\' injection), and the
     // directories are the ones already resolved safely. index=off: the lower layer changes with
@@ -138,9 +137,9 @@ Result<std::vector<std::string>> RealProcesses::list_executables(const std::stri
 }
 
 Result<sys::ProcessResult> RealProcesses::run_program(const std::vector<std::string>& argv,
-                                                     const std::vector<std::string>& env,
-                                                     std::chrono::milliseconds limit,
-                                                     size_t capture_bytes) {
+                                                      const std::vector<std::string>& env,
+                                                      std::chrono::milliseconds limit,
+                                                      size_t capture_bytes) {
     return sys::run_process(argv, env, limit, capture_bytes);
 }
 

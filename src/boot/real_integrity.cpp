@@ -52,17 +52,17 @@ Result<sys::LuksUnlocked> unlock_in_child(const std::string& device, const std::
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    std::string how = TRY(core::decode_unlock_answer(line, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-                                                     device));
+    std::string how =
+        TRY(core::decode_unlock_answer(line, WIFSIGNALED(status) ? WTERMSIG(status) : 0, device));
     return sys::LuksUnlocked{"/dev/mapper/" + name, how};
 }
 
 }  // namespace
 
 Result<AttachedImage> RealIntegrity::open_verity(const std::string& data_device,
-                                                const std::string& hash_file,
-                                                const std::string& roothash,
-                                                const std::string& name) {
+                                                 const std::string& hash_file,
+                                                 const std::string& roothash,
+                                                 const std::string& name) {
     devices_.load_module("dm-verity");
     // Our own read-only loop device for the tree (autoclear: it goes with the dm device).
     devices_.load_module("loop");
@@ -78,7 +78,8 @@ Result<void> RealIntegrity::arm_verity_restart(const std::string& name) {
 
 Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const std::string& name) {
     // dm-crypt plus the kernel crypto API sockets libcryptsetup may use (QEMU-NOTES.md).
-    for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"}) devices_.load_module(m);
+    for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"})
+        devices_.load_module(m);
     sys::LuksUnlockOptions o;
     o.key_file = kKeyFile;
     o.key_slot_file = kKeySlotFile;

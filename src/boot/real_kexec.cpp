@@ -17,12 +17,12 @@ std::pair<std::string, std::string> RealKexec::running_kernel() {
 }
 
 Result<void> RealKexec::kexec_load(const Dir& root, const std::string& kernel,
-                                      const std::string& initrd, const std::string& cmdline) {
+                                   const std::string& initrd, const std::string& cmdline) {
     // Checked like every file of an image: a fifo here would block kexec_file_load's read.
-    sys::UniqueFd kfd = TRY(sys::open_checked(root.fd.get(), kernel, sys::Scope::kImage,
-                                              sys::Want::kFile, O_RDONLY));
-    sys::UniqueFd ifd = TRY(sys::open_checked(root.fd.get(), initrd, sys::Scope::kImage,
-                                              sys::Want::kFile, O_RDONLY));
+    sys::UniqueFd kfd = TRY(
+        sys::open_checked(root.fd.get(), kernel, sys::Scope::kImage, sys::Want::kFile, O_RDONLY));
+    sys::UniqueFd ifd = TRY(
+        sys::open_checked(root.fd.get(), initrd, sys::Scope::kImage, sys::Want::kFile, O_RDONLY));
     return sys::kexec_file_load(kfd.get(), ifd.get(), cmdline, kernel);
 }
 

@@ -10,7 +10,7 @@
 namespace imageinit::boot {
 
 class RealDevices : public Devices {
-public:
+  public:
     RealDevices(sys::ModuleLoader* modules, sys::DeviceWaiter* waiter)
         : modules_(modules), waiter_(waiter) {}
     Result<std::vector<std::string>> find_devices(const std::string& spec) override;
@@ -20,14 +20,14 @@ public:
     Result<std::string> probe_fstype(const std::string& device_or_file) override;
     void load_module(const std::string& name) override;
 
-private:
+  private:
     sys::ModuleLoader* modules_;
     sys::DeviceWaiter* waiter_;
 };
 
 // real_root_fs.cpp
 class RealRootFs : public RootFs {
-public:
+  public:
     bool file_exists(const std::string& path) override;
     Result<Dir> open_dir(const std::string& path) override;
     Result<Dir> open_in_root(const Dir& root, const std::string& path, bool want_dir) override;
@@ -49,7 +49,7 @@ public:
 };
 
 class RealMounts : public Mounts {
-public:
+  public:
     explicit RealMounts(Devices& devices) : devices_(devices) {}  // for load_module
     Result<AttachedImage> attach_loop(const std::string& file) override;
     Result<Undo> mount_path(const std::string& source, const std::string& target,
@@ -62,13 +62,13 @@ public:
                                const std::string& options) override;
     Result<Undo> bind(const Dir& source, const Dir& target, unsigned long flags) override;
 
-private:
+  private:
     Devices& devices_;
 };
 
 // real_integrity.cpp
 class RealIntegrity : public Integrity {
-public:
+  public:
     explicit RealIntegrity(Devices& devices) : devices_(devices) {}  // for load_module
     Result<AttachedImage> open_verity(const std::string& data_device, const std::string& hash_file,
                                       const std::string& roothash,
@@ -76,20 +76,20 @@ public:
     Result<void> arm_verity_restart(const std::string& name) override;
     Result<AttachedImage> open_luks(const std::string& device, const std::string& name) override;
 
-private:
+  private:
     Devices& devices_;
 };
 
 // real_kexec.cpp
 class RealKexec : public Kexec {
-public:
+  public:
     std::pair<std::string, std::string> running_kernel() override;
     Result<void> kexec_load(const Dir& root, const std::string& kernel, const std::string& initrd,
                             const std::string& cmdline) override;
 };
 
 class RealProcesses : public Processes {
-public:
+  public:
     Result<std::vector<std::string>> list_executables(const std::string& dir) override;
     Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
                                            const std::vector<std::string>& env,
@@ -99,15 +99,13 @@ public:
 
 // One of each real seam. Not copyable: the seams refer to each other.
 class RealPlatform {
-public:
+  public:
     RealPlatform(sys::ModuleLoader* modules, sys::DeviceWaiter* waiter)
         : devices_(modules, waiter), mounts_(devices_), integrity_(devices_) {}
     RealPlatform(const RealPlatform&) = delete;
     RealPlatform& operator=(const RealPlatform&) = delete;
 
-    Platform seams() {
-        return Platform{devices_, files_, mounts_, integrity_, kexec_, processes_};
-    }
+    Platform seams() { return Platform{devices_, files_, mounts_, integrity_, kexec_, processes_}; }
     RealDevices& devices() { return devices_; }
     RealRootFs& files() { return files_; }
     RealMounts& mounts() { return mounts_; }
@@ -115,7 +113,7 @@ public:
     RealKexec& kexec() { return kexec_; }
     RealProcesses& processes() { return processes_; }
 
-private:
+  private:
     RealDevices devices_;
     RealRootFs files_;
     RealMounts mounts_;

@@ -71,8 +71,8 @@ Result<Dir> RealRootFs::open_mount_point(const Dir& root, const std::string& pat
 }
 
 Result<void> RealRootFs::check_executable(const Dir& root, const std::string& path) {
-    sys::UniqueFd fd = TRY(
-        sys::open_checked(root.fd.get(), path, sys::Scope::kImage, sys::Want::kFile, O_PATH));
+    sys::UniqueFd fd =
+        TRY(sys::open_checked(root.fd.get(), path, sys::Scope::kImage, sys::Want::kFile, O_PATH));
     struct stat st;
     if (::fstat(fd.get(), &st) < 0) return fail_errno("fstat", join_path(root.path, path));
     if (!(st.st_mode & 0111)) return fail(EACCES, "'" + path + "' is not executable");
@@ -80,12 +80,12 @@ Result<void> RealRootFs::check_executable(const Dir& root, const std::string& pa
 }
 
 Result<std::string> RealRootFs::read_in_root(const Dir& root, const std::string& path,
-                                               size_t max_bytes) {
+                                             size_t max_bytes) {
     return sys::read_checked(root.fd.get(), path, sys::Scope::kImage, max_bytes);
 }
 
 Result<std::string> RealRootFs::read_on_partition(const Dir& root, const std::string& rel,
-                                                    size_t max_bytes) {
+                                                  size_t max_bytes) {
     return sys::read_checked(root.fd.get(), rel, sys::Scope::kPartition, max_bytes);
 }
 
@@ -95,10 +95,10 @@ Result<Dir> RealRootFs::make_dirs(const Dir& base, const std::string& rel) {
 }
 
 Result<Dir> RealRootFs::make_persist_dir(const Dir& persist_root, const std::string& rel_in,
-                                           const Dir* seed) {
+                                         const Dir* seed) {
     std::string rel = strip_slash(rel_in);
-    auto existing = sys::open_beneath_no_symlinks(persist_root.fd.get(), rel,
-                                                  O_PATH | O_DIRECTORY | O_CLOEXEC);
+    auto existing =
+        sys::open_beneath_no_symlinks(persist_root.fd.get(), rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (existing) return Dir{std::move(*existing), join_path(persist_root.path, rel)};
     if (existing.error().code != ENOENT || !seed) return make_dirs(persist_root, rel);
 
@@ -110,10 +110,10 @@ Result<Dir> RealRootFs::make_persist_dir(const Dir& persist_root, const std::str
     sys::UniqueFd src = TRY(reopen_dir(*seed));
     sys::UniqueFd dst = TRY(reopen_dir(staging));
     TRY_CTX(sys::copy_tree(src.get(), dst.get()), "seeding '" + rel + "' from the image");
-    Dir parent = s.parent.empty() ? Dir{sys::UniqueFd(::fcntl(persist_root.fd.get(),
-                                                                F_DUPFD_CLOEXEC, 0)),
-                                          persist_root.path}
-                                    : TRY(make_dirs(persist_root, s.parent));
+    Dir parent = s.parent.empty()
+                     ? Dir{sys::UniqueFd(::fcntl(persist_root.fd.get(), F_DUPFD_CLOEXEC, 0)),
+                           persist_root.path}
+                     : TRY(make_dirs(persist_root, s.parent));
     if (::renameat(persist_root.fd.get(), s.staging.c_str(), parent.fd.get(), s.leaf.c_str()) < 0)
         return fail_errno("renameat", join_path(persist_root.path, rel));
     if (::fsync(dst.get()) < 0) return fail_errno("fsync", join_path(persist_root.path, rel));
@@ -129,7 +129,7 @@ Result<std::string> RealRootFs::read_file(const std::string& path, size_t max_by
 }
 
 Result<void> RealRootFs::write_file_atomic(const Dir& dir, const std::string& name,
-                                             const std::string& content) {
+                                           const std::string& content) {
     sys::UniqueFd fd = TRY(reopen_dir(dir));
     return sys::write_file_atomic(fd.get(), name, content);
 }

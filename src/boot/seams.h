@@ -17,7 +17,7 @@ namespace imageinit::boot {
 
 // Block devices: lookup by LABEL=/UUID=/PARTLABEL=/PARTUUID=//dev/..., waiting, probing.
 class Devices {
-public:
+  public:
     virtual ~Devices() = default;
     // Every device matching SPEC right now.
     virtual Result<std::vector<std::string>> find_devices(const std::string& spec) = 0;
@@ -32,7 +32,7 @@ public:
 // Directory-relative file access: images (RESOLVE_IN_ROOT) and writable partitions (no symlink
 // followed anywhere). Used by the boot, the CLI and the state store alike.
 class RootFs {
-public:
+  public:
     virtual ~RootFs() = default;
     // A regular file at PATH, reached without following any symlink (a fifo, a device node or a
     // symlink where a slot image or a sidecar belongs is not one).
@@ -72,7 +72,7 @@ public:
 
 // Mounts and loop devices; each returns the guard that undoes it.
 class Mounts {
-public:
+  public:
     virtual ~Mounts() = default;
     virtual Result<AttachedImage> attach_loop(const std::string& file) = 0;
     virtual Result<Undo> mount_path(const std::string& source, const std::string& target,
@@ -89,7 +89,7 @@ public:
 
 // dm-verity and LUKS2 (contract §5, §6; docs/integrity.md).
 class Integrity {
-public:
+  public:
     virtual ~Integrity() = default;
     // DATA_DEVICE through dm-verity as /dev/mapper/NAME, with the hash tree in HASH_FILE (a file
     // on the state partition) and ROOTHASH (hex). Corruption reads as EIO until
@@ -107,7 +107,7 @@ public:
 
 // Slot-owned kernels (contract §7).
 class Kexec {
-public:
+  public:
     virtual ~Kexec() = default;
     // The running kernel: uname's release and version.
     virtual std::pair<std::string, std::string> running_kernel() = 0;
@@ -118,7 +118,7 @@ public:
 
 // Helper programs: initramfs hooks (contract §9) and health checks.
 class Processes {
-public:
+  public:
     virtual ~Processes() = default;
     // Names of the regular files with an execute bit in DIR; empty when DIR does not exist.
     virtual Result<std::vector<std::string>> list_executables(const std::string& dir) = 0;

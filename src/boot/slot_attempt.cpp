@@ -61,7 +61,8 @@ BootSequence::SlotOutcome BootSequence::prepare_slot(const std::string& slot) {
         for (const auto& step : slot_steps()) {
             current = step.name;
             if (!step.applies(work)) continue;
-            auto failed = steps_.run_slot_step(step.name, slot, [&] { return (this->*step.run)(work); });
+            auto failed =
+                steps_.run_slot_step(step.name, slot, [&] { return (this->*step.run)(work); });
             if (failed) return std::move(*failed);
         }
     } catch (...) {
@@ -81,7 +82,8 @@ Result<void> BootSequence::attach_image(SlotWork& w) {
             return !found.empty();
         };
         if (!ready())
-            (void)p_.devices.wait_until(ready, deadline_, "slot " + w.slot + " '" + spec->second + "'");
+            (void)p_.devices.wait_until(ready, deadline_,
+                                        "slot " + w.slot + " '" + spec->second + "'");
         if (found.empty())
             return fail(ENODEV, "image missing: no device matches '" + spec->second + "'");
         w.out.image = TRY(pick_one(spec->second, found));
@@ -100,7 +102,8 @@ Result<void> BootSequence::attach_image(SlotWork& w) {
 }
 
 Result<void> BootSequence::open_verity(SlotWork& w) {
-    AttachedImage verified = TRY(open_slot_verity(p_.files, p_.integrity, cfg_, w.slot, w.device, *state_root_));
+    AttachedImage verified =
+        TRY(open_slot_verity(p_.files, p_.integrity, cfg_, w.slot, w.device, *state_root_));
     log::info("slot " + w.slot + ": " + verified.note);
     w.out.undo.push_back(std::move(verified.undo));
     w.device = verified.device;
@@ -146,8 +149,9 @@ Result<void> BootSequence::pre_mount_hooks(SlotWork& w) {
 }
 
 Result<void> BootSequence::apply_mounts(SlotWork& w) {
-    ApplyContext ctx{&*w.root, persist_ ? &persist_->root : nullptr, &*overlay_store_,
-                     w.out.spec_file, w.spec.is_default, w.slot + "/"};
+    ApplyContext ctx{&*w.root,          persist_ ? &persist_->root : nullptr,
+                     &*overlay_store_,  w.out.spec_file,
+                     w.spec.is_default, w.slot + "/"};
     Applied applied = TRY(apply_plan(p_, w.out.plan, ctx, w.out.undo));
     w.out.mounts = std::move(applied.mounts);
     for (auto& warning : applied.warnings) w.out.warnings.push_back(std::move(warning));

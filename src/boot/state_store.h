@@ -22,7 +22,6 @@ struct LoadedRecord {
 // as imageinit/state.corrupt for a person to look at, and is replaced by the next write.
 LoadedRecord load_record(RootFs& files, const Dir& state_root);
 
-Result<void> store_record(RootFs& files, const Dir& state_root,
-                          const core::BootRecord& record);
+Result<void> store_record(RootFs& files, const Dir& state_root, const core::BootRecord& record);
 
 }  // namespace imageinit::boot

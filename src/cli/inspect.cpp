@@ -6,12 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "boot/real_platform.h"
-#include "core/boot_policy.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "cli/verity_sidecars.h"
+#include "core/boot_policy.h"
 #include "core/cmdline.h"
 #include "core/kexec_decision.h"
 #include "core/mount_plan.h"

@@ -73,7 +73,7 @@ struct InstallWork {
     core::BootRecord record;
     std::string running, target;
     CheckResult checked;
-    sys::UniqueFd slots;          // STATE/slots, opened refusing symlinks
+    sys::UniqueFd slots;  // STATE/slots, opened refusing symlinks
     std::string shown, name, final_path;
     int seeded = 0;
 };
@@ -148,7 +148,8 @@ Result<void> write_verity(InstallWork& w) {
     std::string roothash = TRY(write_verity_sidecars(w.req.image, w.final_path));
     out("verity: slot ", w.target, " root hash ", roothash, "\n");
     if (w.req.cmdline.boot.roothash.count(w.target))
-        log::warning("imageinit.roothash." + w.target + " is pinned on the command line and "
+        log::warning("imageinit.roothash." + w.target +
+                     " is pinned on the command line and "
                      "wins over the new sidecar: update the command line too");
     return ok();
 }
@@ -179,10 +180,10 @@ struct InstallStep {
 };
 
 const InstallStep kInstallSteps[] = {
-    {"choose-slot", choose_slot},         {"check-image", check_image_step},
-    {"open-slots", open_slots},           {"mark-installing", mark_installing},
-    {"write-image", write_image},         {"verity", write_verity, true},
-    {"record-source", record_source},     {"seed-slot-scope", seed},
+    {"choose-slot", choose_slot},       {"check-image", check_image_step},
+    {"open-slots", open_slots},         {"mark-installing", mark_installing},
+    {"write-image", write_image},       {"verity", write_verity, true},
+    {"record-source", record_source},   {"seed-slot-scope", seed},
     {"mark-installed", mark_installed},
 };
 

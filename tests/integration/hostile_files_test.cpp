@@ -183,7 +183,7 @@ TEST_F(HostileFiles, FifoSpecAndKernelInAnImageFailTheSlot) {
         ASSERT_FALSE(kexec);
         EXPECT_EQ(kexec.error().message, "'/boot/vmlinuz' is a fifo, not a regular file");
         auto load = p.kexec().kexec_load(root, std::string(core::kSlotKernelPath),
-                                 std::string(core::kSlotInitrdPath), "");
+                                         std::string(core::kSlotInitrdPath), "");
         ASSERT_FALSE(load);
         EXPECT_EQ(load.error().message, "'/boot/vmlinuz' is a fifo, not a regular file");
     });

@@ -17,8 +17,9 @@ TEST(CheckLanding, ExactlyRootPlusPathIsAccepted) {
         const char* root_at;
         const char* landed;
     };
-    for (const Case& c : {Case{"/etc", "/sysroot", "/sysroot/etc"}, Case{"/", "/sysroot", "/sysroot"},
-                          Case{"/etc", "/", "/etc"}, Case{"/", "/", "/"}}) {
+    for (const Case& c :
+         {Case{"/etc", "/sysroot", "/sysroot/etc"}, Case{"/", "/sysroot", "/sysroot"},
+          Case{"/etc", "/", "/etc"}, Case{"/", "/", "/"}}) {
         EXPECT_TRUE(check_landing(c.path, c.root_at, c.landed)) << c.path << " in " << c.root_at;
     }
 }
@@ -92,7 +93,8 @@ TEST(UnlockAnswer, ACrashOrNoAnswerIsAnIoErrorNamingTheDevice) {
 
 TEST(SlotStep, AFailureComesBackStructuredWithoutAPrefix) {
     boot::StepRunner steps;
-    auto failed = steps.run_slot_step("read-spec", "b", [] { return Result<void>(fail(EINVAL, "bad")); });
+    auto failed =
+        steps.run_slot_step("read-spec", "b", [] { return Result<void>(fail(EINVAL, "bad")); });
     ASSERT_TRUE(failed);
     EXPECT_EQ(failed->step, "read-spec");
     EXPECT_EQ(failed->code, EINVAL);

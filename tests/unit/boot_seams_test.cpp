@@ -126,9 +126,10 @@ TEST(BootSeams, LuksFailureWithPersistRequiredFailsTheBootAtOpenPersist) {
     boot.fake.integrity.luks_error = Error{EPERM, "no key fits"};
     auto handover = boot.run();
     ASSERT_FALSE(handover);
-    EXPECT_HAS(handover.error().message, "step open-persist: persistent partition /dev/sda2 "
-                                         "stays locked: no key fits and imageinit.persist."
-                                         "required is set");
+    EXPECT_HAS(handover.error().message,
+               "step open-persist: persistent partition /dev/sda2 "
+               "stays locked: no key fits and imageinit.persist."
+               "required is set");
 }
 
 FakeImage with_kernel() {

@@ -151,7 +151,7 @@ class FakePlatform : public Devices, public RootFs, public Mounts {
     std::set<std::string> dirs_;
     std::map<std::string, std::string> loops_;  // /dev/loopN -> backing file
     std::map<std::string, std::string> landings_;
-    std::map<std::string, std::string> mapped_;  // /dev/mapper/NAME -> what it stacks on
+    std::map<std::string, std::string> mapped_;            // /dev/mapper/NAME -> what it stacks on
     std::string backing(const std::string& device) const;  // through mappings and loops
     std::vector<Mount> mounts_;
     std::map<std::pair<std::string, std::string>, Failure> failures_;

@@ -15,7 +15,7 @@ namespace imageinit::boot::testing {
 class FakePlatform;
 
 class FakeIntegrity : public Integrity {
-public:
+  public:
     explicit FakeIntegrity(FakePlatform& model) : model_(model) {}
     // Makes open_verity / open_luks / arm_verity_restart fail with CODE and MESSAGE.
     std::optional<Error> verity_error, luks_error, restart_error;
@@ -28,12 +28,12 @@ public:
     Result<void> arm_verity_restart(const std::string& name) override;
     Result<AttachedImage> open_luks(const std::string& device, const std::string& name) override;
 
-private:
+  private:
     FakePlatform& model_;
 };
 
 class FakeKexec : public Kexec {
-public:
+  public:
     explicit FakeKexec(FakePlatform& model) : model_(model) {}
     std::pair<std::string, std::string> running = {"6.1.0-test", "#1 SMP"};
     std::optional<Error> load_error;
@@ -42,12 +42,12 @@ public:
     Result<void> kexec_load(const Dir& root, const std::string& kernel, const std::string& initrd,
                             const std::string& cmdline) override;
 
-private:
+  private:
     FakePlatform& model_;
 };
 
 class FakeProcesses : public Processes {
-public:
+  public:
     explicit FakeProcesses(FakePlatform& model) : model_(model) {}
     // DIR -> the executables in it; a program not in `exits` exits 0.
     std::map<std::string, std::vector<std::string>> executables;
@@ -59,7 +59,7 @@ public:
                                            std::chrono::milliseconds limit,
                                            size_t capture_bytes = 0) override;
 
-private:
+  private:
     FakePlatform& model_;
 };
 
