@@ -34,7 +34,7 @@ std::vector<EspFile> systemd_boot_files(const std::vector<BootEntry>& entries) {
                                              ".conf\ntimeout 0\neditor no\n"});
     int n = 0;
     for (const auto& e : entries) {
-        char key[8];
+        char key[16];
         std::snprintf(key, sizeof key, "%02d", n++);
         out.push_back({"loader/entries/" + e.id + ".conf",
                        "title " + e.title + "\nsort-key imageinit-" + key + "\nlinux /" +
