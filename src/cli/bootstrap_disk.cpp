@@ -192,7 +192,8 @@ Result<void> make_filesystems(const std::string& disk, const core::BootstrapLayo
         if (p.fs == "vfat") {
             TRY(run_tool({"mkfs.vfat", "-n", p.label, loop.path}));
         } else if (p.fs == "ext4") {
-            TRY(run_tool({"mkfs.ext4", "-q", "-F", "-L", p.label, "-b", "4096", loop.path}));
+            TRY(run_tool({"mkfs.ext4", "-q", "-F", "-E", "nodiscard", "-L", p.label, "-b", "4096",
+                          loop.path}));
         } else if (p.fs == "luks2+ext4") {
             // The key STATE will carry (write_state); cryptsetup's own tools make the container.
             std::string key = work + "/persist.key", name = "imageinit-bootstrap-persist";
