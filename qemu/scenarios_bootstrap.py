@@ -147,7 +147,7 @@ def bootstrap_install_boot_update(ctx):
 
     r = firmware_boot(ctx, disk, """
 check slot-a file_is /etc/slot-id A
-check loader-entry grep -q "imageinit/vmlinuz\\|BOOT_IMAGE" /proc/cmdline
+check default-entry sh -c 'grep -q printk.time=1 /proc/cmdline && ! grep -q imageinit.slot= /proc/cmdline'
 check not-the-medium sh -c '! grep -q rdinit /proc/cmdline'
 check persist-mounted is_mounted /run/imageinit/persist
 check install-b imageinit install /run/testctl/b.img --tries 2
