@@ -1,7 +1,10 @@
 // `imageinit bootstrap --disk DEVICE SOURCE ...` (contract §12): from a blank disk to a device
 // that boots slot a. The order is what makes it crash-safe: partitions and filesystems, then
 // STATE (slots, record), then the ESP's kernel and menu, and the loader last, each flushed; until
-// the loader is there the firmware does not boot the disk, and a rerun resumes (docs/device-boot.md).
+// the loader is there the firmware does not boot the disk, and a rerun resumes
+// (docs/device-boot.md).
+#include "cli/bootstrap.h"
+
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -10,7 +13,6 @@
 #include <chrono>
 #include <cstdlib>
 
-#include "cli/bootstrap.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "sys/fdisk.h"
@@ -87,8 +89,8 @@ Result<void> check_source(const std::string& image) {
     struct stat st;
     if (::stat(image.c_str(), &st) < 0) return fail_errno("stat", image);
     if (!S_ISREG(st.st_mode))
-        return fail(EINVAL, "'" + image + "' is not an image file (build one with " +
-                                "imageinit-compose)");
+        return fail(EINVAL,
+                    "'" + image + "' is not an image file (build one with " + "imageinit-compose)");
     auto root = TRY(open_image_root(image));
     CheckResult checked = check_image(root, "/sbin/init");
     for (const auto& w : checked.warnings) log::warning(image + ": " + w);
@@ -170,8 +172,9 @@ Result<int> bootstrap(const BootstrapOptions& o) {
             "writing the ESP");
     step(5, "flushing");
     TRY(sync_disk(o.disk));
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0).count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     out("bootstrap: done: '", o.disk, "' boots slot a (", ms / 1000, ".", (ms % 1000) / 100,
         " s)\n");
     return 0;

@@ -38,7 +38,7 @@ std::vector<std::string> environment(const std::vector<std::string>& extra) {
 
 // A scratch mount of one partition, unmounted (and its directory removed) on scope exit.
 class ScratchMount {
-public:
+  public:
     ScratchMount() = default;
     ScratchMount(const ScratchMount&) = delete;
     ~ScratchMount() {
@@ -60,7 +60,7 @@ public:
     }
     const std::string& dir() const { return dir_; }
 
-private:
+  private:
     std::string dir_;
     bool mounted_ = false;
 };
@@ -149,8 +149,8 @@ Result<core::DiskFacts> probe_disk(const std::string& disk, const core::Bootstra
     f.name = disk;
     f.in_use = TRY(sys::disk_users(disk));
     auto table = TRY(sys::read_partition_table(disk));
-    for (const auto& p : table.partitions) f.partitions.push_back({p.name, p.type, "", "", p.start,
-                                                                   p.size});
+    for (const auto& p : table.partitions)
+        f.partitions.push_back({p.name, p.type, "", "", p.start, p.size});
     auto ours = core::decide_disk(f, layout, false);
     bool maybe_ours = f.in_use.empty() && !f.partitions.empty() &&
                       (ours || ours.error().message.find("another image") != std::string::npos);
@@ -197,8 +197,8 @@ Result<void> make_filesystems(const std::string& disk, const core::BootstrapLayo
         } else if (p.fs == "luks2+ext4") {
             // The key STATE will carry (write_state); cryptsetup's own tools make the container.
             std::string key = work + "/persist.key", name = "imageinit-bootstrap-persist";
-            TRY(run_tool({"cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2",
-                          "--label", p.label, "--key-file", key, loop.path}));
+            TRY(run_tool({"cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--label",
+                          p.label, "--key-file", key, loop.path}));
             TRY(run_tool({"cryptsetup", "open", "--key-file", key, loop.path, name}));
             auto made = run_tool({"mkfs.ext4", "-q", "-F", "-b", "4096", "/dev/mapper/" + name});
             TRY(run_tool({"cryptsetup", "close", name}));
@@ -222,8 +222,7 @@ Result<void> write_state(const std::string& disk, const core::PartitionPlan& par
             return fail_errno("mkdir", root + dir);
     sys::UniqueFd slots_dir = TRY(sys::open_dir(root + "/slots"));
     for (const auto& [name, file] : slots)
-        TRY(copy_and_verify(file, slots_dir.get(), name + ".img",
-                            "STATE/slots/" + name + ".img"));
+        TRY(copy_and_verify(file, slots_dir.get(), name + ".img", "STATE/slots/" + name + ".img"));
     if (::fsync(slots_dir.get()) < 0) return fail_errno("fsync", root + "/slots");
     sys::UniqueFd meta = TRY(sys::open_dir(root + "/imageinit"));
     if (!persist_key.empty()) {

@@ -52,8 +52,8 @@ Result<void> copy_and_verify(const std::string& src, int dir_fd, const std::stri
     // O_NOFOLLOW then make sure the image is written into a new file right here.
     if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT)
         return fail_errno("unlink", dst);
-    sys::UniqueFd out(::openat(dir_fd, name.c_str(),
-                               O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    sys::UniqueFd out(
+        ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out) return fail_errno("open", dst);
     auto buf = std::make_unique<char[]>(kChunk);
     auto back = std::make_unique<char[]>(kChunk);

@@ -30,16 +30,16 @@ std::vector<EspFile> systemd_boot_files(const std::vector<BootEntry>& entries) {
     std::vector<EspFile> out;
     // timeout 0: no menu unless a key is held at power-on (systemd-boot(7)); the default entry
     // lets imageinit choose the slot.
-    out.push_back({"loader/loader.conf", "default " + entries.front().id +
-                                             ".conf\ntimeout 0\neditor no\n"});
+    out.push_back(
+        {"loader/loader.conf", "default " + entries.front().id + ".conf\ntimeout 0\neditor no\n"});
     int n = 0;
     for (const auto& e : entries) {
         char key[16];
         std::snprintf(key, sizeof key, "%02d", n++);
-        out.push_back({"loader/entries/" + e.id + ".conf",
-                       "title " + e.title + "\nsort-key imageinit-" + key + "\nlinux /" +
-                           kEspKernel + "\ninitrd /" + kEspInitrd + "\noptions " + e.options +
-                           "\n"});
+        out.push_back(
+            {"loader/entries/" + e.id + ".conf", "title " + e.title + "\nsort-key imageinit-" +
+                                                     key + "\nlinux /" + kEspKernel + "\ninitrd /" +
+                                                     kEspInitrd + "\noptions " + e.options + "\n"});
     }
     return out;
 }

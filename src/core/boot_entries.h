@@ -17,7 +17,7 @@ constexpr const char* kEspInitrd = "imageinit/initrd.img";
 enum class Bootloader { kSystemdBoot, kGrub };
 
 struct BootEntry {
-    std::string id;       // file name stem: imageinit, imageinit-slot-a, imageinit-factory-reset
+    std::string id;  // file name stem: imageinit, imageinit-slot-a, imageinit-factory-reset
     std::string title;
     std::string options;  // the kernel command line
 };

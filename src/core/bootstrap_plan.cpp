@@ -99,9 +99,12 @@ std::string format_size(uint64_t bytes) {
 
 const char* action_name(DiskAction action) {
     switch (action) {
-        case DiskAction::kLayOut: return "lay out";
-        case DiskAction::kResume: return "resume an unfinished bootstrap";
-        case DiskAction::kComplete: return "nothing to do (already bootstrapped with this image)";
+        case DiskAction::kLayOut:
+            return "lay out";
+        case DiskAction::kResume:
+            return "resume an unfinished bootstrap";
+        case DiskAction::kComplete:
+            return "nothing to do (already bootstrapped with this image)";
     }
     return "?";
 }
@@ -111,17 +114,17 @@ Result<DiskAction> decide_disk(const DiskFacts& f, const BootstrapLayout& layout
         return fail("disk '" + f.name + "' is in use (" + f.in_use.front() +
                     "): bootstrap never writes to the disk it runs from");
     if (f.partitions.empty()) return DiskAction::kLayOut;
-    bool ours = f.partitions.size() == layout.parts.size() &&
-                std::equal(f.partitions.begin(), f.partitions.end(), layout.parts.begin(),
-                           same_place);
+    bool ours =
+        f.partitions.size() == layout.parts.size() &&
+        std::equal(f.partitions.begin(), f.partitions.end(), layout.parts.begin(), same_place);
     if (ours && f.boot_loader_present && f.slots_match_source) return DiskAction::kComplete;
     if (wipe) return DiskAction::kLayOut;
     if (ours && !f.boot_loader_present) return DiskAction::kResume;
     if (ours)
         return fail("disk '" + f.name + "' is a bootstrapped device with another image; " +
                     "--wipe replaces it (everything on it is lost)");
-    return fail("disk '" + f.name + "' has " + std::to_string(f.partitions.size()) +
-                " partition" + (f.partitions.size() == 1 ? "" : "s") +
+    return fail("disk '" + f.name + "' has " + std::to_string(f.partitions.size()) + " partition" +
+                (f.partitions.size() == 1 ? "" : "s") +
                 "; --wipe replaces them (everything on it is lost)");
 }
 
@@ -130,8 +133,8 @@ std::string describe_layout(const BootstrapLayout& l) {
     int n = 1;
     for (const auto& p : l.parts) {
         out += "  " + std::to_string(n++) + " " + p.name + ": " + format_size(p.size) + " at " +
-               format_size(p.start) + ", " + p.fs + " LABEL=" + p.label + ", type " +
-               p.type_guid + "\n";
+               format_size(p.start) + ", " + p.fs + " LABEL=" + p.label + ", type " + p.type_guid +
+               "\n";
     }
     return out;
 }

@@ -29,11 +29,11 @@ struct PartitionPlan {
 };
 
 struct BootstrapSizes {
-    uint64_t disk = 0;      // bytes
-    uint64_t image = 0;     // slot a
-    uint64_t recovery = 0;  // 0: none
+    uint64_t disk = 0;        // bytes
+    uint64_t image = 0;       // slot a
+    uint64_t recovery = 0;    // 0: none
     uint64_t boot_files = 0;  // the image's kernel + initramfs, copied to the ESP
-    uint64_t persist = 0;   // --persist-size; 0: the rest of the disk
+    uint64_t persist = 0;     // --persist-size; 0: the rest of the disk
     bool encrypt_persist = false;
 };
 
@@ -54,11 +54,11 @@ std::string format_size(uint64_t bytes);
 
 // What the disk holds now, as probed (sys/fdisk.h, mountinfo, the ESP's loader).
 struct DiskFacts {
-    std::string name;                         // /dev/vdb
-    std::vector<std::string> in_use;          // "'/dev/vdb1' is mounted on '/'", holders
-    std::vector<PartitionPlan> partitions;    // existing (name, type, start, size; fs/label empty)
-    bool boot_loader_present = false;         // EFI/BOOT/BOOTX64.EFI on a matching ESP
-    bool slots_match_source = false;          // slots on STATE are byte-equal to the sources
+    std::string name;                       // /dev/vdb
+    std::vector<std::string> in_use;        // "'/dev/vdb1' is mounted on '/'", holders
+    std::vector<PartitionPlan> partitions;  // existing (name, type, start, size; fs/label empty)
+    bool boot_loader_present = false;       // EFI/BOOT/BOOTX64.EFI on a matching ESP
+    bool slots_match_source = false;        // slots on STATE are byte-equal to the sources
 };
 
 enum class DiskAction {

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-
 #include <fstream>
 #include <sstream>
 
@@ -76,7 +75,8 @@ Result<std::vector<std::string>> disk_users(const std::string& device) {
     while (std::getline(swaps, line)) {
         std::string path = line.substr(0, line.find_first_of(" \t"));
         struct stat s;
-        if (::stat(path.c_str(), &s) == 0 && S_ISBLK(s.st_mode) && within(sys_path(s.st_rdev), disk))
+        if (::stat(path.c_str(), &s) == 0 && S_ISBLK(s.st_mode) &&
+            within(sys_path(s.st_rdev), disk))
             users.push_back("'" + path + "' is in use as swap");
     }
     std::vector<std::string> nodes = {disk};

@@ -29,11 +29,11 @@ FdiskApi load() {
                     "': " + (why ? why : "unknown error") + ")";
         return api;
     }
-#define IMAGEINIT_FDISK_FN(name)                                                  \
-    api.name = reinterpret_cast<decltype(&::name)>(::dlsym(h, #name));            \
-    if (!api.name) {                                                              \
-        api.error = std::string("libfdisk has no symbol '") + #name + "'";        \
-        return api;                                                               \
+#define IMAGEINIT_FDISK_FN(name)                                           \
+    api.name = reinterpret_cast<decltype(&::name)>(::dlsym(h, #name));     \
+    if (!api.name) {                                                       \
+        api.error = std::string("libfdisk has no symbol '") + #name + "'"; \
+        return api;                                                        \
     }
 #include "sys/fdisk_fns.inc"
 #undef IMAGEINIT_FDISK_FN
@@ -50,7 +50,7 @@ Result<const FdiskApi*> fdisk() {
 
 // One context on one device; unassigned (and synced, when writable) and freed on scope exit.
 class Context {
-public:
+  public:
     Context(const FdiskApi& api, fdisk_context* cxt) : api_(api), cxt_(cxt) {}
     Context(const Context&) = delete;
     ~Context() {
@@ -72,7 +72,7 @@ public:
     }
     fdisk_context* get() const { return cxt_; }
 
-private:
+  private:
     const FdiskApi& api_;
     fdisk_context* cxt_;
     bool assigned_ = false;

@@ -12,8 +12,8 @@
 namespace imageinit::sys {
 
 struct DiskPartition {
-    std::string name;       // GPT partition name ("" on MBR)
-    std::string type;       // GPT type GUID (upper case) or MBR type as libfdisk prints it
+    std::string name;  // GPT partition name ("" on MBR)
+    std::string type;  // GPT type GUID (upper case) or MBR type as libfdisk prints it
     uint64_t start = 0;
     uint64_t size = 0;
 };
