@@ -18,12 +18,14 @@
 #include "sys/fdisk.h"
 #include "sys/files.h"
 #include "sys/log.h"
+#include "sys/process.h"
 
 namespace imageinit::cli {
 namespace {
 
 constexpr const char* kUsage =
     "usage: imageinit bootstrap --disk DEVICE SOURCE [--wipe] [--dry-run]\n"
+    "  SOURCE: an image file, an OCI layout directory, oci:DIR[:REF] or docker://...\n"
     "         [--persist-size SIZE] [--encrypt-persist] [--recovery SOURCE2]\n"
     "         [--bootloader systemd-boot|grub] [--cmdline 'ARGS']\n";
 constexpr int kSteps = 5;
@@ -108,11 +110,34 @@ Result<std::string> new_persist_key(const std::string& work) {
     return key;
 }
 
+// An image file as is; an OCI layout directory, oci:DIR[:REF] or docker://... composed first
+// with imageinit-compose into WORK (its layer cache there too), as upgrade does.
+Result<std::string> resolve_source(const std::string& source, const std::string& work,
+                                   const std::string& name) {
+    struct stat st;
+    bool dir = ::stat(source.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    if (!dir && !source.starts_with("oci:") && !source.starts_with("docker://")) return source;
+    std::string out = work + "/" + name + ".img";
+    std::vector<std::string> argv = {find_compose(), "--cache", work + "/compose-cache", source,
+                                     out};
+    std::vector<std::string> env;
+    for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+    err("imageinit: bootstrap: composing '", source, "'\n");
+    constexpr auto kLimit = std::chrono::hours(6);
+    auto r = TRY(sys::run_process(argv, env, kLimit));
+    if (r.exit_code != 0)
+        return fail(EIO, "composing '" + source + "' failed (" + sys::describe(r, kLimit) + ")");
+    return out;
+}
+
 // A private scratch directory, removed with what is in it on scope exit.
 struct WorkDir {
     std::string path;
     ~WorkDir() {
         if (path.empty()) return;
+        if (sys::UniqueFd fd = sys::UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY)); fd)
+            (void)sys::remove_tree_at(fd.get(), "compose-cache", path + "/compose-cache");
+        for (const char* f : {"a.img", "recovery.img"}) ::unlink((path + "/" + f).c_str());
         for (const char* f : {"vmlinuz", "initrd.img", "persist.key", "grub.cfg", "BOOTX64.EFI",
                               "esp-0", "esp-1", "esp-2", "esp-3", "esp-4", "esp-5", "esp-6"})
             ::unlink((path + "/" + f).c_str());
@@ -127,16 +152,18 @@ Result<int> bootstrap(const BootstrapOptions& o) {
     if (!::mkdtemp(tmpl)) return fail_errno("mkdtemp", tmpl);
     work.path = tmpl;
 
-    SlotFiles slots = {{"a", o.source}};
-    if (!o.recovery.empty()) slots.push_back({"recovery", o.recovery});
+    SlotFiles slots = {{"a", TRY(resolve_source(o.source, work.path, "a"))}};
+    if (!o.recovery.empty())
+        slots.push_back({"recovery", TRY(resolve_source(o.recovery, work.path, "recovery"))});
     for (const auto& [name, file] : slots) TRY(check_source(file));
-    BootFiles boot = TRY(stage_boot_files(o.source, work.path));
+    const std::string& image = slots.front().second;
+    BootFiles boot = TRY(stage_boot_files(image, work.path));
 
     auto table = TRY(sys::read_partition_table(o.disk));
     core::BootstrapSizes sizes;
     sizes.disk = table.size;
-    sizes.image = file_size(o.source);
-    sizes.recovery = o.recovery.empty() ? 0 : file_size(o.recovery);
+    sizes.image = file_size(image);
+    sizes.recovery = slots.size() > 1 ? file_size(slots[1].second) : 0;
     sizes.boot_files = boot.bytes;
     sizes.persist = o.persist_size;
     sizes.encrypt_persist = o.encrypt_persist;
