@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "cli/bootstrap.h"
-#include "cli/image_copy.h"
+#include "cli/install_copy.h"
 #include "core/boot_record.h"
 #include "sys/atomic_file.h"
 #include "sys/disk_usage.h"

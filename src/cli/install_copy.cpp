@@ -1,6 +1,6 @@
-// Writing an image file into a directory of a partition and reading it back from the medium
-// (install's slot write, bootstrap's slots): one implementation of the copy and its check.
-#include "cli/image_copy.h"
+// The write-image step of `imageinit install`: copy an image beside the slot's, fsync it, read it
+// back from the medium and compare, with progress lines (qemu/power_cut.py reads them).
+#include "cli/install_copy.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -40,8 +40,6 @@ void progress(const char* what, uint64_t done, uint64_t total, int& last) {
 
 }  // namespace
 
-// Copies src to NAME in DIR_FD (created anew; DST names it in messages), fsyncs, then reads it
-// back from the disk and compares.
 Result<void> copy_and_verify(const std::string& src, int dir_fd, const std::string& name,
                              const std::string& dst) {
     sys::UniqueFd in = TRY(sys::open_checked(AT_FDCWD, src, sys::Scope::kHost, sys::Want::kFile));
