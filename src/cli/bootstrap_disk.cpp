@@ -226,7 +226,11 @@ Result<void> write_state(const std::string& disk, const core::PartitionPlan& par
     if (::fsync(slots_dir.get()) < 0) return fail_errno("fsync", root + "/slots");
     sys::UniqueFd meta = TRY(sys::open_dir(root + "/imageinit"));
     if (!persist_key.empty()) {
-        TRY(sys::write_file_atomic(meta.get(), "persist.key", persist_key));
+        // Created 0400 (the umask), never readable by others even before the chmod.
+        mode_t umask = ::umask(0377);
+        auto written = sys::write_file_atomic(meta.get(), "persist.key", persist_key);
+        ::umask(umask);
+        TRY(written);
         if (::fchmodat(meta.get(), "persist.key", 0400, 0) < 0)
             return fail_errno("chmod", "STATE/imageinit/persist.key");
     }
