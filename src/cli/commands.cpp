@@ -5,6 +5,7 @@
 
 #include "boot/real_platform.h"
 #include "boot/state_store.h"
+#include "cli/bootstrap.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "cli/slot_sources.h"
@@ -27,6 +28,7 @@ constexpr const char* kUsage =
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
     "  check IMAGE [--roothash HEX]    lint an image: spec, mount points, init\n"
     "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
+    "  bootstrap --disk DEVICE SOURCE [--wipe] [--dry-run] ...   lay out a blank disk, install\n"
     "  help, --help; --version\n"
     "common options: --state-dir DIR (default /run/imageinit/state), --slot NAME\n"
     "As PID 1 of an initramfs it boots (see imageinit(8), imageinit-cmdline(7)).\n";
@@ -196,6 +198,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "rollback") return cmd_rollback(rest, o);
     if (cmd == "install") return cmd_install(rest, o);
     if (cmd == "upgrade") return cmd_upgrade(rest, o);
+    if (cmd == "bootstrap") return cmd_bootstrap(rest);
     if (cmd == "plan") return cmd_plan(rest, o);
     if (cmd == "check") return cmd_check(rest, o);
     if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);
