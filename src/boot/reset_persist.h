@@ -1,0 +1,38 @@
+// The `reset-persist` boot step's executor: runs a core::ResetDecision's operations in order
+// through ResetOps, so a test can cut the sequence at every point (tests/unit/reset_persist_test)
+// and the real operations (reset_persist_ops.cpp) stay one small call each.
+#pragma once
+
+#include <string>
+
+#include "core/persist_reset.h"
+#include "core/result.h"
+
+namespace imageinit::boot {
+
+class ResetOps {
+public:
+    virtual ~ResetOps() = default;
+    // STATE/imageinit/reset-request replaced atomically (sys/atomic_file.h).
+    virtual Result<void> write_request(const std::string& content) = 0;
+    // Removes STATE/imageinit/reset-request and makes the removal durable (fsync of the dir).
+    virtual Result<void> clear_request() = 0;
+    virtual Result<std::string> new_key() = 0;  // core::kPersistKeyBytes random bytes
+    // STATE/imageinit/persist.key replaced atomically, mode 0400.
+    virtual Result<void> write_key(const std::string& key) = 0;
+    // A new LUKS2 header on DEVICE (label and UUID of T) whose only key slot opens with KEY.
+    virtual Result<void> luks_format(const std::string& device, const core::ResetTarget& t,
+                                     const std::string& key) = 0;
+    // An empty ext4 on DEVICE (label and UUID of T) or, for a LUKS2 target, inside it (opened
+    // with KEY for the time of mkfs); flushed to the disk before it returns.
+    virtual Result<void> make_fs(const std::string& device, const core::ResetTarget& t,
+                                 const std::string& key) = 0;
+};
+
+// Runs D's operations on DEVICE (the resolved /dev path of D.target.device). An error names
+// the operation ("luks-format: ..."); whatever it left, the request stays and the next boot
+// resumes the reset.
+Result<void> execute_reset(const core::ResetDecision& d, const std::string& device,
+                           ResetOps& ops);
+
+}  // namespace imageinit::boot
