@@ -1,0 +1,60 @@
+// RealResetOps (see reset_persist_ops.h): one sys/ call per operation.
+#include "boot/reset_persist_ops.h"
+
+#include <fcntl.h>
+
+#include "sys/atomic_file.h"
+#include "sys/persist_format.h"
+#include "sys/resolve.h"
+#include "sys/unique_fd.h"
+
+namespace imageinit::boot {
+namespace {
+
+// STATE/imageinit as a readable directory fd (fsync of a directory needs one, O_PATH will not
+// do); created when missing, never through a symlink.
+Result<sys::UniqueFd> state_dir(int root) {
+    sys::UniqueFd dir = TRY(sys::mkdir_p_beneath(root, std::string(core::kResetRequestDir), 0755));
+    int fd = ::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return fail_errno("openat", std::string(core::kResetRequestDir));
+    return sys::UniqueFd(fd);
+}
+
+}  // namespace
+
+Result<void> RealResetOps::write_request(const std::string& content) {
+    sys::UniqueFd dir = TRY(state_dir(root_));
+    return sys::write_file_atomic(dir.get(), std::string(core::kResetRequestName), content);
+}
+
+Result<void> RealResetOps::clear_request() {
+    sys::UniqueFd dir = TRY(state_dir(root_));
+    return sys::remove_file_durable(dir.get(), std::string(core::kResetRequestName));
+}
+
+Result<std::string> RealResetOps::new_key() { return sys::random_bytes(core::kPersistKeyBytes); }
+
+Result<void> RealResetOps::write_key(const std::string& key) {
+    sys::UniqueFd dir = TRY(state_dir(root_));
+    return sys::write_file_atomic(dir.get(), std::string(core::kPersistKeyName), key,
+                                  sys::real_file_ops(), 0400);
+}
+
+Result<void> RealResetOps::luks_format(const std::string& device, const core::ResetTarget& t,
+                                       const std::string& key) {
+    return sys::luks_format(device, t.label, t.uuid, key);
+}
+
+Result<void> RealResetOps::make_fs(const std::string& device, const core::ResetTarget& t,
+                                   const std::string& key) {
+    if (t.kind == core::PersistKind::kExt4) return sys::mkfs_ext4(device, t.label, t.uuid);
+    // A mapping left by a reset cut short in this same boot cannot exist (PID 1 starts
+    // clean), so the name is free; it is closed again whatever mkfs says.
+    std::string mapped = TRY(sys::luks_open_with_key(device, kResetMapping, key));
+    auto made = sys::mkfs_ext4(mapped, "", "");
+    auto closed = sys::luks_close(kResetMapping);
+    TRY(std::move(made));
+    return closed;
+}
+
+}  // namespace imageinit::boot
