@@ -36,6 +36,8 @@ struct InstallRequest {
 };
 int install_image(const InstallRequest& req, const CommonOptions& o);
 Result<int> parse_tries(const std::string& command, const std::string& value);
+// `reset [--cancel]`: a factory reset of the persistent partition at the next boot (cli/reset.cpp).
+int cmd_reset(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_plan(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_check(const std::vector<std::string>& args, const CommonOptions& o);
 // In a dracut initramfs: prepare /sysroot, dracut switches root (cli/dracut.cpp).
