@@ -52,4 +52,66 @@ Result<void> execute_reset(const core::ResetDecision& d, const std::string& devi
     return ok();
 }
 
+ResetStepResult reset_persist(ResetOps& ops, const ResetStepInput& in) {
+    ResetStepResult out;
+    out.device = in.device.value_or("");
+    core::ResetInput input;
+    input.cmdline = in.cmdline;
+    auto text = ops.read_request();
+    if (!text) {
+        // Unreadable (a planted symlink or fifo): nothing is destroyed on its word.
+        out.warning = "factory reset request unreadable, ignored: " + text.error().message;
+        if (!in.cmdline) return out;
+    } else if (*text) {
+        auto parsed = core::parse_reset_request(**text);
+        // A request we cannot parse still asks for a reset: done as a fresh one (the probe
+        // decides the kind), the reason for it named in the journal.
+        input.request = parsed ? *parsed : core::ResetRequest{};
+        if (!parsed) out.warning = "factory reset request malformed (" + parsed.error().message +
+                                   "): treated as a new request";
+    }
+    if (!input.request && !input.cmdline) return out;
+    if (in.device) {
+        auto found = ops.identify(*in.device);
+        if (found) input.found = *found;
+    }
+    core::ResetDecision d = core::decide_reset(input);
+    if (!d.reset) {
+        out.warning = d.refusal;
+        return out;
+    }
+    std::string device = out.device;
+    if (input.request && input.request->started) {
+        // Resuming: the partition the request names, whatever its label says now.
+        std::vector<std::string> found;
+        if (d.target.device.starts_with("/")) {
+            found.push_back(d.target.device);
+        } else if (in.find_devices) {
+            auto r = in.find_devices(d.target.device);
+            if (r) found = *r;
+        }
+        if (found.size() != 1) {
+            out.unusable = true;
+            out.warning = "factory reset interrupted earlier cannot resume: '" + d.target.device +
+                          "' matches " + std::to_string(found.size()) +
+                          " devices; the persistent partition is not used this boot";
+            return out;
+        }
+        device = found.front();
+    }
+    auto done = execute_reset(d, device, ops);
+    if (!done) {
+        out.unusable = true;
+        out.warning = "factory reset of the persistent partition " + device + " failed (" +
+                      done.error().message +
+                      "): it is not used this boot; the next boot tries again";
+        return out;
+    }
+    out.reset = true;
+    out.device = device;
+    out.journal = "factory reset of PERSIST " + device + " (" +
+                  core::persist_kind_name(d.target.kind) + "): " + d.why;
+    return out;
+}
+
 }  // namespace imageinit::boot

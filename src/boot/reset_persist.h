@@ -3,7 +3,10 @@
 // and the real operations (reset_persist_ops.cpp) stay one small call each.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/persist_reset.h"
 #include "core/result.h"
@@ -13,6 +16,11 @@ namespace imageinit::boot {
 class ResetOps {
 public:
     virtual ~ResetOps() = default;
+    // STATE/imageinit/reset-request's text; nullopt when there is none. A symlink, fifo or
+    // device node there is an error, never followed (sys/safe_open.h).
+    virtual Result<std::optional<std::string>> read_request() = 0;
+    // The partition at DEVICE as probed now (libblkid): kind, label, UUID, PARTUUID.
+    virtual Result<core::PersistFound> identify(const std::string& device) = 0;
     // STATE/imageinit/reset-request replaced atomically (sys/atomic_file.h).
     virtual Result<void> write_request(const std::string& content) = 0;
     // Removes STATE/imageinit/reset-request and makes the removal durable (fsync of the dir).
@@ -34,5 +42,25 @@ public:
 // resumes the reset.
 Result<void> execute_reset(const core::ResetDecision& d, const std::string& device,
                            ResetOps& ops);
+
+// The reset-persist boot step, between locating the persistent partition and unlocking or
+// mounting it.
+struct ResetStepInput {
+    bool cmdline = false;               // imageinit.reset=persist
+    std::optional<std::string> device;  // the partition find-persist located (nullopt: none)
+    // Every device matching a spec now (the boot's device lookup): finds the partition an
+    // interrupted reset recorded (PARTUUID=...), which its label may no longer name.
+    std::function<Result<std::vector<std::string>>(const std::string&)> find_devices;
+};
+struct ResetStepResult {
+    bool reset = false;    // the partition was recreated (its old content is gone)
+    bool unusable = false; // do not unlock or mount the partition this boot (a reset failed)
+    std::string device;    // the partition to unlock/mount now (may differ: found by PARTUUID)
+    std::string journal;   // for the record's journal and the boot report, when reset
+    std::string warning;   // a refused or failed reset (the request stays; the next boot retries)
+};
+// Never an error: a reset that cannot be done or fails is a warning, and after a failed one
+// the partition is left alone (unusable) so the boot goes on degraded.
+ResetStepResult reset_persist(ResetOps& ops, const ResetStepInput& in);
 
 }  // namespace imageinit::boot

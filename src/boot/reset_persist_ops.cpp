@@ -4,8 +4,10 @@
 #include <fcntl.h>
 
 #include "sys/atomic_file.h"
+#include "sys/blkid.h"
 #include "sys/persist_format.h"
 #include "sys/resolve.h"
+#include "sys/safe_open.h"
 #include "sys/unique_fd.h"
 
 namespace imageinit::boot {
@@ -21,6 +23,24 @@ Result<sys::UniqueFd> state_dir(int root) {
 }
 
 }  // namespace
+
+Result<std::optional<std::string>> RealResetOps::read_request() {
+    const std::string rel =
+        std::string(core::kResetRequestDir) + "/" + std::string(core::kResetRequestName);
+    auto text = sys::read_checked(root_, rel, sys::Scope::kPartition,
+                                  core::kResetRequestMaxBytes + 1);
+    if (!text) {
+        if (text.error().code == ENOENT) return std::optional<std::string>();
+        return Unexpected(std::move(text).error());
+    }
+    return std::optional<std::string>(std::move(*text));
+}
+
+Result<core::PersistFound> RealResetOps::identify(const std::string& device) {
+    sys::DeviceIdentity id = TRY(sys::probe_identity(device));
+    return core::PersistFound{device, id.partuuid.empty() ? "" : "PARTUUID=" + id.partuuid,
+                              id.fstype, id.label, id.uuid};
+}
 
 Result<void> RealResetOps::write_request(const std::string& content) {
     sys::UniqueFd dir = TRY(state_dir(root_));

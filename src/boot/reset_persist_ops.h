@@ -10,6 +10,8 @@ class RealResetOps final : public ResetOps {
 public:
     // STATE_ROOT_FD: the state partition's root (an O_PATH fd will do); it must outlive this.
     explicit RealResetOps(int state_root_fd) : root_(state_root_fd) {}
+    Result<std::optional<std::string>> read_request() override;
+    Result<core::PersistFound> identify(const std::string& device) override;
     Result<void> write_request(const std::string& content) override;
     Result<void> clear_request() override;
     Result<std::string> new_key() override;

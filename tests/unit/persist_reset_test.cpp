@@ -161,6 +161,12 @@ class CrashWorld final : public boot::ResetOps {
     int keys_made = 0;
     std::vector<std::string> log;
 
+    Result<std::optional<std::string>> read_request() override { return request; }
+    Result<PersistFound> identify(const std::string& device) override {
+        auto p = probe();
+        if (!p) return PersistFound{device, "PARTUUID=p3", "", "", ""};
+        return *p;
+    }
     Result<void> write_request(const std::string& content) override {
         TRY(step("write-request"));
         request = content;
@@ -358,6 +364,100 @@ TEST(ResetExecute, EveryResumeMakesANewKey) {
     EXPECT_NE(*w.key, first);
     EXPECT_NE(*w.key, "old-key");
     EXPECT_EQ(w.disk.header_key, *w.key);
+}
+
+// ---- the boot step around the executor
+
+boot::ResetStepInput step_input(std::optional<std::string> device, bool cmdline = false,
+                                std::vector<std::string> by_partuuid = {"/dev/vda3"}) {
+    boot::ResetStepInput in;
+    in.cmdline = cmdline;
+    in.device = std::move(device);
+    in.find_devices = [by_partuuid](const std::string& spec) -> Result<std::vector<std::string>> {
+        if (spec == "PARTUUID=p3") return by_partuuid;
+        return std::vector<std::string>{};
+    };
+    return in;
+}
+
+TEST(ResetStep, NoRequestLeavesEverythingAlone) {
+    CrashWorld w = world_with("ext4", false);
+    auto r = boot::reset_persist(w, step_input("/dev/vda3"));
+    EXPECT_FALSE(r.reset);
+    EXPECT_FALSE(r.unusable);
+    EXPECT_EQ(r.device, "/dev/vda3");
+    EXPECT_EQ(r.warning, "");
+    EXPECT_TRUE(w.log.empty());
+}
+
+TEST(ResetStep, RequestResetsAndJournalsIt) {
+    CrashWorld w = world_with("luks2", true);
+    auto r = boot::reset_persist(w, step_input("/dev/vda3"));
+    ASSERT_TRUE(r.reset) << r.warning;
+    EXPECT_EQ(r.journal,
+              "factory reset of PERSIST /dev/vda3 (luks2): requested by 'imageinit reset'");
+    EXPECT_EQ(check_reset_done(w, world_with("luks2", true).disk), "");
+}
+
+// A cut tore the LUKS2 header: LABEL=PERSIST finds nothing, the recorded PARTUUID does.
+TEST(ResetStep, ResumesThePartitionTheRequestNamesWhenItsLabelIsGone) {
+    CrashWorld w = world_with("luks2", true);
+    ResetDecision d = w.next_boot(false);
+    w.budget = 3;
+    w.tear = true;
+    ASSERT_FALSE(boot::execute_reset(d, "/dev/vda3", w));
+    ASSERT_EQ(w.disk.kind, "");
+    w.crashed = false;
+    w.budget = INT_MAX;
+    auto r = boot::reset_persist(w, step_input(std::nullopt));
+    ASSERT_TRUE(r.reset) << r.warning;
+    EXPECT_EQ(r.device, "/dev/vda3");
+    EXPECT_NE(r.journal.find("resuming a reset a power cut interrupted"), std::string::npos);
+    EXPECT_EQ(check_reset_done(w, world_with("luks2", true).disk), "");
+}
+
+TEST(ResetStep, ResumeWithoutItsPartitionLeavesPersistUnused) {
+    CrashWorld w = world_with("ext4", false);
+    w.request = core::encode_reset_request(
+        ResetRequest{ResetTarget{PersistKind::kExt4, "PARTUUID=p3", "PERSIST", "u-1"}});
+    auto r = boot::reset_persist(w, step_input(std::nullopt, false, {}));
+    EXPECT_FALSE(r.reset);
+    EXPECT_TRUE(r.unusable);
+    EXPECT_NE(r.warning.find("'PARTUUID=p3' matches 0 devices"), std::string::npos) << r.warning;
+    EXPECT_TRUE(w.request);
+}
+
+TEST(ResetStep, FailedResetLeavesPersistUnusedAndTheRequestInPlace) {
+    CrashWorld w = world_with("ext4", true);
+    w.budget = 1;  // mark-started only: make-fs fails
+    auto r = boot::reset_persist(w, step_input("/dev/vda3"));
+    EXPECT_FALSE(r.reset);
+    EXPECT_TRUE(r.unusable);
+    EXPECT_NE(r.warning.find("factory reset of the persistent partition /dev/vda3 failed "
+                             "(make-fs: power cut before make-fs)"),
+              std::string::npos)
+        << r.warning;
+    ASSERT_TRUE(w.request);
+    EXPECT_TRUE(core::parse_reset_request(*w.request)->started);
+}
+
+TEST(ResetStep, RefusedResetKeepsThePartitionInUse) {
+    CrashWorld w = world_with("", true);  // nothing recognisable, no request begun
+    auto r = boot::reset_persist(w, step_input("/dev/vda3"));
+    EXPECT_FALSE(r.reset);
+    EXPECT_FALSE(r.unusable);
+    EXPECT_NE(r.warning.find("not ext4 or LUKS2 (the request stays)"), std::string::npos)
+        << r.warning;
+    EXPECT_TRUE(w.request);
+}
+
+TEST(ResetStep, MalformedRequestIsStillAReset) {
+    CrashWorld w = world_with("ext4", false);
+    w.request = "reset please\n";
+    auto r = boot::reset_persist(w, step_input("/dev/vda3"));
+    EXPECT_TRUE(r.reset);
+    EXPECT_NE(r.warning.find("treated as a new request"), std::string::npos);
+    EXPECT_FALSE(w.request);
 }
 
 }  // namespace
