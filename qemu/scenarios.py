@@ -455,3 +455,4 @@ import scenarios_hostile  # noqa: E402,F401  (hostile files on the state partiti
 import scenarios_packaging  # noqa: E402,F401  (initramfs built by the installed packages, issue 17)
 import scenarios_health  # noqa: E402,F401  (health checks gating mark-good, issue 14)
 import scenarios_debian  # noqa: E402,F401  (Debian 12 + systemd, issue 14)
+import scenarios_reset  # noqa: E402,F401  (factory reset of PERSIST, issue 16 part 3)

@@ -10,10 +10,12 @@
 
 #include <string.h>
 
+#include "sys/log.h"
+
 namespace imageinit::boot {
 
 Result<void> execute_reset(const core::ResetDecision& d, const std::string& device,
-                           ResetOps& ops) {
+                           ResetOps& ops, const std::function<void(core::ResetOp)>& on_op) {
     std::string key;
     struct Wipe {  // the key never outlives the step in our memory
         std::string& k;
@@ -21,6 +23,7 @@ Result<void> execute_reset(const core::ResetDecision& d, const std::string& devi
     } wipe{key};
     for (core::ResetOp op : d.ops) {
         const std::string name = core::reset_op_name(op);
+        if (on_op) on_op(op);
         Result<void> r = ok();
         switch (op) {
             case core::ResetOp::kMarkStarted:
@@ -99,7 +102,11 @@ ResetStepResult reset_persist(ResetOps& ops, const ResetStepInput& in) {
         }
         device = found.front();
     }
-    auto done = execute_reset(d, device, ops);
+    log::notice("factory reset of the persistent partition " + device + " (" +
+                core::persist_kind_name(d.target.kind) + "): " + d.why);
+    auto done = execute_reset(d, device, ops, [](core::ResetOp op) {
+        log::info(std::string("reset-persist: ") + core::reset_op_name(op));
+    });
     if (!done) {
         out.unusable = true;
         out.warning = "factory reset of the persistent partition " + device + " failed (" +

@@ -40,8 +40,11 @@ public:
 // Runs D's operations on DEVICE (the resolved /dev path of D.target.device). An error names
 // the operation ("luks-format: ..."); whatever it left, the request stays and the next boot
 // resumes the reset.
+// ON_OP (optional) is told each operation before it runs (the boot logs it: the power-cut test
+// waits for "reset-persist: luks-format").
 Result<void> execute_reset(const core::ResetDecision& d, const std::string& device,
-                           ResetOps& ops);
+                           ResetOps& ops,
+                           const std::function<void(core::ResetOp)>& on_op = nullptr);
 
 // The reset-persist boot step, between locating the persistent partition and unlocking or
 // mounting it.
