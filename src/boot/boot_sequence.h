@@ -68,6 +68,10 @@ private:
     };
     Result<void> find_state();
     Result<void> find_persist();
+    // The factory reset between locating PERSIST and using it (boot/reset_step.cpp). DEVICE: the
+    // located partition (nullopt: none), replaced by the one the reset worked on. False: PERSIST
+    // must not be used this boot.
+    bool reset_persist_step(std::optional<std::string>& device);
     Result<std::string> pick_one(const std::string& spec, const std::vector<std::string>& found);
     std::vector<std::string> present_slots(const core::BootRecord& record);
     Result<Prepared> prepare_slot(const std::string& slot);
@@ -92,6 +96,7 @@ private:
     std::vector<Undo> base_undo_;  // state, persist and overlay-store mounts
     std::string failed_step_;      // the step that failed last in prepare_slot
     std::function<bool()> watchdog_reset_;
+    std::string persist_reset_;  // the journal line of a factory reset done this boot
 };
 
 }  // namespace imageinit::boot

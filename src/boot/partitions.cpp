@@ -103,14 +103,21 @@ Result<void> BootSequence::find_persist() {
             auto grace = std::min(deadline_, steps_.now() + kPersistGrace);
             (void)p_.wait_until(ready, grace, "persistent partition '" + spec + "'");
         }
-        if (found.empty()) return degrade("persistent partition '" + spec + "' not found");
-        auto device = pick_one(spec, found);
+        std::optional<std::string> located;
+        Result<std::string> device = fail(ENODEV, "persistent partition '" + spec + "' not found");
+        if (!found.empty()) device = pick_one(spec, found);
+        if (device) located = *device;
+        // Contract §14: a factory reset happens here, before anything unlocks or mounts it. An
+        // interrupted one finds its partition by PARTUUID even when the label is gone.
+        if (!reset_persist_step(located))
+            return degrade("the persistent partition is not used after a failed factory reset");
+        if (located) device = *located;
         if (!device) return degrade(device.error().message);
         auto fstype = p_.probe_fstype(*device);
         if (!fstype) return degrade("persistent partition " + *device + ": " + fstype.error().message);
         if (*fstype == "crypto_LUKS") {
             // Contract §5: unlocked or degraded, never a shell. The undo removes the mapping.
-            auto opened = p_.open_luks(*device, "imageinit-persist");
+            auto opened = p_.open_luks(*device, "imageinit-persist", &*state_root_);
             if (!opened) return degrade("persistent partition " + *device + " stays locked: " +
                                         opened.error().message);
             log::info("persistent partition " + *device + " unlocked as " + opened->device +

@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "boot/reset_persist.h"
 #include "core/result.h"
 #include "sys/process.h"
 #include "sys/unique_fd.h"
@@ -157,11 +159,21 @@ public:
     virtual Result<void> arm_verity_restart(const std::string& name) {
         return fail(ENOTSUP, "cannot change dm-verity '" + name + "' on this platform");
     }
-    // Unlocks the LUKS2 DEVICE as /dev/mapper/NAME: header policy, the initramfs key file, then
-    // a passphrase on the console with bounded retries. EPERM when no key fits.
-    virtual Result<AttachedImage> open_luks(const std::string& device, const std::string& name) {
-        (void)name;
+    // Unlocks the LUKS2 DEVICE as /dev/mapper/NAME: header policy, the initramfs key file, the
+    // per-device key STATE_ROOT/imageinit/persist.key (when STATE_ROOT is given), then a
+    // passphrase on the console with bounded retries. EPERM when no key fits.
+    virtual Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
+                                            const Dir* state_root) {
+        (void)name, (void)state_root;
         return fail(ENOTSUP, "cannot unlock LUKS2 '" + device + "' on this platform");
+    }
+
+    // --- factory reset (contract §14, boot/reset_persist.h): the operations on the state
+    // partition below STATE_ROOT and on the persistent partition. nullptr (a unit-test fake):
+    // this platform cannot reset, the step does nothing.
+    virtual std::unique_ptr<ResetOps> reset_ops(const Dir& state_root) {
+        (void)state_root;
+        return nullptr;
     }
 
     // --- slot-owned kernels (contract §7). Defaults: a platform without kexec (a unit-test

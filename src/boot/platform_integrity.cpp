@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "boot/real_platform.h"
+#include "boot/reset_persist_ops.h"
+#include "core/persist_reset.h"
 #include "sys/loop.h"
 #include "sys/luks.h"
 #include "sys/verity.h"
@@ -85,15 +87,26 @@ Result<void> RealPlatform::arm_verity_restart(const std::string& name) {
     return sys::verity_restart_on_corruption(name);
 }
 
-Result<AttachedImage> RealPlatform::open_luks(const std::string& device, const std::string& name) {
+Result<AttachedImage> RealPlatform::open_luks(const std::string& device, const std::string& name,
+                                              const Dir* state_root) {
     // dm-crypt plus the kernel crypto API sockets libcryptsetup may use (QEMU-NOTES.md).
     for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"}) load_module(m);
     sys::LuksUnlockOptions o;
     o.key_file = kKeyFile;
     o.key_slot_file = kKeySlotFile;
+    if (state_root) {  // the per-device key, after the initramfs's (docs/integrity.md)
+        o.state_root_fd = state_root->fd.get();
+        o.state_key = std::string(core::kResetRequestDir) + "/" + std::string(core::kPersistKeyName);
+    }
     o.label = "persistent partition";
     sys::LuksUnlocked u = TRY(unlock_in_child(device, name, o));
     return AttachedImage{u.path, remove_undo(name), u.how};
+}
+
+std::unique_ptr<ResetOps> RealPlatform::reset_ops(const Dir& state_root) {
+    return std::make_unique<RealResetOps>(state_root.fd.get(), [this](const std::string& m) {
+        load_module(m);
+    });
 }
 
 }  // namespace imageinit::boot

@@ -59,7 +59,9 @@ public:
                                       const std::string& roothash,
                                       const std::string& name) override;
     Result<void> arm_verity_restart(const std::string& name) override;
-    Result<AttachedImage> open_luks(const std::string& device, const std::string& name) override;
+    Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
+                                    const Dir* state_root) override;
+    std::unique_ptr<ResetOps> reset_ops(const Dir& state_root) override;
 
     std::pair<std::string, std::string> running_kernel() override;
     Result<std::string> read_head_in_root(const Dir& root, const std::string& path,

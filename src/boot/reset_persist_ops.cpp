@@ -60,14 +60,22 @@ Result<void> RealResetOps::write_key(const std::string& key) {
                                   sys::real_file_ops(), 0400);
 }
 
+void RealResetOps::load_luks_modules() {
+    // dm-crypt plus the kernel crypto API sockets libcryptsetup may use (QEMU-NOTES.md).
+    if (load_module_)
+        for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"}) load_module_(m);
+}
+
 Result<void> RealResetOps::luks_format(const std::string& device, const core::ResetTarget& t,
                                        const std::string& key) {
+    load_luks_modules();
     return sys::luks_format(device, t.label, t.uuid, key);
 }
 
 Result<void> RealResetOps::make_fs(const std::string& device, const core::ResetTarget& t,
                                    const std::string& key) {
     if (t.kind == core::PersistKind::kExt4) return sys::mkfs_ext4(device, t.label, t.uuid);
+    load_luks_modules();
     // A mapping left by a reset cut short in this same boot cannot exist (PID 1 starts
     // clean), so the name is free; it is closed again whatever mkfs says.
     std::string mapped = TRY(sys::luks_open_with_key(device, kResetMapping, key));

@@ -9,7 +9,10 @@ namespace imageinit::boot {
 class RealResetOps final : public ResetOps {
 public:
     // STATE_ROOT_FD: the state partition's root (an O_PATH fd will do); it must outlive this.
-    explicit RealResetOps(int state_root_fd) : root_(state_root_fd) {}
+    // LOAD_MODULE (optional): loads a kernel module by name, best effort (dm-crypt for LUKS2).
+    explicit RealResetOps(int state_root_fd,
+                          std::function<void(const std::string&)> load_module = nullptr)
+        : root_(state_root_fd), load_module_(std::move(load_module)) {}
     Result<std::optional<std::string>> read_request() override;
     Result<core::PersistFound> identify(const std::string& device) override;
     Result<void> write_request(const std::string& content) override;
@@ -22,7 +25,9 @@ public:
                          const std::string& key) override;
 
 private:
+    void load_luks_modules();
     int root_;
+    std::function<void(const std::string&)> load_module_;
 };
 
 // The mapping a reset opens for the time of mkfs (never the boot's imageinit-persist).
