@@ -58,6 +58,10 @@ class DiskView:
 
     def __init__(self, ctx, disk: Path, tag: str):
         self.state = partition(disk, 1, ctx.dir / f"state-{tag}.ext4")
+        # After a power cut the latest changes may sit in the ext4 journal only (the guest's
+        # fsyncs committed them there); debugfs does not replay it, e2fsck does (on the copy).
+        subprocess.run(["e2fsck", "-y", "-E", "journal_only", str(self.state)],
+                       capture_output=True)
         self.slot_digest = hashlib.sha256(state_file(self.state, "slots/a.img") or b"").hexdigest()
         record = (state_file(self.state, "imageinit/state") or b"").decode(errors="replace")
         # The slots and the primary; the boot counter and the journal change every boot.
