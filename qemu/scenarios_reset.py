@@ -176,7 +176,7 @@ finish
                f"PERSIST was not unlocked by the per-device key: {u}")
     key = state_file(after.state, "imageinit/persist.key")
     ctx.expect(key is not None and len(key) == 64, "no 64-byte imageinit/persist.key")
-    ctx.expect(state_mode(after.state, "imageinit/persist.key") == 0o100400,
+    ctx.expect(state_mode(after.state, "imageinit/persist.key") == 0o400,
                "imageinit/persist.key is not mode 0400")
     with tempfile.TemporaryDirectory(dir=ctx.dir) as tmp:
         tmp = Path(tmp)
