@@ -4,10 +4,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "boot/platform.h"
 #include "core/persist_reset.h"
 #include "core/result.h"
 
@@ -36,6 +38,9 @@ public:
     virtual Result<void> make_fs(const std::string& device, const core::ResetTarget& t,
                                  const std::string& key) = 0;
 };
+
+// Makes the operations for the state partition whose root is STATE_ROOT.
+using ResetOpsFactory = std::function<std::unique_ptr<ResetOps>(const Dir& state_root)>;
 
 // Runs D's operations on DEVICE (the resolved /dev path of D.target.device). An error names
 // the operation ("luks-format: ..."); whatever it left, the request stays and the next boot

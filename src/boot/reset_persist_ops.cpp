@@ -85,4 +85,11 @@ Result<void> RealResetOps::make_fs(const std::string& device, const core::ResetT
     return closed;
 }
 
+ResetOpsFactory real_reset_ops(Devices& devices) {
+    return [&devices](const Dir& state_root) -> std::unique_ptr<ResetOps> {
+        return std::make_unique<RealResetOps>(
+            state_root.fd.get(), [&devices](const std::string& m) { devices.load_module(m); });
+    };
+}
+
 }  // namespace imageinit::boot

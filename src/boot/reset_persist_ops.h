@@ -3,6 +3,7 @@
 #pragma once
 
 #include "boot/reset_persist.h"
+#include "boot/seams.h"
 
 namespace imageinit::boot {
 
@@ -29,6 +30,10 @@ private:
     int root_;
     std::function<void(const std::string&)> load_module_;
 };
+
+// The factory for BootSequence::set_reset_ops: RealResetOps over the state root's fd, loading
+// modules through DEVICES.
+ResetOpsFactory real_reset_ops(Devices& devices);
 
 // The mapping a reset opens for the time of mkfs (never the boot's imageinit-persist).
 inline constexpr const char* kResetMapping = "imageinit-persist-reset";

@@ -1,18 +1,27 @@
-// The reset-persist part of find-persist (contract §14): runs boot/reset_persist.h's step with
-// the platform's operations and reports what it did (log, boot report, journal line).
+// The reset-persist step inside find-persist (contract §14): runs boot/reset_persist.h's step
+// with the operations set_reset_ops gave, and reports what it did (log, boot report, journal).
 #include "boot/boot_sequence.h"
 #include "sys/log.h"
 
 namespace imageinit::boot {
 
-bool BootSequence::reset_persist_step(std::optional<std::string>& device) {
-    std::unique_ptr<ResetOps> ops = p_.reset_ops(*state_root_);
-    if (!ops) return true;  // a platform that cannot reset (unit-test fakes)
-    ResetStepInput in;
-    in.cmdline = cfg_.reset_persist;
-    in.device = device;
-    in.find_devices = [this](const std::string& spec) { return p_.find_devices(spec); };
-    ResetStepResult r = reset_persist(*ops, in);
+bool BootSequence::factory_reset(std::optional<std::string>& device) {
+    if (!reset_ops_) return true;  // unit tests: no reset
+    std::unique_ptr<ResetOps> ops = reset_ops_(*state_root_);
+    // A boot with nothing asked (no request file, no imageinit.reset) has no reset-persist step.
+    auto pending = ops->read_request();
+    if (!cfg_.reset_persist && pending && !*pending) return true;
+    ResetStepResult r;
+    (void)steps_.run<void>("reset-persist", "", [&]() -> Result<void> {
+        ResetStepInput in;
+        in.cmdline = cfg_.reset_persist;
+        in.device = device;
+        in.find_devices = [this](const std::string& spec) {
+            return p_.devices.find_devices(spec);
+        };
+        r = reset_persist(*ops, in);
+        return ok();
+    });
     if (!r.warning.empty()) {
         log::warning(r.warning);
         report_.warnings.push_back(r.warning);
