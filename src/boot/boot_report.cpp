@@ -26,6 +26,7 @@ std::string report_to_json(const BootReport& r, const std::vector<StepRecord>& s
     w.key("last_resort").value(r.last_resort);
     w.key("spec").value(r.spec_file);
     w.key("total_ms").value(total_ms);
+    if (!r.persist_reset.empty()) w.key("persist_reset").value(r.persist_reset);
     w.key("warnings").begin_array();
     for (const auto& s : r.warnings) w.value(s);
     w.end_array();

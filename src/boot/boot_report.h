@@ -29,6 +29,7 @@ struct BootReport {
     std::vector<Fallback> fallbacks;
     std::vector<std::string> mounts;  // PlannedMount::describe() of each mount made
     std::string spec_file;            // "/etc/imageinit/fstab" or "(default spec)"
+    std::string persist_reset;        // "factory reset of PERSIST ..." when this boot did one
 };
 
 // The one-line summary of a boot where no slot could be prepared: the last error, then every

@@ -67,6 +67,9 @@ Result<Handover> BootSequence::run() {
         report_.warnings.push_back(loaded.warning);
     }
     core::BootRecord record = loaded.record;
+    if (!persist_reset_.empty())  // durable with the attempt's write: one write per boot
+        core::append_journal(record, {record.boot_count + 1, "", "reset", "reset-persist",
+                                      core::one_line(persist_reset_), 0});
     const bool watchdog_reset = watchdog_reset_ && watchdog_reset_();
     if (watchdog_reset) {
         auto blamed = core::record_watchdog_reset(record);

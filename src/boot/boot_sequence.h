@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "boot/boot_report.h"
+#include "boot/reset_persist.h"
 #include "boot/seams.h"
 #include "boot/step_runner.h"
 #include "core/boot_record.h"
@@ -71,6 +72,9 @@ public:
   // Asked once, when the record is loaded: did the watchdog reset the machine during the last
   // boot (WDIOF_CARDRESET)? If so that boot's attempt is recorded as a failed try (§14).
   void set_watchdog_reset_probe(std::function<bool()> probe) { watchdog_reset_ = std::move(probe); }
+  // The factory reset's operations on the state partition below its root (boot/reset_persist.h);
+  // without them (unit tests) no reset is ever done.
+  void set_reset_ops(ResetOpsFactory make) { reset_ops_ = std::move(make); }
   // Undone in reverse order of making: overlay store, persistent partition, state partition.
   ~BootSequence() {
       overlay_undo_.run();
@@ -114,6 +118,9 @@ public:
     Result<std::optional<PersistLocation>> locate_persist();
     // open-persist: unlock (LUKS2) and mount LOCATION; nullopt when that fails (degraded).
     Result<std::optional<OpenedPersist>> open_persist(const PersistLocation& location);
+    // reset-persist, inside find-persist (boot/reset_step.cpp): DEVICE is the located partition
+    // (nullopt: none), replaced by the one a resumed reset worked on. False: do not use it.
+    bool factory_reset(std::optional<std::string>& device);
     Result<void> degrade(const std::string& why);
     Result<std::string> pick_one(const std::string& spec, const std::vector<std::string>& found);
     std::vector<std::string> present_slots(const core::BootRecord& record);
@@ -147,6 +154,8 @@ public:
     std::vector<Undo> base_undo_;  // the state partition
     Undo overlay_undo_;            // the overlay store (made after the persistent partition)
     std::function<bool()> watchdog_reset_;
+    ResetOpsFactory reset_ops_;
+    std::string persist_reset_;  // the journal line of a factory reset done this boot
 };
 
 inline constexpr const char* kSlotsDir = "slots";  // on the state partition

@@ -108,9 +108,18 @@ Result<std::optional<PersistLocation>> BootSequence::locate_persist() {
             auto grace = std::min(deadline_, steps_.now() + kPersistGrace);
             (void)p_.devices.wait_until(ready, grace, "persistent partition '" + spec + "'");
         }
-        if (found.empty()) return degrade("persistent partition '" + spec + "' not found");
-        auto device = pick_one(spec, found);
-        if (!device) return degrade(device.error().message);
+        std::optional<std::string> located;
+        if (!found.empty()) {
+            auto picked = pick_one(spec, found);
+            if (!picked) return degrade(picked.error().message);
+            located = *picked;
+        }
+        // Contract §14: a factory reset happens here, before anything unlocks or mounts the
+        // partition; an interrupted one finds it by PARTUUID even when its label is gone.
+        if (!factory_reset(located))
+            return degrade("the persistent partition is not used after a failed factory reset");
+        if (!located) return degrade("persistent partition '" + spec + "' not found");
+        Result<std::string> device = *located;
         auto fstype = p_.devices.probe_fstype(*device);
         if (!fstype)
             return degrade("persistent partition " + *device + ": " + fstype.error().message);
@@ -128,7 +137,7 @@ Result<std::optional<OpenedPersist>> BootSequence::open_persist(const PersistLoc
         std::string fstype = location.fstype;
         if (fstype == "crypto_LUKS") {
             // Contract §5: unlocked or degraded, never a shell. The undo removes the mapping.
-            auto unlocked = p_.integrity.open_luks(device, "imageinit-persist");
+            auto unlocked = p_.integrity.open_luks(device, "imageinit-persist", &*state_root_);
             if (!unlocked)
                 return degrade("persistent partition " + device +
                                " stays locked: " + unlocked.error().message);

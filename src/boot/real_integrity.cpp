@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "boot/real_platform.h"
+#include "core/persist_reset.h"
 #include "core/boot_policy.h"
 #include "sys/loop.h"
 #include "sys/luks.h"
@@ -76,13 +77,18 @@ Result<void> RealIntegrity::arm_verity_restart(const std::string& name) {
     return sys::verity_restart_on_corruption(name);
 }
 
-Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const std::string& name) {
+Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const std::string& name,
+                                               const Dir* state_root) {
     // dm-crypt plus the kernel crypto API sockets libcryptsetup may use (QEMU-NOTES.md).
     for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"})
         devices_.load_module(m);
     sys::LuksUnlockOptions o;
     o.key_file = kKeyFile;
     o.key_slot_file = kKeySlotFile;
+    if (state_root) {  // the per-device key, after the initramfs's (docs/integrity.md)
+        o.state_root_fd = state_root->fd.get();
+        o.state_key = std::string(core::kResetRequestDir) + "/" + std::string(core::kPersistKeyName);
+    }
     o.label = "persistent partition";
     sys::LuksUnlocked u = TRY(unlock_in_child(device, name, o));
     return AttachedImage{u.path, remove_undo(name), u.how};

@@ -100,9 +100,11 @@ class Integrity {
                                               const std::string& name) = 0;
     // From now on a corrupt block of NAME restarts the machine: a counted failed boot.
     virtual Result<void> arm_verity_restart(const std::string& name) = 0;
-    // Unlocks the LUKS2 DEVICE as /dev/mapper/NAME: header policy, the initramfs key file, then
-    // a passphrase on the console with bounded retries. EPERM when no key fits.
-    virtual Result<AttachedImage> open_luks(const std::string& device, const std::string& name) = 0;
+    // Unlocks the LUKS2 DEVICE as /dev/mapper/NAME: header policy, the initramfs key file, the
+    // per-device key STATE_ROOT/imageinit/persist.key (when STATE_ROOT is given), then a
+    // passphrase on the console with bounded retries. EPERM when no key fits.
+    virtual Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
+                                            const Dir* state_root) = 0;
 };
 
 // Slot-owned kernels (contract §7).

@@ -25,6 +25,7 @@ constexpr const char* kUsage =
     "  install IMAGE [--tries N] [--verity]   write IMAGE to the passive slot, make it primary\n"
     "  upgrade SOURCE [--tries N] [--reboot]   compose SOURCE (docker://, oci:) and install it\n"
     "  rollback                        primary back to the other good slot\n"
+    "  reset [--cancel]                factory reset: the next boot recreates PERSIST empty\n"
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
     "  check IMAGE [--roothash HEX]    lint an image: spec, mount points, init\n"
     "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
@@ -199,6 +200,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "install") return cmd_install(rest, o);
     if (cmd == "upgrade") return cmd_upgrade(rest, o);
     if (cmd == "bootstrap") return cmd_bootstrap(rest);
+    if (cmd == "reset") return cmd_reset(rest, o);
     if (cmd == "plan") return cmd_plan(rest, o);
     if (cmd == "check") return cmd_check(rest, o);
     if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);

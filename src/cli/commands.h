@@ -43,6 +43,8 @@ struct InstallRequest {
 core::KernelCmdline read_kernel_cmdline();
 int install_image(const InstallRequest& req, const CommonOptions& o);
 Result<int> parse_tries(const std::string& command, const std::string& value);
+// `reset [--cancel]`: a factory reset of the persistent partition at the next boot (cli/reset.cpp).
+int cmd_reset(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_plan(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_check(const std::vector<std::string>& args, const CommonOptions& o);
 // In a dracut initramfs: prepare /sysroot, dracut switches root (cli/dracut.cpp).

@@ -12,6 +12,7 @@
 #include "boot/boot_sequence.h"
 #include "boot/kernel_services.h"
 #include "boot/real_platform.h"
+#include "boot/reset_persist_ops.h"
 #include "boot/step_runner.h"
 #include "cli/commands.h"
 #include "core/kernel_cmdline.h"
@@ -63,6 +64,7 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
 
     boot::RealPlatform platform(services.loader(), services.device_waiter());
     boot::BootSequence sequence(platform.seams(), cmdline, steps, start);
+    sequence.set_reset_ops(boot::real_reset_ops(platform.devices()));
     auto handover = sequence.run();
     if (!handover) {
         log::error("BOOT FAILED: " + boot::failure_summary(handover.error(), sequence.report()));

@@ -15,6 +15,7 @@
 #include "boot/boot_sequence.h"
 #include "boot/kernel_services.h"
 #include "boot/real_platform.h"
+#include "boot/reset_persist_ops.h"
 #include "boot/step_runner.h"
 #include "boot/watchdog.h"
 #include "core/kernel_cmdline.h"
@@ -138,6 +139,7 @@ Result<void> early_mounts() {
         boot::RealPlatform platform(services.loader(), services.device_waiter());
         boot::BootSequence sequence(platform.seams(), cmdline, steps, start);
         sequence.set_watchdog_reset_probe([&watchdog] { return watchdog.reset_by_watchdog(); });
+        sequence.set_reset_ops(boot::real_reset_ops(platform.devices()));
         auto handover = sequence.run();
         if (!handover)
             emergency(cfg, boot::failure_summary(handover.error(), sequence.report()).c_str());

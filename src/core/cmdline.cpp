@@ -91,6 +91,9 @@ constexpr Key kKeys[] = {
      [](BootConfig& c, std::string_view slot, const Value& v) {
          c.roothash[str(slot)] = str(v.text);
      }},
+    // Contract §14: a "factory reset" boot-menu entry. Every boot with it resets PERSIST.
+    {"imageinit.reset", false, CmdlineKind::kReset,
+     [](BootConfig& c, std::string_view, const Value&) { c.reset_persist = true; }},
     // Set by imageinit itself on a kernel it kexecs into (§7); KernelCmdline::kexec_marker.
     {"imageinit.kexec", false, CmdlineKind::kMarker, nullptr},
 };
@@ -162,6 +165,10 @@ std::optional<Value> check(const Key& k, std::string_view key,
         case CmdlineKind::kHex:
             if (empty) return need("a hex root hash");
             if (!plausible_hex(*value)) return refuse("a hex root hash");
+            return v;
+        case CmdlineKind::kReset:
+            if (empty) return need("what to reset: persist");
+            if (*value != "persist") return refuse("something to reset (persist)");
             return v;
         case CmdlineKind::kMarker:
             return std::nullopt;

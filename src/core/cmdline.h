@@ -22,6 +22,7 @@ struct BootConfig {
     bool shell = false;                             // imageinit.shell
     std::optional<std::string> break_step;          // imageinit.break=STEP
     std::map<std::string, std::string> roothash;    // imageinit.roothash.NAME=HEX
+    bool reset_persist = false;                     // imageinit.reset=persist (factory reset)
     std::string init = "/sbin/init";                // init=
     std::vector<std::string> init_args;             // words after "--" go to the image's init
     std::vector<std::string> warnings;              // one line each, for the log
@@ -42,6 +43,7 @@ enum class CmdlineKind {
     kSeconds,   // 0-3600
     kStep,      // a step name (cut to 64 bytes)
     kHex,       // an even number of hex digits, <= 128
+    kReset,     // what a factory reset recreates: "persist" (the only choice today)
     kMarker,    // set by imageinit itself (imageinit.kexec): accepted, no BootConfig field
 };
 

@@ -16,14 +16,14 @@ namespace {
 
 class RealFileOps final : public FileOps {
   public:
-    Result<int> open_tmp(int dir_fd, const std::string& name) override {
+    Result<int> open_tmp(int dir_fd, const std::string& name, unsigned mode) override {
         // Whatever sits at NAME.tmp (a leftover, or a planted symlink or fifo) goes first, and
         // the file is then made new (O_EXCL): opening an existing fifo for writing would wait
         // for a reader forever, and a symlink must not redirect the write elsewhere.
         if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT)
             return fail_errno("unlinkat", name);
         int fd = ::openat(dir_fd, name.c_str(),
-                          O_CLOEXEC | O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0644);
+                          O_CLOEXEC | O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_NONBLOCK, mode);
         if (fd < 0) return fail_errno("openat", name);
         return fd;
     }
@@ -68,14 +68,14 @@ FileOps& real_file_ops() {
 }
 
 Result<void> write_file_atomic(int dir_fd, const std::string& name, const std::string& content,
-                               FileOps& ops) {
+                               FileOps& ops, unsigned mode) {
     // The directory fsync'd is dir_fd itself, so NAME must live directly in it.
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
         return fail(EINVAL, "atomic write: '" + name +
                                 "' is not a plain file name (open its directory and pass that)");
     const std::string ctx = "replace '" + name + "'";
     const std::string tmp = name + ".tmp";
-    int fd = TRY_CTX(ops.open_tmp(dir_fd, tmp), ctx);
+    int fd = TRY_CTX(ops.open_tmp(dir_fd, tmp, mode), ctx);
     auto written = ops.write_all(fd, content);
     if (written) written = ops.fsync(fd);
     if (!written) {
@@ -86,6 +86,12 @@ Result<void> write_file_atomic(int dir_fd, const std::string& name, const std::s
     TRY_CTX(ops.rename(dir_fd, tmp, name), ctx);
     TRY_CTX(ops.fsync_dir(dir_fd), ctx);
     return ok();
+}
+
+Result<void> remove_file_durable(int dir_fd, const std::string& name) {
+    if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT)
+        return fail_errno("unlinkat", name);
+    return real_file_ops().fsync_dir(dir_fd);
 }
 
 }  // namespace imageinit::sys

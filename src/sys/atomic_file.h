@@ -13,7 +13,9 @@ namespace imageinit::sys {
 class FileOps {
 public:
     virtual ~FileOps() = default;
-    virtual Result<int> open_tmp(int dir_fd, const std::string& name) = 0;  // replaces NAME, O_EXCL
+    // Replaces NAME (O_EXCL) with a new file of MODE: a key file is never readable by others,
+    // not even empty.
+    virtual Result<int> open_tmp(int dir_fd, const std::string& name, unsigned mode) = 0;
     virtual Result<void> write_all(int fd, const std::string& data) = 0;
     virtual Result<void> fsync(int fd) = 0;
     virtual Result<void> close(int fd) = 0;
@@ -24,6 +26,10 @@ public:
 FileOps& real_file_ops();
 
 Result<void> write_file_atomic(int dir_fd, const std::string& name, const std::string& content,
-                               FileOps& ops = real_file_ops());
+                               FileOps& ops = real_file_ops(), unsigned mode = 0644);
+
+// Removes NAME in DIR_FD (a missing NAME is fine) and fsyncs the directory, so the removal
+// survives a power cut (the factory reset's request is cleared this way).
+Result<void> remove_file_durable(int dir_fd, const std::string& name);
 
 }  // namespace imageinit::sys

@@ -147,6 +147,40 @@ Result<std::string> probe_fstype(const std::string& device_or_file) {
     return std::string(type);
 }
 
+Result<DeviceIdentity> probe_identity(const std::string& device) {
+    errno = 0;
+    Probe pr(blkid_new_probe_from_filename(device.c_str()));
+    if (!pr) {
+        if (errno == 0) errno = EIO;
+        return fail_errno("blkid probe", device);
+    }
+    blkid_probe_enable_superblocks(pr.get(), 1);
+    blkid_probe_set_superblocks_flags(pr.get(),
+                                      BLKID_SUBLKS_TYPE | BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID);
+    blkid_probe_enable_partitions(pr.get(), 1);
+    blkid_probe_set_partitions_flags(pr.get(), BLKID_PARTS_ENTRY_DETAILS);
+    int rc = blkid_do_safeprobe(pr.get());
+    if (rc == -2)
+        return fail(EINVAL, "blkid probe '" + device +
+                                "': several filesystem signatures, refusing to guess");
+    if (rc < 0) {
+        if (errno == 0) errno = EIO;
+        return fail_errno("blkid probe", device);
+    }
+    DeviceIdentity id;
+    auto value = [&](const char* name) {
+        const char* v = nullptr;
+        return blkid_probe_lookup_value(pr.get(), name, &v, nullptr) == 0 && v
+                   ? std::string(v)
+                   : std::string();
+    };
+    id.fstype = value("TYPE");
+    id.label = value("LABEL");
+    id.uuid = value("UUID");
+    id.partuuid = value("PART_ENTRY_UUID");
+    return id;
+}
+
 Result<std::vector<std::string>> find_devices(const std::string& spec) {
     std::vector<std::string> found;
     if (spec.starts_with("/")) {

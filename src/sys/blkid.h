@@ -12,6 +12,15 @@ namespace imageinit::sys {
 // Probes the superblock: "ext4", "squashfs", "erofs", "crypto_LUKS", ... Error if none found.
 Result<std::string> probe_fstype(const std::string& device_or_file);
 
+// What identifies a partition and its content (factory reset: recreated with the same label and
+// UUID, found again by PARTUUID). Empty strings for what is absent; fstype "" when the probe
+// recognises nothing (not an error here).
+struct DeviceIdentity {
+    std::string fstype, label, uuid;
+    std::string partuuid;  // the GPT/MBR entry's UUID, when DEVICE is a partition
+};
+Result<DeviceIdentity> probe_identity(const std::string& device);
+
 // Every device node currently matching `spec` (fresh probe, no cache file). Empty if none.
 // A "/dev/..." spec matches itself when it exists.
 Result<std::vector<std::string>> find_devices(const std::string& spec);

@@ -18,12 +18,15 @@
 
 #include "core/luks_policy.h"
 #include "sys/cryptsetup_lib.h"
+#include "sys/safe_open.h"
 #include "sys/unique_fd.h"
 
 namespace imageinit::sys {
 namespace {
 
 constexpr size_t kMaxKey = 8192;  // libcryptsetup's default keyfile size limit
+// The per-device key's size (core::kPersistKeyBytes writes 64): shorter is not a key we wrote.
+constexpr size_t kStateKeyMin = 32, kStateKeyMax = 64;
 
 // A key buffer that never reaches swap and is wiped on every exit path.
 class Secret {
@@ -80,6 +83,26 @@ Result<void> read_key_file(const std::string& path, Secret& key) {
     }
     key.set_size(n);
     if (n == 0) return fail(EINVAL, "key file '" + path + "' is empty");
+    return ok();
+}
+
+// The per-device key, read straight into locked memory from a partition file: no symlink, fifo
+// or device node is followed or waited on. ENOENT when there is none.
+Result<void> read_state_key(int root_fd, const std::string& rel, Secret& key) {
+    UniqueFd fd = TRY(open_checked(root_fd, rel, Scope::kPartition, Want::kFile, O_RDONLY));
+    size_t n = 0;
+    while (n < kStateKeyMax + 1) {
+        ssize_t r = ::read(fd.get(), key.data() + n, kStateKeyMax + 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return fail_errno("read", rel);
+        if (r == 0) break;
+        n += static_cast<size_t>(r);
+    }
+    key.set_size(n);
+    if (n < kStateKeyMin || n > kStateKeyMax)
+        return fail(EINVAL, "'" + rel + "' holds " + (n > kStateKeyMax ? "more than " : "") +
+                                std::to_string(n > kStateKeyMax ? kStateKeyMax : n) +
+                                " bytes, not a key of 32..64");
     return ok();
 }
 
@@ -183,6 +206,20 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
             return LuksUnlocked{"/dev/mapper/" + name,
                                 "key file, " + describe(*s) + ", " + std::to_string(ms) + " ms"};
         tried.push_back("the key file");
+    }
+
+    if (o.state_root_fd >= 0 && !o.state_key.empty()) {
+        Secret key;
+        auto read = read_state_key(o.state_root_fd, o.state_key, key);
+        if (read) {
+            if (const Slot* s = try_slots(cd, name, key, machine, ms))
+                return LuksUnlocked{"/dev/mapper/" + name, "state key " + o.state_key + ", " +
+                                                               describe(*s) + ", " +
+                                                               std::to_string(ms) + " ms"};
+            tried.push_back(o.state_key);
+        } else if (read.error().code != ENOENT) {
+            tried.push_back("no " + o.state_key + " (" + read.error().message + ")");
+        }
     }
 
     if (!o.console.empty() && !human.empty()) {

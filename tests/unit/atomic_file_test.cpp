@@ -55,7 +55,7 @@ class CrashFs final : public FileOps {
         return data_lost ? ino.durable : ino.data;
     }
 
-    Result<int> open_tmp(int, const std::string& name) override {
+    Result<int> open_tmp(int, const std::string& name, unsigned) override {
         TRY(step());
         auto it = names.find(name);
         size_t ino = it != names.end() ? it->second : new_inode(name);
@@ -163,7 +163,7 @@ TEST(AtomicFile, PowerCutAtEveryPointLeavesOldOrNewRecord) {
 TEST(AtomicFile, CrashModelCatchesRenameBeforeFsync) {
     CrashFs fs;
     fs.put("state", core::encode_record(record_with_count(1)));
-    int fd = *fs.open_tmp(3, "state.tmp");
+    int fd = *fs.open_tmp(3, "state.tmp", 0644);
     ASSERT_TRUE(fs.write_all(fd, core::encode_record(record_with_count(2))));
     ASSERT_TRUE(fs.close(fd));
     ASSERT_TRUE(fs.rename(3, "state.tmp", "state"));
@@ -257,6 +257,22 @@ TEST_F(AtomicFileOnDisk, FifoAtTheTempNameIsReplacedNotWaitedOn) {
     ::alarm(0);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(read("state"), "new\n");
+}
+
+// A key file (imageinit/persist.key) is 0400 from its first byte, not made private afterwards.
+TEST_F(AtomicFileOnDisk, ModeIsTheNewFilesModeFromTheStart) {
+    ASSERT_TRUE(write_file_atomic(dir_.get(), "state", "secret\n", real_file_ops(), 0400));
+    struct stat st;
+    ASSERT_EQ(::stat((path_ + "/state").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0400u);
+    EXPECT_EQ(read("state"), "secret\n");
+}
+
+TEST_F(AtomicFileOnDisk, RemoveFileDurableRemovesAndToleratesAMissingFile) {
+    ASSERT_TRUE(write_file_atomic(dir_.get(), "state", "x\n"));
+    ASSERT_TRUE(remove_file_durable(dir_.get(), "state"));
+    EXPECT_FALSE(exists("state"));
+    EXPECT_TRUE(remove_file_durable(dir_.get(), "state"));
 }
 
 TEST_F(AtomicFileOnDisk, NameWithADirectoryIsRefused) {

@@ -58,6 +58,9 @@ const std::vector<KeyRow>& rows() {
         {"imageinit.roothash.", "imageinit.roothash.a=00FFab",
          [](const BootConfig& c) { return c.roothash.at("a") == "00FFab"; },
          "imageinit.roothash.a=" + std::string(130, 'a'), "is not a hex root hash"},
+        {"imageinit.reset", "imageinit.reset=persist",
+         [](const BootConfig& c) { return c.reset_persist; }, "imageinit.reset=state",
+         "imageinit.reset='state' is not something to reset (persist)"},
         // Read from the raw line by KernelCmdline; the parser only has to accept it quietly.
         {"imageinit.kexec", "imageinit.kexec=b",
          [](const BootConfig& c) { return c.warnings.empty(); }, "", ""},

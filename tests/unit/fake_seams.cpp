@@ -24,7 +24,8 @@ Result<void> FakeIntegrity::arm_verity_restart(const std::string& name) {
     return ok();
 }
 
-Result<AttachedImage> FakeIntegrity::open_luks(const std::string& device, const std::string& name) {
+Result<AttachedImage> FakeIntegrity::open_luks(const std::string& device, const std::string& name,
+                                               const Dir*) {
     if (luks_error) return Unexpected(*luks_error);
     std::string mapped = "/dev/mapper/" + name;
     model_.map_device(mapped, luks_inner_device);

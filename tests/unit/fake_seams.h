@@ -26,7 +26,8 @@ class FakeIntegrity : public Integrity {
                                       const std::string& roothash,
                                       const std::string& name) override;
     Result<void> arm_verity_restart(const std::string& name) override;
-    Result<AttachedImage> open_luks(const std::string& device, const std::string& name) override;
+    Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
+                                    const Dir* state_root) override;
 
   private:
     FakePlatform& model_;
