@@ -10,6 +10,7 @@
 #include "boot/apply_plan.h"
 #include "boot/slot_kernel.h"
 #include "boot/integrity.h"
+#include "boot/signature_check.h"
 #include "boot/hooks.h"
 #include "boot/state_store.h"
 #include "core/mount_plan.h"
@@ -91,7 +92,9 @@ Result<BootSequence::Prepared> BootSequence::prepare_slot(const std::string& slo
     }));
     out.undo.push_back(std::move(image.undo));
     // Contract §6: a slot with verity data is only ever used through dm-verity.
-    const bool verity = has_verity_data(p_, cfg_, slot);
+    // Contract §16: with trusted certificates, every slot goes through it (and is refused there
+    // without verity data and a valid signature of its root hash).
+    const bool verity = has_verity_data(p_, cfg_, slot) || signatures_required(p_);
     if (verity) {
         image = TRY(slot_step<AttachedImage>("verity", slot, [&] {
             return open_slot_verity(p_, cfg_, slot, image.device, *state_root_);
