@@ -7,6 +7,7 @@
 #include "boot/state_store.h"
 #include "cli/options.h"
 #include "cli/print.h"
+#include "cli/signing.h"
 #include "cli/slot_sources.h"
 #include "core/cmdline.h"
 #include "core/json.h"
@@ -26,6 +27,7 @@ constexpr const char* kUsage =
     "  rollback                        primary back to the other good slot\n"
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
     "  check IMAGE [--roothash HEX]    lint an image: spec, mount points, init\n"
+    "  sign IMAGE --key KEY --cert CERT   sign IMAGE's verity root hash (IMAGE.roothash.p7s)\n"
     "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
     "  help, --help; --version\n"
     "common options: --state-dir DIR (default /run/imageinit/state), --slot NAME\n"
@@ -198,6 +200,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "upgrade") return cmd_upgrade(rest, o);
     if (cmd == "plan") return cmd_plan(rest, o);
     if (cmd == "check") return cmd_check(rest, o);
+    if (cmd == "sign") return cmd_sign(rest, o);
     if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);

@@ -13,6 +13,7 @@
 #include "boot/real_platform.h"
 #include "cli/options.h"
 #include "cli/print.h"
+#include "cli/signing.h"
 #include "cli/slot_sources.h"
 #include "cli/verity_sidecars.h"
 #include "core/cmdline.h"
@@ -181,7 +182,7 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
 int install_image(const InstallRequest& req, const CommonOptions& o) {
     const std::string& image = req.image;
     const int tries = req.tries;
-    const bool verity = req.verity;
+    bool verity = req.verity;
     auto running = running_slot(o);
     if (!running) return report_error(running.error());
     auto h = open_record(o);
@@ -199,6 +200,20 @@ int install_image(const InstallRequest& req, const CommonOptions& o) {
         for (const auto& e : checked.errors) log::error(image + ": " + e);
         log::error("install: '" + image + "' failed the check; nothing was written");
         return 1;
+    }
+
+    // Contract §16: what the running boot chain would refuse is refused now, before a byte is
+    // written (the passive slot stays as it is).
+    auto trust = running_trust(o.run_dir);
+    if (!trust) return report_error(trust.error());
+    if (!trust->empty()) {
+        auto signer = check_image_signature(image, *trust);
+        if (!signer) {
+            log::error("install: " + signer.error().message + "; nothing was written");
+            return 1;
+        }
+        out("signature: root hash of '", image, "' signed by '", *signer, "'\n");
+        verity = true;  // the signed root hash needs the image's own sidecars in the slot
     }
 
     auto cmdline = sys::read_file("/proc/cmdline", 65536);
