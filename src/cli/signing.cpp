@@ -80,16 +80,21 @@ Result<std::string> check_image_signature(const std::string& image,
     facts.has_signature = is_file(image + ".roothash.p7s");
     facts.signature_file = image + ".roothash.p7s";
     TRY(core::signature_check(subject, facts));
-    // The root hash must be the image's, as the boot will compute it through dm-verity.
-    auto roothash = check_verity_sidecars(image);
-    if (!roothash)
-        return fail(roothash.error().code,
-                    core::signature_failure(subject, roothash.error().message));
+    // The signature first (cheap, and an untrusted image is refused without reading it all),
+    // then the image against the tree and that root hash, as dm-verity will check it at boot.
+    auto text = read_host_file(image + ".roothash", 1024);
+    if (!text) return fail(text.error().code, core::signature_failure(subject, text.error().message));
+    auto hex = sys::parse_roothash(*text);
+    if (!hex) return fail(hex.error().code, core::signature_failure(subject, hex.error().message));
     auto p7s = read_host_file(image + ".roothash.p7s", kMaxSignature);
     if (!p7s) return fail(p7s.error().code, core::signature_failure(subject, p7s.error().message));
-    auto signer = sys::verify_root_hash(**roothash, *p7s, {trust_pem});
+    auto signer = sys::verify_root_hash(*hex, *p7s, {trust_pem});
     if (!signer)
         return fail(signer.error().code, core::signature_failure(subject, signer.error().message));
+    auto verified = check_verity_sidecars(image, *hex);
+    if (!verified)
+        return fail(verified.error().code,
+                    core::signature_failure(subject, verified.error().message));
     return *signer;
 }
 

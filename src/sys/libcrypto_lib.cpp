@@ -22,7 +22,7 @@ Loaded load() {
     void* h = ::dlopen(kSoname, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char* why = ::dlerror();
-        out.error = std::string("this initramfs has no libcrypto (dlopen '") + kSoname +
+        out.error = std::string("no libcrypto here (dlopen '") + kSoname +
                     "': " + (why ? why : "unknown error") + ")";
         return out;
     }

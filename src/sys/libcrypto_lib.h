@@ -27,8 +27,8 @@ struct LibcryptoApi {
     std::string take_errors() const;
 };
 
-// Loads the library once (thread-safe) and returns its function table; ENOTSUP "this initramfs
-// has no libcrypto" when it is absent.
+// Loads the library once (thread-safe) and returns its function table; ENOTSUP "no libcrypto
+// here" when it is absent (a check that needs it then fails: signatures fail closed).
 Result<const LibcryptoApi*> libcrypto();
 
 }  // namespace imageinit::sys
