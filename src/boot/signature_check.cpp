@@ -4,6 +4,7 @@
 
 #include "boot/boot_sequence.h"
 #include "core/signature_policy.h"
+#include "sys/isolated.h"
 #include "sys/root_hash_signature.h"
 #include "sys/verity.h"
 
@@ -33,7 +34,6 @@ Result<std::string> check_slot_signature(Platform& p, const std::string& slot,
     const std::string rel = "slots/" + slot + ".img.roothash.p7s";
     core::SignatureFacts facts;
     facts.trusted_certs = *count;
-    facts.kernel_keyring = p.file_exists(kTrustKernelKeyringFile);
     facts.has_verity = !roothash.empty();
     facts.has_signature = p.file_exists(std::string(paths::kStateMount) + "/" + rel);
     facts.signature_file = rel;
@@ -42,7 +42,10 @@ Result<std::string> check_slot_signature(Platform& p, const std::string& slot,
     if (!p7s) return fail(p7s.error().code, core::signature_failure(subject, p7s.error().message));
     auto hex = sys::parse_roothash(roothash);
     if (!hex) return fail(hex.error().code, core::signature_failure(subject, hex.error().message));
-    auto signer = sys::verify_root_hash(*hex, *p7s, {*pem});
+    // The signature is the attacker's bytes: parsed in a child, so a crash costs this slot.
+    auto signer = sys::run_isolated("verifying the signature", [&]() -> Result<std::string> {
+        return sys::verify_root_hash(*hex, *p7s, {*pem});
+    });
     if (!signer)
         return fail(signer.error().code, core::signature_failure(subject, signer.error().message));
     // The booted OS learns what this boot chain trusts (install refuses what it would refuse).

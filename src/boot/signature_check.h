@@ -11,9 +11,6 @@ namespace imageinit::boot {
 
 // Put there by `mkinitrd --trust CERT...`: every trusted certificate, PEM, concatenated.
 inline constexpr const char* kTrustFile = "/etc/imageinit/trust.pem";
-// Put there by `mkinitrd --trust-kernel-keyring`: the certificates are in the kernel's keyring
-// too, so dm-verity is activated with the signature and the kernel checks it again.
-inline constexpr const char* kTrustKernelKeyringFile = "/etc/imageinit/trust-kernel-keyring";
 // The running boot chain's trusted certificates for the booted OS (`imageinit install` reads
 // them; /run moves into the new root): a copy of kTrustFile, written once a slot verified.
 inline constexpr const char* kPublishedTrustFile = "/run/imageinit/trust.pem";

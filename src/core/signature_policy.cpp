@@ -16,7 +16,7 @@ Result<SignatureCheck> signature_check(const std::string& subject, const Signatu
     if (!f.has_signature)
         return fail(EKEYREJECTED, signature_failure(subject, "missing ('" + f.signature_file +
                                                                  "' does not exist)"));
-    return f.kernel_keyring ? SignatureCheck::kUserspaceAndKernel : SignatureCheck::kUserspace;
+    return SignatureCheck::kUserspace;
 }
 
 std::string signature_subject_slot(const std::string& slot) {

@@ -10,19 +10,17 @@ namespace imageinit::core {
 
 // What is known about a slot (or an image about to be installed) before anything is activated.
 struct SignatureFacts {
-    size_t trusted_certs = 0;     // certificates of the initramfs; 0: signatures not required
-    bool kernel_keyring = false;  // the initramfs says its certificates are in the kernel keyring
-    bool has_verity = false;      // any verity data (a pinned root hash or a sidecar)
-    bool has_signature = false;   // the .roothash.p7s file exists
-    std::string signature_file;   // its name, for messages ("slots/b.img.roothash.p7s")
+    size_t trusted_certs = 0;    // certificates of the initramfs; 0: signatures not required
+    bool has_verity = false;     // any verity data (a pinned root hash or a sidecar)
+    bool has_signature = false;  // the .roothash.p7s file exists
+    std::string signature_file;  // its name, for messages ("slots/b.img.roothash.p7s")
 };
 
 enum class SignatureCheck {
     kNotRequired,  // no trusted certificates: as before signatures existed (a .p7s is ignored)
     kUserspace,    // verify the .p7s with libcrypto against the trusted certificates
-    // kUserspace, then activate with the signature (crypt_activate_by_signed_key) so the kernel
-    // checks it again against its own keyring: for certificates built into the kernel.
-    kUserspaceAndKernel,
+    // (the kernel keyring path, crypt_activate_by_signed_key, is not built yet:
+    // docs/integrity.md "Where the signature is verified")
 };
 
 // The check SUBJECT ("slot b's root hash", see signature_subject_*) needs, or why it is refused

@@ -8,8 +8,8 @@
 namespace imageinit::core {
 namespace {
 
-SignatureFacts facts(size_t certs, bool verity, bool sig, bool kernel = false) {
-    return SignatureFacts{certs, kernel, verity, sig, "slots/b.img.roothash.p7s"};
+SignatureFacts facts(size_t certs, bool verity, bool sig) {
+    return SignatureFacts{certs, verity, sig, "slots/b.img.roothash.p7s"};
 }
 
 TEST(SignaturePolicy, Table) {
@@ -24,7 +24,7 @@ TEST(SignaturePolicy, Table) {
         {facts(0, true, false), true, SignatureCheck::kNotRequired, ""},
         {facts(0, true, true), true, SignatureCheck::kNotRequired, ""},
         {facts(1, true, true), true, SignatureCheck::kUserspace, ""},
-        {facts(2, true, true, true), true, SignatureCheck::kUserspaceAndKernel, ""},
+        {facts(2, true, true), true, SignatureCheck::kUserspace, ""},
         {facts(1, true, false), false, {},
          "signature of slot b's root hash: missing ('slots/b.img.roothash.p7s' does not exist)"},
         // A signature file without verity proves nothing about an image read unverified.
