@@ -35,7 +35,7 @@ Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
     // Here without verity data only when signatures are required: that refuses the slot.
     if (!has_verity_data(p, cfg, slot)) {
         TRY(check_slot_signature(p, slot, "", state_root));
-        return fail(EKEYREJECTED, "slot " + slot + " has no verity data");  // not reached
+        return fail(EKEYREJECTED, "slot " + slot + " has no verity data");  // defensive
     }
     if (!p.file_exists(tree))
         return fail(ENOENT, "slot " + slot + " has verity data but no hash tree '" + tree + "'");
