@@ -22,30 +22,30 @@ std::string sidecar(const std::string& slot, const char* ext) {
 
 std::string verity_name(const std::string& slot) { return "imageinit-verity-" + slot; }
 
-bool has_verity_data(Platform& p, const core::BootConfig& cfg, const std::string& slot) {
-    return cfg.roothash.count(slot) || p.file_exists(sidecar(slot, ".verity")) ||
-           p.file_exists(sidecar(slot, ".roothash"));
+bool has_verity_data(RootFs& files, const core::BootConfig& cfg, const std::string& slot) {
+    return cfg.roothash.count(slot) || files.file_exists(sidecar(slot, ".verity")) ||
+           files.file_exists(sidecar(slot, ".roothash"));
 }
 
-Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
-                                       const std::string& slot, const std::string& device,
-                                       const Dir& state_root) {
+Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
+                                       const core::BootConfig& cfg, const std::string& slot,
+                                       const std::string& device, const Dir& state_root) {
     std::string tree = sidecar(slot, ".verity");
     std::string hash_file = sidecar(slot, ".roothash");
     // Here without verity data only when signatures are required: that refuses the slot.
-    if (!has_verity_data(p, cfg, slot)) {
-        TRY(check_slot_signature(p, slot, "", state_root));
+    if (!has_verity_data(files, cfg, slot)) {
+        TRY(check_slot_signature(files, slot, "", state_root));
         return fail(EKEYREJECTED, "slot " + slot + " has no verity data");  // defensive
     }
-    if (!p.file_exists(tree))
+    if (!files.file_exists(tree))
         return fail(ENOENT, "slot " + slot + " has verity data but no hash tree '" + tree + "'");
     std::string roothash, from;
     if (auto pinned = cfg.roothash.find(slot); pinned != cfg.roothash.end()) {
         roothash = pinned->second;
         from = "imageinit.roothash." + slot;
     } else {
-        auto text = p.read_on_partition(state_root, sidecar_rel(slot, ".roothash"),
-                                        kMaxRootHashFile);
+        auto text =
+            files.read_on_partition(state_root, sidecar_rel(slot, ".roothash"), kMaxRootHashFile);
         if (!text)
             return fail(text.error().code, "no root hash for slot " + slot + " (" +
                                                text.error().message +
@@ -53,8 +53,8 @@ Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
         roothash = *text;
         from = "'" + hash_file + "'";
     }
-    std::string signed_by = TRY(check_slot_signature(p, slot, roothash, state_root));
-    AttachedImage out = TRY(p.open_verity(device, tree, roothash, verity_name(slot)));
+    std::string signed_by = TRY(check_slot_signature(files, slot, roothash, state_root));
+    AttachedImage out = TRY(integrity.open_verity(device, tree, roothash, verity_name(slot)));
     out.note = "dm-verity " + out.device + ", root hash from " + from;
     if (!signed_by.empty()) out.note += ", " + signed_by;
     return out;

@@ -16,9 +16,9 @@ constexpr size_t kMaxSignature = 64 << 10;  // a PKCS#7 of one RSA-4096 signatur
 
 }  // namespace
 
-bool signatures_required(Platform& p) { return p.file_exists(kTrustFile); }
+bool signatures_required(RootFs& p) { return p.file_exists(kTrustFile); }
 
-Result<std::string> check_slot_signature(Platform& p, const std::string& slot,
+Result<std::string> check_slot_signature(RootFs& p, const std::string& slot,
                                          const std::string& roothash, const Dir& state_root) {
     const std::string subject = core::signature_subject_slot(slot);
     if (!signatures_required(p)) return std::string();

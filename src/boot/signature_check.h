@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "boot/platform.h"
+#include "boot/seams.h"
 
 namespace imageinit::boot {
 
@@ -17,14 +17,14 @@ inline constexpr const char* kPublishedTrustFile = "/run/imageinit/trust.pem";
 
 // True when this initramfs trusts certificates: every slot then goes through the verity step,
 // also one without verity data (which the step then refuses).
-bool signatures_required(Platform& p);
+bool signatures_required(RootFs& p);
 
 // The signature check of SLOT before its dm-verity device is made. ROOTHASH is the hex root
 // hash that is about to be used (pinned or sidecar; "" when the slot has no verity data).
 // Returns "" when signatures are not required, else a note naming the signer. Every refusal
 // reads "signature of slot b's root hash: ...". The signature is read from the state partition
 // (slots/SLOT.img.roothash.p7s) without following symlinks.
-Result<std::string> check_slot_signature(Platform& p, const std::string& slot,
+Result<std::string> check_slot_signature(RootFs& p, const std::string& slot,
                                          const std::string& roothash, const Dir& state_root);
 
 }  // namespace imageinit::boot
