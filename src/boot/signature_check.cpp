@@ -11,7 +11,7 @@
 namespace imageinit::boot {
 namespace {
 
-constexpr size_t kMaxTrustFile = 1 << 20;  // a few dozen certificates at most
+constexpr size_t kMaxTrustFile = 1 << 20;   // a few dozen certificates at most
 constexpr size_t kMaxSignature = 64 << 10;  // a PKCS#7 of one RSA-4096 signature is < 1 KiB
 
 }  // namespace
@@ -29,8 +29,8 @@ Result<std::string> check_slot_signature(RootFs& p, const std::string& slot,
     auto count = sys::count_certificates(*pem);
     if (!count)
         return fail(count.error().code,
-                    core::signature_failure(subject, std::string("'") + kTrustFile +
-                                                         "': " + count.error().message));
+                    core::signature_failure(
+                        subject, std::string("'") + kTrustFile + "': " + count.error().message));
     const std::string rel = "slots/" + slot + ".img.roothash.p7s";
     core::SignatureFacts facts;
     facts.trusted_certs = *count;

@@ -31,8 +31,8 @@ Result<std::string> read_host_file(const std::string& path, size_t max_bytes) {
 
 Result<void> write_beside(const std::string& path, const std::string& bytes) {
     std::string tmp = path + ".new";
-    sys::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                            0644));
+    sys::UniqueFd fd(
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) return fail_errno("open", tmp);
     if (::write(fd.get(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()))
         return fail_errno("write", tmp);
@@ -51,10 +51,11 @@ Result<std::string> sign_image(const std::string& image, const std::string& key_
     auto roothash = TRY(check_verity_sidecars(image));
     if (!roothash)
         return fail(ENOENT, "'" + image + "' has no verity sidecars ('" + image + ".verity', '" +
-                                image + ".roothash'): make them first (imageinit-compose "
+                                image +
+                                ".roothash'): make them first (imageinit-compose "
                                 "--verity, or veritysetup format)");
-    std::string p7s = TRY_CTX(sys::sign_root_hash(*roothash, key, cert),
-                              "signing '" + image + ".roothash'");
+    std::string p7s =
+        TRY_CTX(sys::sign_root_hash(*roothash, key, cert), "signing '" + image + ".roothash'");
     std::string signer = TRY(sys::verify_root_hash(*roothash, p7s, {cert}));
     TRY(write_beside(image + ".roothash.p7s", p7s));
     return signer;
@@ -66,8 +67,7 @@ Result<std::string> running_trust(const std::string& run_dir) {
     return pem;
 }
 
-Result<std::string> check_image_signature(const std::string& image,
-                                          const std::string& trust_pem) {
+Result<std::string> check_image_signature(const std::string& image, const std::string& trust_pem) {
     const std::string subject = core::signature_subject_image(image);
     auto count = sys::count_certificates(trust_pem);
     if (!count)
@@ -83,7 +83,8 @@ Result<std::string> check_image_signature(const std::string& image,
     // The signature first (cheap, and an untrusted image is refused without reading it all),
     // then the image against the tree and that root hash, as dm-verity will check it at boot.
     auto text = read_host_file(image + ".roothash", 1024);
-    if (!text) return fail(text.error().code, core::signature_failure(subject, text.error().message));
+    if (!text)
+        return fail(text.error().code, core::signature_failure(subject, text.error().message));
     auto hex = sys::parse_roothash(*text);
     if (!hex) return fail(hex.error().code, core::signature_failure(subject, hex.error().message));
     auto p7s = read_host_file(image + ".roothash.p7s", kMaxSignature);

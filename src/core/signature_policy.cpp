@@ -8,11 +8,11 @@ Result<SignatureCheck> signature_check(const std::string& subject, const Signatu
     // A slot without verity would be read unverified: a signature of a root hash proves nothing
     // about it, so trusted certificates mean "dm-verity with a signed root hash, or nothing".
     if (!f.has_verity)
-        return fail(EKEYREJECTED,
-                    signature_failure(subject, "no dm-verity data, and this boot chain trusts "
-                                               "only signed images (" +
-                                                   std::to_string(f.trusted_certs) +
-                                                   " trusted certificate(s))"));
+        return fail(EKEYREJECTED, signature_failure(subject,
+                                                    "no dm-verity data, and this boot chain trusts "
+                                                    "only signed images (" +
+                                                        std::to_string(f.trusted_certs) +
+                                                        " trusted certificate(s))"));
     if (!f.has_signature)
         return fail(EKEYREJECTED, signature_failure(subject, "missing ('" + f.signature_file +
                                                                  "' does not exist)"));

@@ -27,8 +27,8 @@ enum class SignatureCheck {
 // outright (no verity data, no signature), worded by signature_failure.
 Result<SignatureCheck> signature_check(const std::string& subject, const SignatureFacts& facts);
 
-std::string signature_subject_slot(const std::string& slot);      // "slot b's root hash"
-std::string signature_subject_image(const std::string& image);    // "the root hash of 'x.img'"
+std::string signature_subject_slot(const std::string& slot);    // "slot b's root hash"
+std::string signature_subject_image(const std::string& image);  // "the root hash of 'x.img'"
 
 // "signature of SUBJECT: REASON": every refusal reads the same in the journal and in install.
 std::string signature_failure(const std::string& subject, const std::string& reason);

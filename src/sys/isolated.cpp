@@ -22,9 +22,9 @@ Result<std::string> run_isolated(const std::string& what,
         rd.reset();
         // The answer: "0 TEXT" or "ERRNO MESSAGE".
         auto r = fn();
-        std::string line = r ? "0 " + *r
-                             : std::to_string(r.error().code ? r.error().code : EPERM) + " " +
-                                   r.error().message;
+        std::string line =
+            r ? "0 " + *r
+              : std::to_string(r.error().code ? r.error().code : EPERM) + " " + r.error().message;
         const char* p = line.data();
         size_t left = line.size();
         while (left > 0) {

@@ -26,11 +26,11 @@ Loaded load() {
                     "': " + (why ? why : "unknown error") + ")";
         return out;
     }
-#define IMAGEINIT_LIBCRYPTO_FN(name)                                                          \
-    out.api.name = reinterpret_cast<decltype(&::name)>(::dlsym(h, #name));                    \
-    if (!out.api.name) {                                                                      \
-        out.error = std::string("libcrypto has no symbol '") + #name + "' (too old?)";       \
-        return out;                                                                           \
+#define IMAGEINIT_LIBCRYPTO_FN(name)                                                   \
+    out.api.name = reinterpret_cast<decltype(&::name)>(::dlsym(h, #name));             \
+    if (!out.api.name) {                                                               \
+        out.error = std::string("libcrypto has no symbol '") + #name + "' (too old?)"; \
+        return out;                                                                    \
     }
 #include "sys/libcrypto_fns.inc"
 #undef IMAGEINIT_LIBCRYPTO_FN

@@ -91,8 +91,8 @@ Result<std::string> verify_root_hash(const std::string& roothash_hex, const std:
     Pkcs7Ptr p7(a.d2i_PKCS7(nullptr, &p, static_cast<long>(p7s.size())), {&a});
     if (!p7) {
         a.ERR_clear_error();
-        return fail(EBADMSG, "not a DER PKCS#7 signature (" + std::to_string(p7s.size()) +
-                                 " bytes)");
+        return fail(EBADMSG,
+                    "not a DER PKCS#7 signature (" + std::to_string(p7s.size()) + " bytes)");
     }
     std::vector<X509Ptr> certs;
     StackPtr stack(a.OPENSSL_sk_new_null(), {&a});
@@ -117,8 +117,7 @@ Result<std::string> verify_root_hash(const std::string& roothash_hex, const std:
         return fail(EKEYREJECTED, "signed by none of the " + std::to_string(certs.size()) +
                                       " trusted certificate(s)");
     }
-    std::string signer =
-        subject_of(a, static_cast<X509*>(a.OPENSSL_sk_value(signers.get(), 0)));
+    std::string signer = subject_of(a, static_cast<X509*>(a.OPENSSL_sk_value(signers.get(), 0)));
     StorePtr store(a.X509_STORE_new(), {&a});
     BioPtr data = mem_bio(a, roothash_hex);
     if (!store || !data) return fail(ENOMEM, "libcrypto: out of memory");

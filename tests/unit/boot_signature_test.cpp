@@ -18,8 +18,9 @@ namespace {
 std::string test_certificate() {
     char tmpl[] = "/tmp/imageinit-bootsig-XXXXXX";
     std::filesystem::path dir = ::mkdtemp(tmpl);
-    std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=vendor -keyout " +
-                      (dir / "k").string() + " -out " + (dir / "c").string() + " 2>/dev/null";
+    std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=vendor -keyout " +
+        (dir / "k").string() + " -out " + (dir / "c").string() + " 2>/dev/null";
     EXPECT_EQ(std::system(cmd.c_str()), 0);
     std::ifstream in(dir / "c");
     std::stringstream pem;
@@ -40,8 +41,10 @@ TEST(BootSignature, SlotsWithoutVerityAreRefusedWhenTheInitramfsTrustsCertificat
     ASSERT_EQ(fb.size(), 2u);
     for (const auto& f : fb) {
         EXPECT_EQ(f.step, "verity");
-        EXPECT_EQ(f.reason, "signature of slot " + f.slot + "'s root hash: no dm-verity data, and "
-                            "this boot chain trusts only signed images (1 trusted certificate(s))");
+        EXPECT_EQ(f.reason,
+                  "signature of slot " + f.slot +
+                      "'s root hash: no dm-verity data, and "
+                      "this boot chain trusts only signed images (1 trusted certificate(s))");
     }
     // Nothing of either slot was mounted.
     for (const auto& line : boot.fake.log())

@@ -33,7 +33,7 @@ void spit(const fs::path& p, const std::string& text) {
 
 // Two self-signed RSA test certificates, made once (the test must not depend on fixed keys).
 class RootHashSignature : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         char tmpl[] = "/tmp/imageinit-sig-XXXXXX";
         dir_ = ::mkdtemp(tmpl);

@@ -29,7 +29,7 @@ std::string slurp(const fs::path& p) {
 }
 
 class SignatureCheck : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         char tmpl[] = "/tmp/imageinit-sigcheck-XXXXXX";
         fs::path dir = ::mkdtemp(tmpl);
@@ -42,8 +42,8 @@ protected:
         }
         vendor_cert_ = slurp(dir / "vendor.crt");
         vendor_sig_ = *sys::sign_root_hash(kHash, slurp(dir / "vendor.key"), vendor_cert_);
-        other_sig_ = *sys::sign_root_hash(kHash, slurp(dir / "other.key"),
-                                          slurp(dir / "other.crt"));
+        other_sig_ =
+            *sys::sign_root_hash(kHash, slurp(dir / "other.key"), slurp(dir / "other.crt"));
         fs::remove_all(dir);
     }
     void SetUp() override {
@@ -87,13 +87,15 @@ TEST_F(SignatureCheck, RefusalsNameTheSlotAndTheReason) {
               "only signed images (1 trusted certificate(s))");
     r = check();
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message, "signature of slot b's root hash: missing "
-                                 "('slots/b.img.roothash.p7s' does not exist)");
+    EXPECT_EQ(r.error().message,
+              "signature of slot b's root hash: missing "
+              "('slots/b.img.roothash.p7s' does not exist)");
     fake.put_file(kSig, other_sig_);
     r = check();
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message, "signature of slot b's root hash: signed by none of the 1 "
-                                 "trusted certificate(s)");
+    EXPECT_EQ(r.error().message,
+              "signature of slot b's root hash: signed by none of the 1 "
+              "trusted certificate(s)");
     fake.put_file(kSig, vendor_sig_);
     std::string other_hash = kHash;
     other_hash[0] = '4';
@@ -112,8 +114,9 @@ TEST_F(SignatureCheck, UnreadableTrustFileRefusesEverySlot) {
     fake.put_file(kSig, vendor_sig_);
     auto r = check();
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message, "signature of slot b's root hash: '/etc/imageinit/trust.pem': "
-                                 "no PEM certificate in it");
+    EXPECT_EQ(r.error().message,
+              "signature of slot b's root hash: '/etc/imageinit/trust.pem': "
+              "no PEM certificate in it");
 }
 
 }  // namespace

@@ -25,13 +25,19 @@ TEST(SignaturePolicy, Table) {
         {facts(0, true, true), true, SignatureCheck::kNotRequired, ""},
         {facts(1, true, true), true, SignatureCheck::kUserspace, ""},
         {facts(2, true, true), true, SignatureCheck::kUserspace, ""},
-        {facts(1, true, false), false, {},
+        {facts(1, true, false),
+         false,
+         {},
          "signature of slot b's root hash: missing ('slots/b.img.roothash.p7s' does not exist)"},
         // A signature file without verity proves nothing about an image read unverified.
-        {facts(1, false, true), false, {},
+        {facts(1, false, true),
+         false,
+         {},
          "signature of slot b's root hash: no dm-verity data, and this boot chain trusts only "
          "signed images (1 trusted certificate(s))"},
-        {facts(3, false, false), false, {},
+        {facts(3, false, false),
+         false,
+         {},
          "signature of slot b's root hash: no dm-verity data, and this boot chain trusts only "
          "signed images (3 trusted certificate(s))"},
     };
