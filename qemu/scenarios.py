@@ -450,6 +450,7 @@ def update_rollback_story(ctx):
 import scenarios_ab  # noqa: E402,F401  (A/B slot scenarios of issue 3: registers into SCENARIOS)
 import scenarios_device  # noqa: E402,F401  (device boot scenarios register themselves)
 import scenarios_integrity  # noqa: E402,F401  (dm-verity and LUKS2 scenarios of issue 4)
+import scenarios_sign  # noqa: E402,F401  (signed slots of issue 18)
 import scenarios_dracut  # noqa: E402,F401  (hooks and dracut scenarios of issue 5)
 import scenarios_compose  # noqa: E402,F401  (the composed five-layer image of issue 6)
 import scenarios_watchdog  # noqa: E402,F401  (hardware watchdog scenarios of issue 19)

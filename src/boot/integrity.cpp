@@ -2,6 +2,7 @@
 #include "boot/integrity.h"
 
 #include "boot/boot_sequence.h"
+#include "boot/signature_check.h"
 
 namespace imageinit::boot {
 namespace {
@@ -31,6 +32,11 @@ Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
                                        const std::string& device, const Dir& state_root) {
     std::string tree = sidecar(slot, ".verity");
     std::string hash_file = sidecar(slot, ".roothash");
+    // Here without verity data only when signatures are required: that refuses the slot.
+    if (!has_verity_data(files, cfg, slot)) {
+        TRY(check_slot_signature(files, slot, "", state_root));
+        return fail(EKEYREJECTED, "slot " + slot + " has no verity data");  // defensive
+    }
     if (!files.file_exists(tree))
         return fail(ENOENT, "slot " + slot + " has verity data but no hash tree '" + tree + "'");
     std::string roothash, from;
@@ -47,8 +53,10 @@ Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
         roothash = *text;
         from = "'" + hash_file + "'";
     }
+    std::string signed_by = TRY(check_slot_signature(files, slot, roothash, state_root));
     AttachedImage out = TRY(integrity.open_verity(device, tree, roothash, verity_name(slot)));
     out.note = "dm-verity " + out.device + ", root hash from " + from;
+    if (!signed_by.empty()) out.note += ", " + signed_by;
     return out;
 }
 

@@ -9,6 +9,7 @@
 #include "boot/boot_sequence.h"
 #include "boot/hooks.h"
 #include "boot/integrity.h"
+#include "boot/signature_check.h"
 #include "boot/slot_kernel.h"
 #include "core/mount_spec.h"
 #include "sys/log.h"
@@ -97,7 +98,9 @@ Result<void> BootSequence::attach_image(SlotWork& w) {
         w.device = loop.device;
     }
     // Contract §6: a slot with verity data is only ever used through dm-verity.
-    w.verity = has_verity_data(p_.files, cfg_, w.slot);
+    // Contract §16: with trusted certificates, every slot goes through it (and is refused there
+    // without verity data and a valid signature of its root hash).
+    w.verity = has_verity_data(p_.files, cfg_, w.slot) || signatures_required(p_.files);
     return ok();
 }
 

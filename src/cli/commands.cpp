@@ -8,6 +8,7 @@
 #include "cli/bootstrap.h"
 #include "cli/options.h"
 #include "cli/print.h"
+#include "cli/signing.h"
 #include "cli/slot_sources.h"
 #include "core/cmdline.h"
 #include "core/json.h"
@@ -28,6 +29,7 @@ constexpr const char* kUsage =
     "  reset [--cancel]                factory reset: the next boot recreates PERSIST empty\n"
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
     "  check IMAGE [--roothash HEX]    lint an image: spec, mount points, init\n"
+    "  sign IMAGE --key KEY --cert CERT   sign IMAGE's verity root hash (IMAGE.roothash.p7s)\n"
     "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
     "  bootstrap --disk DEVICE SOURCE [--wipe] [--dry-run] ...   lay out a blank disk, install\n"
     "  help, --help; --version\n"
@@ -203,6 +205,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "reset") return cmd_reset(rest, o);
     if (cmd == "plan") return cmd_plan(rest, o);
     if (cmd == "check") return cmd_check(rest, o);
+    if (cmd == "sign") return cmd_sign(rest, o);
     if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);

@@ -14,6 +14,7 @@
 #include "cli/install_copy.h"
 #include "cli/options.h"
 #include "cli/print.h"
+#include "cli/signing.h"
 #include "cli/slot_sources.h"
 #include "cli/verity_sidecars.h"
 #include "core/mount_plan.h"
@@ -76,6 +77,7 @@ struct InstallWork {
     sys::UniqueFd slots;  // STATE/slots, opened refusing symlinks
     std::string shown, name, final_path;
     int seeded = 0;
+    bool verity = false;  // write the sidecars: --verity, or a signed image (check-signature)
 };
 
 // The slot to write: never the running one, never the only proven one; file slots only.
@@ -99,6 +101,20 @@ Result<void> check_image_step(InstallWork& w) {
     if (w.checked.errors.empty()) return ok();
     for (const auto& e : w.checked.errors) log::error(w.req.image + ": " + e);
     return fail("'" + w.req.image + "' failed the check; nothing was written");
+}
+
+// Contract §16: what the running boot chain would refuse (its certificates: RUN/trust.pem) is
+// refused now, before a byte is written. A signed image brings its own sidecars into the slot.
+Result<void> check_signature(InstallWork& w) {
+    w.verity = w.req.verity;
+    std::string trust = TRY(running_trust(w.o.run_dir));
+    if (trust.empty()) return ok();
+    auto signer = check_image_signature(w.req.image, trust);
+    if (!signer)
+        return fail(signer.error().code, signer.error().message + "; nothing was written");
+    out("signature: root hash of '", w.req.image, "' signed by '", *signer, "'\n");
+    w.verity = true;
+    return ok();
 }
 
 // slots/ is opened from the partition's root fd refusing symlinks, before anything is written,
@@ -176,11 +192,12 @@ Result<void> mark_installed(InstallWork& w) {
 struct InstallStep {
     const char* name;
     Result<void> (*run)(InstallWork&);
-    bool only_with_verity = false;
+    bool only_with_verity = false;  // only when InstallWork::verity
 };
 
 const InstallStep kInstallSteps[] = {
     {"choose-slot", choose_slot},       {"check-image", check_image_step},
+    {"check-signature", check_signature},
     {"open-slots", open_slots},         {"mark-installing", mark_installing},
     {"write-image", write_image},       {"verity", write_verity, true},
     {"record-source", record_source},   {"seed-slot-scope", seed},
@@ -236,7 +253,7 @@ int cmd_install(const std::vector<std::string>& args, const CommonOptions& o) {
 int install_image(const InstallRequest& req, const CommonOptions& o) {
     InstallWork w{req, o};
     for (const auto& step : kInstallSteps) {
-        if (step.only_with_verity && !req.verity) continue;
+        if (step.only_with_verity && !w.verity) continue;
         auto start = std::chrono::steady_clock::now();
         if (auto r = step.run(w); !r) {
             log::error("install: step " + std::string(step.name) + " failed: " + r.error().message);

@@ -46,7 +46,8 @@ Result<std::string> write_verity_sidecars(const std::string& source_image,
     std::string tree = slot_image + ".verity", hash_file = slot_image + ".roothash";
     std::string given_tree = source_image + ".verity", given_hash = source_image + ".roothash";
     std::string roothash;
-    if (exists(given_tree) && exists(given_hash)) {
+    const bool given = exists(given_tree) && exists(given_hash);
+    if (given) {
         // Given sidecars (built with the image, e.g. by `veritysetup format`): checked first, so
         // a tree that does not match is refused rather than installed as a slot that cannot boot.
         std::string text = TRY(read_sidecar(given_hash, 1024));
@@ -64,13 +65,16 @@ Result<std::string> write_verity_sidecars(const std::string& source_image,
         if (::rename(tmp.c_str(), tree.c_str()) < 0) return fail_errno("rename", tree);
     }
     TRY(write_text(hash_file, roothash + "\n"));
+    // A signature of the root hash (imageinit sign) travels with it; the boot checks it.
+    if (given && exists(source_image + ".roothash.p7s"))
+        TRY(copy_file(source_image + ".roothash.p7s", slot_image + ".roothash.p7s"));
     // What is on the disk now must verify, as the image itself was read back after writing.
     TRY_CTX(sys::verity_verify(slot_image, tree, roothash), "after writing");
     return roothash;
 }
 
 Result<void> remove_verity_sidecars(const std::string& slot_image) {
-    for (const char* ext : {".verity", ".roothash"}) {
+    for (const char* ext : {".verity", ".roothash", ".roothash.p7s"}) {
         std::string p = slot_image + ext;
         if (::unlink(p.c_str()) < 0 && errno != ENOENT) return fail_errno("unlink", p);
     }

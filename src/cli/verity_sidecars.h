@@ -11,11 +11,12 @@ namespace imageinit::cli {
 
 // Writes SLOT_IMAGE's sidecars: copies of SOURCE_IMAGE's when it has both (after checking that
 // they match SLOT_IMAGE), else a new hash tree. Each file is written beside and renamed into
-// place; the result is verified against the image on the disk. Returns the root hash.
+// place; the result is verified against the image on the disk. Given sidecars bring their
+// signature (SOURCE_IMAGE.roothash.p7s) along. Returns the root hash.
 Result<std::string> write_verity_sidecars(const std::string& source_image,
                                           const std::string& slot_image);
 
-// Removes SLOT_IMAGE's sidecars, so a new image never meets the old image's tree.
+// Removes SLOT_IMAGE's sidecars (signature included), so a new image never meets the old image's tree.
 Result<void> remove_verity_sidecars(const std::string& slot_image);
 
 // Checks IMAGE against its sidecars by reading every block (no device-mapper needed). nullopt:

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <optional>
+#include <sstream>
 
 #include "compose/fs_util.h"
 #include "compose/layer_cache.h"
@@ -19,6 +20,7 @@
 #include "compose/tree_merge.h"
 #include "compose/tree_report.h"
 #include "compose/unpack_limit.h"
+#include "sys/root_hash_signature.h"
 
 namespace imageinit::compose {
 namespace {
@@ -128,9 +130,30 @@ Result<void> compose_layers(const Options& opts, const registry::Source& source,
     return ok();
 }
 
+// --sign: OUT holds the detached PKCS#7 signature of ROOT_HASH (sys/root_hash_signature.h, the
+// same code `imageinit sign` uses).
+Result<void> sign_root_hash_file(const std::string& root_hash, const Options& opts,
+                                 const std::string& out) {
+    auto slurp = [](const std::string& path) -> Result<std::string> {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return fail_errno("open", path);
+        std::stringstream s;
+        s << in.rdbuf();
+        return s.str();
+    };
+    std::string key = TRY(slurp(opts.sign_key));
+    std::string cert = TRY(slurp(opts.sign_cert));
+    std::string p7s = TRY(sys::sign_root_hash(root_hash, key, cert));
+    std::ofstream f(out, std::ios::binary);
+    if (!(f << p7s) || !f.flush()) return fail_errno("write", out);
+    return ok();
+}
+
 }  // namespace
 
 Result<void> compose(const Options& opts) {
+    if (!opts.sign_key.empty() && opts.sign_cert.empty())
+        return fail(EINVAL, "--sign KEY needs --cert CERT (the certificate of KEY)");
     auto t0 = Clock::now();
     registry::Source source = TRY(registry::parse_source(opts.input));
     struct stat st;
@@ -200,10 +223,19 @@ Result<void> compose(const Options& opts) {
         root_hash = TRY_CTX(make_verity(tmp, tmp + ".verity", salt, mkfs.uuid), "verity");
         std::ofstream(tmp + ".roothash") << root_hash << "\n";
         tmp_files.add(tmp + ".roothash");
-        if (::rename((tmp + ".verity").c_str(), (opts.output + ".verity").c_str()) != 0)
-            return fail_errno("rename", opts.output + ".verity");
-        if (::rename((tmp + ".roothash").c_str(), (opts.output + ".roothash").c_str()) != 0)
-            return fail_errno("rename", opts.output + ".roothash");
+        if (!opts.sign_key.empty()) {
+            // Signed before anything is renamed: a wrong key leaves OUTPUT as it was.
+            tmp_files.add(tmp + ".roothash.p7s");
+            TRY_CTX(sign_root_hash_file(root_hash, opts, tmp + ".roothash.p7s"), "--sign");
+        }
+        // A signature beside OUTPUT is of this root hash or gone: never an older image's.
+        if (::unlink((opts.output + ".roothash.p7s").c_str()) != 0 && errno != ENOENT)
+            return fail_errno("unlink", opts.output + ".roothash.p7s");
+        for (const char* ext : {".verity", ".roothash", ".roothash.p7s"}) {
+            if (std::string(ext) == ".roothash.p7s" && opts.sign_key.empty()) continue;
+            if (::rename((tmp + ext).c_str(), (opts.output + ext).c_str()) != 0)
+                return fail_errno("rename", opts.output + ext);
+        }
     }
     // The image last: its appearance under the final name means the sidecars are there too.
     if (::rename(tmp.c_str(), opts.output.c_str()) != 0) return fail_errno("rename", opts.output);

@@ -19,6 +19,9 @@ struct Options {
     std::string ref;
     MkfsOptions mkfs;  // uuid "" = derived from the manifest digest
     bool verity = false;
+    // --sign KEY --cert CERT (PEM files; implies verity): OUTPUT.roothash.p7s, the detached
+    // PKCS#7 signature of the root hash that `mkinitrd --trust CERT` boots (docs/integrity.md).
+    std::string sign_key, sign_cert;
     bool check = true;
     std::string check_with;  // "" = find imageinit next to this executable
     std::string self_exe;

@@ -29,6 +29,8 @@ void usage(FILE* to) {
         "  --compress ALG           compressor passed to mkfs (erofs: lz4hc|lz4, squashfs: gzip|"
         "zstd|...)\n"
         "  --verity                 also write OUTPUT.verity and OUTPUT.roothash\n"
+        "  --sign KEY --cert CERT   also write OUTPUT.roothash.p7s, the root hash signed with KEY\n"
+        "                           (PEM files; implies --verity)\n"
         "  --cache DIR              layer cache (default /var/cache/imageinit-compose)\n"
         "  --ref NAME               the manifest in index.json with this ref name\n"
         "  --uuid UUID              filesystem UUID (default: derived from the manifest digest)\n"
@@ -54,7 +56,9 @@ std::optional<Options> parse_args(int argc, char** argv) {
         kCheckWith,
         kNoCheck,
         kKeep,
-        kMaxUnpacked
+        kMaxUnpacked,
+        kSign,
+        kCert
     };
     static const struct option kLong[] = {
         {"format", required_argument, nullptr, kFormat},
@@ -67,6 +71,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
         {"no-check", no_argument, nullptr, kNoCheck},
         {"keep-staging", no_argument, nullptr, kKeep},
         {"max-unpacked-size", required_argument, nullptr, kMaxUnpacked},
+        {"sign", required_argument, nullptr, kSign},
+        {"cert", required_argument, nullptr, kCert},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
@@ -90,6 +96,13 @@ std::optional<Options> parse_args(int argc, char** argv) {
                 break;
             case kVerity:
                 o.verity = true;
+                break;
+            case kSign:
+                o.sign_key = optarg;
+                o.verity = true;
+                break;
+            case kCert:
+                o.sign_cert = optarg;
                 break;
             case kCache:
                 o.cache_dir = optarg;

@@ -215,6 +215,41 @@ class ComposeTest(unittest.TestCase):
         self.assertRegex(root_hash, "^[0-9a-f]{64}$")
         subprocess.run(["veritysetup", "verify", img, img + ".verity", root_hash], check=True)
 
+    def make_cert(self, who):
+        base = os.path.join(self.tmp, who)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                        "-subj", "/CN=" + who, "-keyout", base + ".key", "-out", base + ".crt"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return base + ".key", base + ".crt"
+
+    def test_sign_writes_a_signature_of_the_root_hash(self):
+        lay, _, _ = self.layout(small_image_layers())
+        img = os.path.join(self.tmp, "s.img")
+        key, crt = self.make_cert("vendor")
+        self.compose(lay.root, img, "--sign", key, "--cert", crt)  # implies --verity
+        with open(img + ".roothash") as fh:
+            root_hash = fh.read().strip()
+        content = os.path.join(self.tmp, "roothash.txt")
+        with open(content, "w") as fh:
+            fh.write(root_hash)  # signed: the hex text without the newline
+        subprocess.run(["openssl", "smime", "-verify", "-binary", "-inform", "der", "-noverify",
+                        "-nointern", "-in", img + ".roothash.p7s", "-content", content,
+                        "-certfile", crt, "-out", os.devnull], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Composed again without --sign: the old signature does not stay beside the new image.
+        self.compose(lay.root, img, "--verity")
+        self.assertFalse(os.path.exists(img + ".roothash.p7s"))
+
+    def test_sign_with_a_foreign_key_writes_nothing(self):
+        lay, _, _ = self.layout(small_image_layers())
+        img = os.path.join(self.tmp, "s.img")
+        key, _ = self.make_cert("vendor")
+        _, crt = self.make_cert("other")
+        r = self.compose(lay.root, img, "--sign", key, "--cert", crt, check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("the key does not belong to the certificate '/CN=other'", r.stderr)
+        self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("s.img")], [])
+
     def test_entry_escaping_the_root_refuses_the_layer(self):
         lay, _, descs = self.layout([("tar", [f("../escaped", "x\n")])])
         r = self.compose(lay.root, os.path.join(self.tmp, "x.img"), check=False)

@@ -1,0 +1,33 @@
+// sys::run_isolated: the child's answer, its error and its crash reach the parent as results.
+#include "sys/isolated.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+namespace imageinit::sys {
+namespace {
+
+TEST(Isolated, AnswerAndErrorPassThrough) {
+    auto r = run_isolated("x", [] { return Result<std::string>(std::string("signed by 'a b'")); });
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(*r, "signed by 'a b'");
+    r = run_isolated("x", []() -> Result<std::string> { return fail(EBADMSG, "no match"); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EBADMSG);
+    EXPECT_EQ(r.error().message, "no match");
+}
+
+TEST(Isolated, CrashInTheChildIsAnErrorOfTheParent) {
+    auto r = run_isolated("verifying the signature", []() -> Result<std::string> {
+        std::raise(SIGSEGV);
+        return std::string("not reached");
+    });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EIO);
+    EXPECT_EQ(r.error().message.rfind("verifying the signature crashed (signal 11", 0), 0u)
+        << r.error().message;
+}
+
+}  // namespace
+}  // namespace imageinit::sys
