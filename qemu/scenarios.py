@@ -23,13 +23,7 @@ SCENARIOS: dict[str, Callable] = {}
 
 # Scenarios left out of the default run (qemu/run-tests with no names, so tests/run-all and CI),
 # each with the reason; name them to run them.
-OPT_IN = {
-    # Issue 14: the slot image is now mounted nodev (issue 19), and the pre-pivot ssh-host-keys
-    # hook runs the image's ssh-keygen in a chroot, where OpenSSH cannot open the image's
-    # /dev/null ("Couldn't open /dev/null: Permission denied"): no host keys, ssh.service fails,
-    # boot 1 is 'degraded'. Back in the default run once the hook's chroot has a usable /dev.
-    "debian-systemd",
-}
+OPT_IN: set[str] = set()
 
 
 def scenario(name: str):
