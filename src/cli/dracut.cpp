@@ -62,7 +62,7 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
                                 /*coldplug=*/!exists(kUdevControl));
 
     boot::RealPlatform platform(services.loader(), services.device_waiter());
-    boot::BootSequence sequence(platform, cmdline, steps, start);
+    boot::BootSequence sequence(platform.seams(), cmdline, steps, start);
     auto handover = sequence.run();
     if (!handover) {
         log::error("BOOT FAILED: " + boot::failure_summary(handover.error(), sequence.report()));
