@@ -13,9 +13,9 @@ the debootstrap tree (minutes, once), the OCI layout and the composed image (sec
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import harness as h
@@ -27,43 +27,71 @@ SPEC = h.REPO / "docs" / "examples" / "debian-systemd.fstab"
 UNITS = [h.REPO / "systemd" / "imageinit-mark-good.service",
          h.REPO / "systemd" / "imageinit-reboot-unproven.service"]
 TEST_UNIT = h.GUEST / "imageinit-test.service"
+BENCH_UNIT = h.GUEST / "imageinit-bench.service"
+# The benchmark's image carries a fixed identity, so that no variant pays for a first boot
+# (an empty machine-id makes systemd run its first-boot setup; sshd needs host keys).
+BENCH_MACHINE_ID = "0123456789abcdef0123456789abcdef"
 
 
-def mirror() -> str:
-    """IMAGEINIT_DEBIAN_MIRROR, else the first Debian URI apt uses here, else deb.debian.org."""
-    if os.environ.get("IMAGEINIT_DEBIAN_MIRROR"):
-        return os.environ["IMAGEINIT_DEBIAN_MIRROR"]
-    for src in [Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")]:
-        if src.exists():
-            m = re.search(r"^(?:URIs:|deb)\s+(\S+/debian)\s", src.read_text(), re.M)
-            if m:
-                return m.group(1)
-    return "http://deb.debian.org/debian"
+# Installs PACKAGES into the tree ($1) in a private mount namespace with apt's shared caches
+# ($2: archives/ and lists/ of tests/debian-base) mounted, as the package test does.
+APT_IN_ROOT = r"""
+r=$1 cache=$2; shift 2
+mount -t proc proc "$r/proc"
+mount -t sysfs sys "$r/sys"
+mount --rbind /dev "$r/dev"
+mount --bind "$cache/archives" "$r/var/cache/apt/archives"
+mount --bind "$cache/lists" "$r/var/lib/apt/lists"
+in_root() {
+    chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+        DEBIAN_FRONTEND=noninteractive "$@"
+}
+install="apt-get install -y -q --no-install-recommends $*"
+in_root sh -c "$install" || in_root sh -c "apt-get update -q && $install"
+"""
 
 
 def debootstrap_tree() -> Path:
-    """The Debian root, built once (debootstrap needs root and the Debian mirror)."""
+    """The Debian root: the minbase root shared with the package test (tests/debian-base, one
+    debootstrap for both), with PACKAGES installed by apt in a chroot. Built once; needs root
+    and the Debian mirror."""
     root, stamp = DIR / "root", DIR / "root.key"
-    key = f"{SUITE} minbase {PACKAGES}"
     with h._build_lock:
+        base = Path(h.run([h.REPO / "tests" / "debian-base"], stderr=None).stdout.strip())
+        key = f"{base.name} + apt-get install {PACKAGES}"
         if root.exists() and stamp.exists() and stamp.read_text() == key:
             return root
         DIR.mkdir(parents=True, exist_ok=True)
         new = DIR / "root.new"
         shutil.rmtree(new, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
-        h.log(f"debootstrap {SUITE} (minbase + {PACKAGES}) from {mirror()}: a few minutes, once")
-        h.run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, new, mirror()])
-        # apt's downloaded packages are not part of an image.
-        for deb in (new / "var/cache/apt/archives").glob("*.deb"):
+        new.mkdir()
+        t0 = time.monotonic()
+        h.log(f"Debian root: {base.name} + apt-get install {PACKAGES} (a few minutes, once)")
+        h.run(["tar", "-C", new, "-xf", base])
+        for deb in (new / "var/cache/apt/archives").glob("*.deb"):  # downloads are no content
             deb.unlink()
+        # apt needs the build host's resolver; the image keeps the file debootstrap left.
+        resolv = new / "etc/resolv.conf"
+        kept = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else None
+        resolv.unlink(missing_ok=True)
+        shutil.copy2("/etc/resolv.conf", resolv)
+        h.run(["unshare", "-m", "--propagation", "private", "--", "bash", "-euc", APT_IN_ROOT,
+               "_", new, base.parent, *PACKAGES.split(",")])
+        resolv.unlink()
+        if kept is not None:
+            resolv.write_bytes(kept)
+        for leftover in (new / "var/cache/apt").glob("*.bin"):  # nor are apt's caches
+            leftover.unlink()
         new.rename(root)
         stamp.write_text(key)
+        h.log(f"Debian root ready in {time.monotonic() - t0:.0f} s")
         return root
 
 
-def vendor_tree(binary: Path, out: Path, slot_id: str) -> None:
-    """Layer 2: imageinit, its units (enabled), the mount spec, and the harness's test unit."""
+def vendor_tree(binary: Path, out: Path, slot_id: str, bench: bool = False) -> None:
+    """Layer 2: imageinit, its units (enabled), the mount spec, and the harness's test unit (or,
+    for qemu/bench, the benchmark's unit and a fixed identity)."""
     # The libraries it links come from Debian's own packages in layer 1 (the same release as
     # the build host); checked here so a missing one fails the build, not the boot.
     base = debootstrap_tree()
@@ -81,10 +109,15 @@ def vendor_tree(binary: Path, out: Path, slot_id: str) -> None:
     units.mkdir(parents=True, exist_ok=True)
     wants = out / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
-    for unit in UNITS + [TEST_UNIT]:
+    harness_unit = BENCH_UNIT if bench else TEST_UNIT
+    for unit in UNITS + [harness_unit]:
         shutil.copy2(unit, units / unit.name)
-    for unit in ["imageinit-mark-good.service", TEST_UNIT.name]:
+    for unit in ["imageinit-mark-good.service", harness_unit.name]:
         (wants / unit).symlink_to(f"/usr/lib/systemd/system/{unit}")
+    if bench:
+        (out / "etc/machine-id").write_text(BENCH_MACHINE_ID + "\n")
+        (out / "etc/ssh").mkdir(parents=True, exist_ok=True)
+        h.run(["ssh-keygen", "-A", "-f", out])
     # The harness owns the serial console: a getty there may hang up the test unit's output.
     (out / "etc/systemd/system/serial-getty@ttyS0.service").symlink_to("/dev/null")
     test = out / "usr/lib/imageinit-test"
@@ -94,7 +127,7 @@ def vendor_tree(binary: Path, out: Path, slot_id: str) -> None:
     shutil.copy2(h.build_rootfs(binary) / "usr/bin/qemu-exit", out / "usr/bin/qemu-exit")
 
 
-def build_oci(binary: Path, oci: Path, slot_id: str) -> None:
+def build_oci(binary: Path, oci: Path, slot_id: str, bench: bool = False) -> None:
     """Two layers written by umoci: unpack, fill the bundle's rootfs, repack (Debian 12's
     `umoci insert` writes tars without an end marker, a umoci bug; repack does not)."""
     base = debootstrap_tree()
@@ -111,30 +144,37 @@ def build_oci(binary: Path, oci: Path, slot_id: str) -> None:
             key.unlink()
         (rootfs / "etc/machine-id").write_text("")
         h.run(["umoci", "repack", "--refresh-bundle", "--image", ref, bundle])
-        vendor_tree(binary, rootfs, slot_id)
+        vendor_tree(binary, rootfs, slot_id, bench)
         h.run(["umoci", "repack", "--image", ref, bundle])
 
 
-def build_debian_image(binary: Path, slot_id: str = "DEB") -> Path:
-    """The composed erofs slot image (linted by `imageinit check`), cached on its inputs."""
+def build_debian_image(binary: Path, slot_id: str = "DEB", fmt: str = "erofs",
+                       bench: bool = False) -> Path:
+    """The composed slot image (erofs, or squashfs: what dmsquash-live reads; linted by
+    `imageinit check`), cached on its inputs. bench: qemu/bench's image (vendor_tree)."""
     build = binary.parent.parent  # BUILD/src/imageinit
     compose = build / "src" / "compose" / "imageinit-compose"
     if not compose.exists():
         h.run(["ninja", "-C", str(build), "src/compose/imageinit-compose"])
     base = debootstrap_tree()
-    key = h.file_digest(binary, compose, SPEC, TEST_UNIT, h.GUEST / "init", *UNITS,
-                        Path(__file__), extra=(DIR / "root.key").read_text() + slot_id)
-    out = DIR / f"debian-{slot_id}.img"
+    key = h.file_digest(binary, compose, SPEC, TEST_UNIT, BENCH_UNIT, h.GUEST / "init", *UNITS,
+                        Path(__file__),
+                        extra=(DIR / "root.key").read_text() + slot_id + fmt + str(bench))
+    name = f"debian-{slot_id}" + ("-bench" if bench else "") + ("" if fmt == "erofs" else f".{fmt}")
+    out = DIR / f"{name}.img"
     stamp = out.with_name(out.name + ".key")
     with h._build_lock:
         if out.exists() and stamp.exists() and stamp.read_text() == key:
             return out
         with tempfile.TemporaryDirectory(dir=DIR) as tmp:
             oci = Path(tmp) / "oci"
-            build_oci(binary, oci, slot_id)
+            t0 = time.monotonic()
+            build_oci(binary, oci, slot_id, bench)
+            h.log(f"umoci wrote the OCI image in {time.monotonic() - t0:.0f} s")
             env = dict(os.environ, SOURCE_DATE_EPOCH="0")
-            r = h.run([str(compose), "--cache", str(h.WORK / "compose-cache"), "--check-with",
-                       str(binary), "--ref", "debian", str(oci), str(out)], env=env)
+            r = h.run([str(compose), "--format", fmt, "--cache", str(h.WORK / "compose-cache"),
+                       "--check-with", str(binary), "--ref", "debian", str(oci), str(out)],
+                      env=env)
             h.log(f"composed {out.name}: " + r.stdout.strip().splitlines()[-1])
         stamp.write_text(key)
         assert base.exists()

@@ -116,10 +116,19 @@ def install_binary(binary: Path, root: Path, dest: str) -> None:
 # Initramfs
 
 
+def tree_digest(d: Path) -> str:
+    """A digest of every file's name and content under d."""
+    files = sorted(p for p in Path(d).rglob("*") if p.is_file())
+    return file_digest(*files, extra=" ".join(str(p.relative_to(d)) for p in files))
+
+
 def build_initrd(binary: Path, kernel: Kernel, out: Path, extra_args: list[str] = ()) -> Path:
-    """initrd/mkinitrd, cached on the binary, the script and the arguments."""
+    """initrd/mkinitrd, cached on the binary, the script, the arguments and the content of a
+    --hooks directory (an edited hook must reach the next boot)."""
+    args = list(extra_args)
+    hooks = [tree_digest(Path(args[i + 1])) for i, a in enumerate(args[:-1]) if a == "--hooks"]
     key = file_digest(binary, REPO / "initrd" / "mkinitrd",
-                      extra=kernel.kver + " ".join(extra_args))
+                      extra=kernel.kver + " ".join(args) + " ".join(hooks))
     stamp = out.with_name(out.name + ".key")
     if out.exists() and stamp.exists() and stamp.read_text() == key:
         return out

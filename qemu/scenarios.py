@@ -24,11 +24,6 @@ SCENARIOS: dict[str, Callable] = {}
 # Scenarios left out of the default run (qemu/run-tests with no names, so tests/run-all and CI),
 # each with the reason; name them to run them.
 OPT_IN = {
-    # Issue 14: the slot image is now mounted nodev (issue 19), and the pre-pivot ssh-host-keys
-    # hook runs the image's ssh-keygen in a chroot, where OpenSSH cannot open the image's
-    # /dev/null ("Couldn't open /dev/null: Permission denied"): no host keys, ssh.service fails,
-    # boot 1 is 'degraded'. Back in the default run once the hook's chroot has a usable /dev.
-    "debian-systemd",
     # Issue 16: the long power-cut campaign (one QEMU run killed per cut; ~1 min each under
     # TCG). CI's cuts are taken inside bootstrap-install-boot-update by copying the disk.
     "bootstrap-power-cuts",

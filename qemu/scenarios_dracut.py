@@ -69,18 +69,13 @@ def hooks_dir(ctx: Context) -> Path:
     return d
 
 
-def tree_digest(d: Path) -> str:
-    files = sorted(p for p in d.rglob("*") if p.is_file())
-    return h.file_digest(*files, extra=" ".join(str(p.relative_to(d)) for p in files))
-
-
 def build_dracut_initrd(ctx: Context, hooks: Path, systemd: bool) -> Path:
     """dracut --no-hostonly with our module from this repository (not installed system-wide:
     a symlinked copy of /usr/lib/dracut as dracutbasedir), the harness's kernel modules, and
     neither the host's dracut.conf nor its hostonly guesses."""
     flavour = "systemd" if systemd else "nosystemd"
     key = h.file_digest(ctx.binary, *sorted(DRACUT_MODULE.iterdir()),
-                        extra=ctx.kernel.kver + flavour + tree_digest(hooks))
+                        extra=ctx.kernel.kver + flavour + h.tree_digest(hooks))
     out = h.WORK / f"dracut-{flavour}.img"
     stamp = out.with_name(out.name + ".key")
     if out.exists() and stamp.exists() and stamp.read_text() == key:
@@ -139,7 +134,7 @@ def hooks_minimal_initramfs(ctx):
     """Minimal initramfs --with-shell --hooks --install resize2fs: order, environment, reject
     and failure policy; machine-id kept across a reboot; the persistent ext4 grown once."""
     hooks = hooks_dir(ctx)
-    initrd = h.build_initrd(ctx.binary, ctx.kernel, h.WORK / f"initrd-hooks-{tree_digest(hooks)}.img",
+    initrd = h.build_initrd(ctx.binary, ctx.kernel, h.WORK / "initrd-hooks.img",
                             ["--with-shell", "--hooks", str(hooks), "--install", "resize2fs"])
     ctx.initrd = initrd
     disk = hook_disk(ctx)
