@@ -28,6 +28,9 @@ std::string dl_error(const char* soname) {
 
 Loaded load() {
     Loaded out;
+    // tpm2-tss logs every TPM error to stderr (the console of PID 1); imageinit reports its own
+    // one-line errors instead (tpm2-tss docs/logging.md: TSS2_LOG).
+    ::setenv("TSS2_LOG", "all+none", 0);
     void* esys = ::dlopen(kEsys, RTLD_NOW | RTLD_LOCAL);
     if (!esys) return out.error = dl_error(kEsys), out;
     void* mu = ::dlopen(kMu, RTLD_NOW | RTLD_LOCAL);
