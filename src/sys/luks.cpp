@@ -175,13 +175,26 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
     std::vector<std::string> tried;
     long ms = 0;
 
+    // TPM2 first; when it cannot unseal, the key file and the typed (recovery) key follow, and
+    // the result says the TPM failed (docs/integrity.md, "TPM2").
+    std::string after_tpm;
+    if (o.tpm) {
+        TpmUnlockResult t = TRY(tpm_unlock(cd, name, *o.tpm));
+        if (t.how) return LuksUnlocked{"/dev/mapper/" + name, *t.how};
+        if (!t.failure.empty()) {
+            tried.push_back(t.failure);
+            after_tpm = " (" + t.failure + ")";
+        }
+    }
+
     struct stat st;
     if (!o.key_file.empty() && ::stat(o.key_file.c_str(), &st) == 0) {
         Secret key;
         TRY(read_key_file(o.key_file, key));
         if (const Slot* s = try_slots(cd, name, key, machine, ms))
             return LuksUnlocked{"/dev/mapper/" + name,
-                                "key file, " + describe(*s) + ", " + std::to_string(ms) + " ms"};
+                                "key file, " + describe(*s) + ", " + std::to_string(ms) + " ms" +
+                                    after_tpm};
         tried.push_back("the key file");
     }
 
@@ -191,6 +204,10 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
             tried.push_back("no passphrase (cannot open " + o.console + ")");
         } else {
             int typed = 0;
+            if (!after_tpm.empty()) {
+                std::string msg = tried.front() + "\nType the recovery key or a passphrase.\n";
+                (void)!::write(con.get(), msg.data(), msg.size());
+            }
             for (int attempt = 1; attempt <= o.passphrase_tries; ++attempt) {
                 Secret pass;
                 std::string prompt = "Passphrase for " + device + " (" + o.label + "), try " +
@@ -204,7 +221,7 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
                     (void)!::write(con.get(), msg.data(), msg.size());
                     return LuksUnlocked{"/dev/mapper/" + name, "passphrase, " + describe(*s) +
                                                                    ", " + std::to_string(ms) +
-                                                                   " ms"};
+                                                                   " ms" + after_tpm};
                 }
                 std::string msg = "wrong passphrase\n";
                 (void)!::write(con.get(), msg.data(), msg.size());

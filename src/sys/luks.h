@@ -4,9 +4,11 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "core/result.h"
+#include "sys/luks_tpm.h"
 
 namespace imageinit::sys {
 
@@ -17,6 +19,9 @@ struct LuksUnlockOptions {
     int passphrase_tries = 3;
     std::chrono::seconds prompt_timeout{60};  // per try; nobody typing ends the prompt
     std::string label;  // for the prompt: "PERSIST"
+    // Set: the TPM2 stage runs first (sys/luks_tpm.h). Its EKEYREJECTED ("TPM unseal failed: no
+    // key is sealed to ...") ends the unlock: the caller fails the slot instead of degrading.
+    std::optional<TpmUnlockOptions> tpm;
 };
 
 struct LuksUnlocked {
