@@ -8,6 +8,7 @@
 #include "cli/options.h"
 #include "cli/print.h"
 #include "cli/slot_sources.h"
+#include "cli/tpm_enroll.h"
 #include "core/cmdline.h"
 #include "core/json.h"
 #include "core/slot_select.h"
@@ -26,6 +27,7 @@ constexpr const char* kUsage =
     "  rollback                        primary back to the other good slot\n"
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
     "  check IMAGE [--roothash HEX]    lint an image: spec, mount points, init\n"
+    "  enroll-tpm [--key-file FILE] [--bind-secure-boot]   seal PERSIST's key to the TPM\n"
     "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
     "  help, --help; --version\n"
     "common options: --state-dir DIR (default /run/imageinit/state), --slot NAME\n"
@@ -199,6 +201,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "plan") return cmd_plan(rest, o);
     if (cmd == "check") return cmd_check(rest, o);
     if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);
+    if (cmd == "enroll-tpm") return cmd_enroll_tpm(rest, o);
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);
         return 0;

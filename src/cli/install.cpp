@@ -14,6 +14,7 @@
 #include "cli/options.h"
 #include "cli/print.h"
 #include "cli/slot_sources.h"
+#include "cli/tpm_enroll.h"
 #include "cli/verity_sidecars.h"
 #include "core/cmdline.h"
 #include "core/mount_plan.h"
@@ -209,6 +210,10 @@ int install_image(const InstallRequest& req, const CommonOptions& o) {
         return 1;
     }
 
+    // A TPM-sealed PERSIST must be able to enrol the new image, or it would never unlock it.
+    auto tpm_sealed = tpm_install_precheck(o, verity);
+    if (!tpm_sealed) return report_error(with_context(tpm_sealed.error(), "install"));
+
     // slots/ is opened from the partition's root fd refusing symlinks, before anything is written,
     // and every later path goes through that fd (/proc/self/fd/N/NAME for the verity tools): a
     // planted `slots` -> elsewhere is refused and no image or sidecar is written or unlinked
@@ -249,6 +254,13 @@ int install_image(const InstallRequest& req, const CommonOptions& o) {
         if (cfg.roothash.count(*target))
             log::warning("imageinit.roothash." + *target + " is pinned on the command line and "
                          "wins over the new sidecar: update the command line too");
+        // Before the slot becomes primary: a failure leaves it bad, never a slot that boots
+        // without its data (docs/integrity.md, "TPM2").
+        if (*tpm_sealed) {
+            auto enrolled = tpm_enroll_image(o, *roothash);
+            if (!enrolled) return report_error(with_context(enrolled.error(), "install"));
+            out(*enrolled);
+        }
     }
     if (auto r = store_slot_source(sys::fd_path(slots), *target, req.source); !r)
         return report_error(r.error());

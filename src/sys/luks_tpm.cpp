@@ -136,7 +136,7 @@ Result<TpmUnlockResult> tpm_unlock(const CryptDevice& cd, const std::string& nam
             last = key.error().message;
             continue;
         }
-        int r = cd.api().crypt_activate_by_passphrase(cd.get(), name.c_str(), t.keyslot,
+        int r = cd.api().crypt_activate_by_passphrase(cd.get(), name.empty() ? nullptr : name.c_str(), t.keyslot,
                                                       as_chars(key->bytes()),
                                                       key->bytes().size(), 0);
         if (r < 0) {
