@@ -450,6 +450,7 @@ import scenarios_integrity  # noqa: E402,F401  (dm-verity and LUKS2 scenarios of
 import scenarios_dracut  # noqa: E402,F401  (hooks and dracut scenarios of issue 5)
 import scenarios_compose  # noqa: E402,F401  (the composed five-layer image of issue 6)
 import scenarios_watchdog  # noqa: E402,F401  (hardware watchdog scenarios of issue 19)
+import scenarios_tpm  # noqa: E402,F401  (TPM2-sealed PERSIST of issue 18)
 import scenarios_registry  # noqa: E402,F401  (imageinit upgrade in the guest, issue 15)
 import scenarios_hostile  # noqa: E402,F401  (hostile files on the state partition and in images, issue 19)
 import scenarios_packaging  # noqa: E402,F401  (initramfs built by the installed packages, issue 17)
