@@ -19,7 +19,8 @@
 #include "core/tpm_policy.h"
 #include "sys/files.h"
 #include "sys/log.h"
-#include "sys/luks_tpm.h"
+#include "sys/luks_tokens.h"
+#include "sys/tpm2.h"
 
 namespace imageinit::cli {
 namespace {
@@ -46,6 +47,18 @@ Target default_target() {
 }
 
 std::string key_copy_path(const CommonOptions& o) { return o.run_dir + "/tpm.key"; }
+
+struct HeaderToken {
+    int id;
+    core::TpmToken token;
+};
+// The header's imageinit-tpm2 tokens that parse (a malformed one is not ours to keep).
+std::vector<HeaderToken> tpm_tokens(const sys::CryptDevice& cd) {
+    std::vector<HeaderToken> out;
+    for (const auto& t : sys::read_tokens(cd, std::string(core::kTpmTokenType)))
+        if (auto parsed = core::parse_token_json(t.json)) out.push_back({t.id, std::move(*parsed)});
+    return out;
+}
 
 // PERSIST's LUKS2 header, loaded and past the header policy (docs/integrity.md).
 Result<sys::CryptDevice> open_persist(const Target& t) {
@@ -151,7 +164,7 @@ Result<void> seal_for(const sys::CryptDevice& cd, sys::Tpm2& tpm, const std::str
     t.tpm_public = core::to_hex(sealed.tpm_public.data(), sealed.tpm_public.size());
     t.tpm_private = core::to_hex(sealed.tpm_private.data(), sealed.tpm_private.size());
     t.keyslot = keyslot;
-    TRY(sys::add_tpm_token(cd, t));
+    TRY(sys::add_token(cd, core::token_json(t)));
     return ok();
 }
 
@@ -211,7 +224,7 @@ int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o)
         if (bind_secure_boot) secure_boot = TRY(tpm.pcr_read(core::kSecureBootPcr));
 
         // What a re-enrolment replaces: the old sealed key's slot and tokens, the old recovery key.
-        std::vector<sys::LuksTpmToken> old_tokens = sys::read_tpm_tokens(cd, nullptr);
+        std::vector<HeaderToken> old_tokens = tpm_tokens(cd);
         std::set<int> old_slots;
         for (const auto& t : old_tokens) old_slots.insert(t.token.keyslot);
 
@@ -234,24 +247,15 @@ int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o)
         for (int s : old_slots)
             if (s != *tpm_slot && s != *rec_slot) (void)sys::destroy_keyslot(cd, s);
         // The old recovery key goes too: its token names its slot.
-        for (int id = 0; id < 32; ++id) {
-            const char* type = nullptr;
-            auto st = cd.api().crypt_token_status(cd.get(), id, &type);
-            if (st == CRYPT_TOKEN_INVALID || st == CRYPT_TOKEN_INACTIVE || !type ||
-                std::string(type) != kRecoveryTokenType)
-                continue;
-            const char* json = nullptr;
-            if (cd.api().crypt_token_json_get(cd.get(), id, &json) >= 0 && json) {
-                std::string j = json;
-                auto at = j.find("[\"");
-                int s = at == std::string::npos ? -1 : std::atoi(j.c_str() + at + 2);
-                if (s >= 0 && s != *rec_slot && s != *tpm_slot) (void)sys::destroy_keyslot(cd, s);
-            }
-            (void)sys::remove_token(cd, id);
+        for (const auto& t : sys::read_tokens(cd, kRecoveryTokenType)) {
+            auto at = t.json.find("[\"");  // {"type":"imageinit-recovery","keyslots":["N"]}
+            int s = at == std::string::npos ? -1 : std::atoi(t.json.c_str() + at + 2);
+            if (s >= 0 && s != *rec_slot && s != *tpm_slot) (void)sys::destroy_keyslot(cd, s);
+            (void)sys::remove_token(cd, t.id);
         }
         std::string rec_json = std::string("{\"type\":\"") + kRecoveryTokenType +
                                "\",\"keyslots\":[\"" + std::to_string(*rec_slot) + "\"]}";
-        (void)cd.api().crypt_token_json_set(cd.get(), CRYPT_ANY_TOKEN, rec_json.c_str());
+        (void)sys::add_token(cd, rec_json);
         if (auto kept = sys::write_file(key_copy_path(o),
                                         std::string(key.begin(), key.end()), 0400);
             !kept)
@@ -274,7 +278,7 @@ Result<bool> tpm_install_precheck(const CommonOptions& o, bool verity) {
     Target target = default_target();
     auto cd = open_persist(target);
     if (!cd) return false;  // no unlocked LUKS2 PERSIST: nothing is sealed
-    if (sys::read_tpm_tokens(*cd, nullptr).empty()) return false;
+    if (tpm_tokens(*cd).empty()) return false;
     if (!verity)
         return fail(EINVAL, "PERSIST's key is sealed to measured images: install the image with "
                             "--verity, or the new slot would never unlock it");
@@ -289,7 +293,7 @@ Result<std::string> tpm_enroll_image(const CommonOptions& o, const std::string& 
     Target target = default_target();
     std::string roothash = TRY(core::normalize_roothash(roothash_text));
     sys::CryptDevice cd = TRY(open_persist(target));
-    auto tokens = sys::read_tpm_tokens(cd, nullptr);
+    auto tokens = tpm_tokens(cd);
     if (tokens.empty()) return fail(ENOENT, "PERSIST has no TPM-sealed key");
     auto text = TRY(sys::read_file(key_copy_path(o), kMaxKey));
     std::vector<uint8_t> key = bytes_of(text);
@@ -319,7 +323,7 @@ Result<std::string> tpm_enroll_image(const CommonOptions& o, const std::string& 
 Result<int> tpm_retire_old_images(const CommonOptions& o) {
     auto cd = open_persist(default_target());
     if (!cd) return 0;
-    auto tokens = sys::read_tpm_tokens(*cd, nullptr);
+    auto tokens = tpm_tokens(*cd);
     if (tokens.empty()) return 0;
     std::set<std::string> installed;
     for (const char* slot : kSlotNames)

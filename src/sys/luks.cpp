@@ -175,15 +175,15 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
     std::vector<std::string> tried;
     long ms = 0;
 
-    // TPM2 first; when it cannot unseal, the key file and the typed (recovery) key follow, and
-    // the result says the TPM failed (docs/integrity.md, "TPM2").
-    std::string after_tpm;
-    if (o.tpm) {
-        TpmUnlockResult t = TRY(tpm_unlock(cd, name, *o.tpm));
+    // The first stage (TPM2); when it cannot unlock, the key file and the typed (recovery) key
+    // follow, and the result says why it failed (docs/integrity.md, "TPM2").
+    std::string after_first;
+    if (o.first_stage) {
+        KeyStageResult t = TRY(o.first_stage(cd, name));
         if (t.how) return LuksUnlocked{"/dev/mapper/" + name, *t.how};
         if (!t.failure.empty()) {
             tried.push_back(t.failure);
-            after_tpm = " (" + t.failure + ")";
+            after_first = " (" + t.failure + ")";
         }
     }
 
@@ -194,7 +194,7 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
         if (const Slot* s = try_slots(cd, name, key, machine, ms))
             return LuksUnlocked{"/dev/mapper/" + name,
                                 "key file, " + describe(*s) + ", " + std::to_string(ms) + " ms" +
-                                    after_tpm};
+                                    after_first};
         tried.push_back("the key file");
     }
 
@@ -204,7 +204,7 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
             tried.push_back("no passphrase (cannot open " + o.console + ")");
         } else {
             int typed = 0;
-            if (!after_tpm.empty()) {
+            if (!after_first.empty()) {
                 std::string msg = tried.front() + "\nType the recovery key or a passphrase.\n";
                 (void)!::write(con.get(), msg.data(), msg.size());
             }
@@ -221,7 +221,7 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
                     (void)!::write(con.get(), msg.data(), msg.size());
                     return LuksUnlocked{"/dev/mapper/" + name, "passphrase, " + describe(*s) +
                                                                    ", " + std::to_string(ms) +
-                                                                   " ms" + after_tpm};
+                                                                   " ms" + after_first};
                 }
                 std::string msg = "wrong passphrase\n";
                 (void)!::write(con.get(), msg.data(), msg.size());

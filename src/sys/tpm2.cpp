@@ -162,7 +162,7 @@ Result<void> Tpm2::pcr_reset(uint32_t pcr) {
     return ok();
 }
 
-Result<void> Tpm2::pcr_extend(uint32_t pcr, const core::Sha256Digest& digest) {
+Result<void> Tpm2::pcr_extend(uint32_t pcr, const TpmDigest& digest) {
     TPML_DIGEST_VALUES values = {};
     values.count = 1;
     values.digests[0].hashAlg = TPM2_ALG_SHA256;
@@ -174,13 +174,13 @@ Result<void> Tpm2::pcr_extend(uint32_t pcr, const core::Sha256Digest& digest) {
     return ok();
 }
 
-Result<core::Sha256Digest> Tpm2::pcr_read(uint32_t pcr) {
+Result<TpmDigest> Tpm2::pcr_read(uint32_t pcr) {
     TPML_PCR_SELECTION sel = selection({pcr});
     TPML_DIGEST* values = nullptr;
     TSS2_RC rc = s_->api->Esys_PCR_Read(s_->ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel,
                                         nullptr, nullptr, &values);
     if (rc != TSS2_RC_SUCCESS) return tpm_fail("TPM2_PCR_Read", rc);
-    core::Sha256Digest out{};
+    TpmDigest out{};
     bool good = values && values->count == 1 && values->digests[0].size == out.size();
     if (good) memcpy(out.data(), values->digests[0].buffer, out.size());
     s_->api->Esys_Free(values);
@@ -190,7 +190,7 @@ Result<core::Sha256Digest> Tpm2::pcr_read(uint32_t pcr) {
     return out;
 }
 
-Result<SealedKey> Tpm2::seal(const core::Sha256Digest& policy, const std::vector<uint8_t>& key) {
+Result<SealedKey> Tpm2::seal(const TpmDigest& policy, const std::vector<uint8_t>& key) {
     TPM2B_SENSITIVE_CREATE sensitive = {};
     if (key.empty() || key.size() > sizeof sensitive.sensitive.data.buffer)
         return fail(EINVAL, "a sealed key must be 1.." +
@@ -233,7 +233,7 @@ Result<SealedKey> Tpm2::seal(const core::Sha256Digest& policy, const std::vector
     return out;
 }
 
-Result<void> Tpm2::check_sealed(const SealedKey& sealed, const core::Sha256Digest& policy) {
+Result<void> Tpm2::check_sealed(const SealedKey& sealed, const TpmDigest& policy) {
     TPM2B_PUBLIC pub = {};
     size_t off = 0;
     if (s_->api->Tss2_MU_TPM2B_PUBLIC_Unmarshal(sealed.tpm_public.data(), sealed.tpm_public.size(),
@@ -269,14 +269,14 @@ Result<SecretBytes> Tpm2::unseal(const SealedKey& sealed, const std::vector<uint
     return out;
 }
 
-Result<core::Sha256Digest> Tpm2::trial_policy_pcr(const std::vector<uint32_t>& pcrs) {
+Result<TpmDigest> Tpm2::trial_policy_pcr(const std::vector<uint32_t>& pcrs) {
     ESYS_TR session = TRY(s_->policy_session(TPM2_SE_TRIAL, ESYS_TR_NONE, pcrs));
     State::Flush flush{s_.get(), session};
     TPM2B_DIGEST* digest = nullptr;
     TSS2_RC rc = s_->api->Esys_PolicyGetDigest(s_->ctx, session, ESYS_TR_NONE, ESYS_TR_NONE,
                                                ESYS_TR_NONE, &digest);
     if (rc != TSS2_RC_SUCCESS) return tpm_fail("TPM2_PolicyGetDigest", rc);
-    core::Sha256Digest out{};
+    TpmDigest out{};
     bool good = digest->size == out.size();
     if (good) memcpy(out.data(), digest->buffer, out.size());
     s_->api->Esys_Free(digest);

@@ -3,17 +3,20 @@
 // No policy here: which PCRs and values is core/tpm_policy.h's decision.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/result.h"
-#include "core/sha256.h"
 
 namespace imageinit::sys {
 
 struct Tpm2Api;
+
+// A sha256-bank PCR value or digest.
+using TpmDigest = std::array<uint8_t, 32>;
 
 // Marshalled TPM2B_PUBLIC and TPM2B_PRIVATE of a sealed data object.
 struct SealedKey {
@@ -45,19 +48,19 @@ public:
     ~Tpm2();
 
     Result<void> pcr_reset(uint32_t pcr);
-    Result<void> pcr_extend(uint32_t pcr, const core::Sha256Digest& digest);
-    Result<core::Sha256Digest> pcr_read(uint32_t pcr);
+    Result<void> pcr_extend(uint32_t pcr, const TpmDigest& digest);
+    Result<TpmDigest> pcr_read(uint32_t pcr);
     // Seals KEY under the owner hierarchy's ECC P-256 storage key (re-derived each time, so
     // nothing is persisted in the TPM); only a policy session with POLICY can unseal it.
-    Result<SealedKey> seal(const core::Sha256Digest& policy, const std::vector<uint8_t>& key);
+    Result<SealedKey> seal(const TpmDigest& policy, const std::vector<uint8_t>& key);
     // What `install` can test before the reboot: the object loads under this TPM's storage key
     // and its authPolicy is POLICY.
-    Result<void> check_sealed(const SealedKey& sealed, const core::Sha256Digest& policy);
+    Result<void> check_sealed(const SealedKey& sealed, const TpmDigest& policy);
     // Unseals under PolicyPCR over PCRS (sha256 bank) with the PCRs' current values.
     Result<SecretBytes> unseal(const SealedKey& sealed, const std::vector<uint32_t>& pcrs);
     // The policy digest the TPM computes for PolicyPCR over PCRS with their current values
     // (a trial session): what the tests compare core::policy_pcr_digest with.
-    Result<core::Sha256Digest> trial_policy_pcr(const std::vector<uint32_t>& pcrs);
+    Result<TpmDigest> trial_policy_pcr(const std::vector<uint32_t>& pcrs);
 
 private:
     struct State;
