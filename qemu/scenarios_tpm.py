@@ -19,6 +19,7 @@ instead of /dev/tpmrm0): the guest image carries no libcryptsetup or tpm2-tss.""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -136,7 +137,12 @@ def put_slot(ctx, slot: str, img: Path, root: str) -> None:
     (slots / f"{slot}.img.roothash").write_text(root + "\n")
 
 
-MARKER_WRITE = PERSIST_CHECKS + """
+# After the hand-over PCR 15 holds "boot done" (the kernel's sysfs view of the sha256 bank).
+BOOT_DONE_PCR15 = hashlib.sha256(
+    b"\0" * 32 + hashlib.sha256(b"imageinit-boot-done").digest()).hexdigest()
+MARKER_WRITE = PERSIST_CHECKS + f"""
+check pcr15-boot-done sh -c "grep -qi {BOOT_DONE_PCR15} /sys/class/tpm/tpm0/pcr-sha256/15"
+""" + """
 echo sealed > /var/lib/test/tpm-marker
 check marker-written file_is /var/lib/test/tpm-marker sealed
 finish
