@@ -13,42 +13,42 @@ std::string where(const ApplyContext& ctx, const PlannedMount& m) {
     return ctx.spec_file + ":" + std::to_string(m.line);
 }
 
-Result<Undo> mount_device(Platform& p, const PlannedMount& m, const Dir& target) {
-    auto devices = TRY(p.find_devices(m.source));
+Result<Undo> mount_device(const Platform& p, const PlannedMount& m, const Dir& target) {
+    auto devices = TRY(p.devices.find_devices(m.source));
     if (devices.empty()) return fail(ENODEV, "no device matches '" + m.source + "'");
     if (devices.size() > 1)
         return fail(ENOTUNIQ, "'" + m.source + "' matches " + std::to_string(devices.size()) +
                                   " devices: refusing to guess");
     std::string fstype = m.fstype;
-    if (fstype.empty() || fstype == "auto") fstype = TRY(p.probe_fstype(devices.front()));
-    p.load_module("fs-" + fstype);
-    return p.mount_on(devices.front(), target, fstype, m.flags, m.data);
+    if (fstype.empty() || fstype == "auto") fstype = TRY(p.devices.probe_fstype(devices.front()));
+    p.devices.load_module("fs-" + fstype);
+    return p.mounts.mount_on(devices.front(), target, fstype, m.flags, m.data);
 }
 
-Result<Undo> apply_one(Platform& p, const PlannedMount& m, size_t index, const ApplyContext& ctx,
-                       const Dir& target) {
+Result<Undo> apply_one(const Platform& p, const PlannedMount& m, size_t index,
+                       const ApplyContext& ctx, const Dir& target) {
     switch (m.action) {
         case MountAction::kTmpfs:
-            return p.mount_on("tmpfs", target, "tmpfs", m.flags, m.data);
+            return p.mounts.mount_on("tmpfs", target, "tmpfs", m.flags, m.data);
         case MountAction::kOverlay: {
             Dir upper, work;
             if (m.upper_persistent) {
                 if (!ctx.persist_root) return fail(ENODEV, "no persistent partition");
-                upper = TRY(p.make_persist_dir(*ctx.persist_root, m.persist_dir, nullptr));
-                work = TRY(p.make_persist_dir(*ctx.persist_root, m.work_dir, nullptr));
+                upper = TRY(p.files.make_persist_dir(*ctx.persist_root, m.persist_dir, nullptr));
+                work = TRY(p.files.make_persist_dir(*ctx.persist_root, m.work_dir, nullptr));
             } else {
                 std::string base = ctx.store_prefix + std::to_string(index);
-                upper = TRY(p.make_dirs(*ctx.overlay_store, base + "/upper"));
-                work = TRY(p.make_dirs(*ctx.overlay_store, base + "/work"));
+                upper = TRY(p.files.make_dirs(*ctx.overlay_store, base + "/upper"));
+                work = TRY(p.files.make_dirs(*ctx.overlay_store, base + "/work"));
             }
             // The target fd doubles as the lower layer: it was opened before anything covered it.
-            return p.mount_overlay(target, upper, work, target, m.flags, m.data);
+            return p.mounts.mount_overlay(target, upper, work, target, m.flags, m.data);
         }
         case MountAction::kBind: {
             if (!ctx.persist_root) return fail(ENODEV, "no persistent partition");
-            Dir source = TRY(p.make_persist_dir(*ctx.persist_root, m.persist_dir,
-                                                m.seed_from_image ? &target : nullptr));
-            return p.bind(source, target, m.flags);
+            Dir source = TRY(p.files.make_persist_dir(*ctx.persist_root, m.persist_dir,
+                                                      m.seed_from_image ? &target : nullptr));
+            return p.mounts.bind(source, target, m.flags);
         }
         case MountAction::kDevice:
             return mount_device(p, m, target);
@@ -58,12 +58,12 @@ Result<Undo> apply_one(Platform& p, const PlannedMount& m, size_t index, const A
 
 }  // namespace
 
-Result<Applied> apply_plan(Platform& p, const core::MountPlan& plan, const ApplyContext& ctx,
+Result<Applied> apply_plan(const Platform& p, const core::MountPlan& plan, const ApplyContext& ctx,
                            std::vector<Undo>& undo) {
     Applied applied;
     for (size_t i = 0; i < plan.mounts.size(); ++i) {
         const PlannedMount& m = plan.mounts[i];
-        auto target = p.open_mount_point(*ctx.root, m.target);
+        auto target = p.files.open_mount_point(*ctx.root, m.target);
         if (!target) {
             if (ctx.default_spec && target.error().code == ENOENT) {
                 applied.warnings.push_back("default spec: '" + m.target +

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "boot/platform.h"
+#include "boot/seams.h"
 #include "core/mount_plan.h"
 #include "core/result.h"
 
@@ -29,7 +29,7 @@ struct Applied {
 
 // Applies the plan in order. On error the guards already pushed to `undo` stay there, so the
 // caller's unwinding removes them.
-Result<Applied> apply_plan(Platform& platform, const core::MountPlan& plan,
+Result<Applied> apply_plan(const Platform& platform, const core::MountPlan& plan,
                            const ApplyContext& ctx, std::vector<Undo>& undo);
 
 }  // namespace imageinit::boot

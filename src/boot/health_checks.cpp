@@ -1,5 +1,5 @@
 // Health check policy and runner (see health_checks.h). Listing and running go through
-// boot::Platform (the hooks' runner, sys::run_process), so this file makes no system calls.
+// boot::Processes (the hooks' runner, sys::run_process), so this file makes no system calls.
 #include "boot/health_checks.h"
 
 #include "boot/hooks.h"
@@ -88,7 +88,7 @@ std::vector<std::string> health_environment(const std::string& slot, CheckKind k
     };
 }
 
-std::vector<CheckOutcome> run_health_checks(Platform& p, const std::string& dir,
+std::vector<CheckOutcome> run_health_checks(Processes& p, const std::string& dir,
                                             const std::string& slot,
                                             std::chrono::milliseconds limit) {
     std::vector<CheckOutcome> outcomes;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "boot/platform.h"
+#include "boot/seams.h"
 #include "core/result.h"
 
 namespace imageinit::boot {
@@ -57,7 +57,7 @@ std::vector<std::string> health_environment(const std::string& slot, CheckKind k
 // Runs the required checks, then the wanted ones, found under DIR (kHealthDir), each in the
 // order of order_hooks and under LIMIT, with their output captured. A missing directory has
 // no checks; one that cannot be listed fails as a required check would.
-std::vector<CheckOutcome> run_health_checks(Platform& p, const std::string& dir,
+std::vector<CheckOutcome> run_health_checks(Processes& p, const std::string& dir,
                                             const std::string& slot,
                                             std::chrono::milliseconds limit);
 

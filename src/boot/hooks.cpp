@@ -1,5 +1,5 @@
 // Hook ordering, environment and outcome policy (see hooks.h). Listing and running go through
-// boot::Platform, so this file makes no system calls of its own.
+// boot::Processes, so this file makes no system calls of its own.
 #include "boot/hooks.h"
 
 #include <algorithm>
@@ -55,7 +55,7 @@ Result<void> judge_hook(const HookContext& ctx, const HookOutcome& outcome,
     return ok();
 }
 
-Result<void> run_hook_stage(Platform& p, const HookContext& ctx, const std::string& dir,
+Result<void> run_hook_stage(Processes& p, const HookContext& ctx, const std::string& dir,
                             std::chrono::milliseconds limit, std::vector<std::string>& warnings) {
     std::string stage_dir = dir + "/" + ctx.stage;
     auto listed = p.list_executables(stage_dir);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "boot/platform.h"
+#include "boot/seams.h"
 #include "core/result.h"
 
 namespace imageinit::boot {
@@ -48,7 +48,7 @@ Result<void> judge_hook(const HookContext& ctx, const HookOutcome& outcome,
 // Runs every hook of CTX.stage found under DIR through the platform, stopping at the first
 // that rejects the slot. Warnings go to WARNINGS (the caller logs them and puts them in the
 // boot report).
-Result<void> run_hook_stage(Platform& p, const HookContext& ctx, const std::string& dir,
+Result<void> run_hook_stage(Processes& p, const HookContext& ctx, const std::string& dir,
                             std::chrono::milliseconds limit, std::vector<std::string>& warnings);
 
 }  // namespace imageinit::boot

@@ -21,25 +21,25 @@ std::string sidecar(const std::string& slot, const char* ext) {
 
 std::string verity_name(const std::string& slot) { return "imageinit-verity-" + slot; }
 
-bool has_verity_data(Platform& p, const core::BootConfig& cfg, const std::string& slot) {
-    return cfg.roothash.count(slot) || p.file_exists(sidecar(slot, ".verity")) ||
-           p.file_exists(sidecar(slot, ".roothash"));
+bool has_verity_data(RootFs& files, const core::BootConfig& cfg, const std::string& slot) {
+    return cfg.roothash.count(slot) || files.file_exists(sidecar(slot, ".verity")) ||
+           files.file_exists(sidecar(slot, ".roothash"));
 }
 
-Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
-                                       const std::string& slot, const std::string& device,
-                                       const Dir& state_root) {
+Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
+                                       const core::BootConfig& cfg, const std::string& slot,
+                                       const std::string& device, const Dir& state_root) {
     std::string tree = sidecar(slot, ".verity");
     std::string hash_file = sidecar(slot, ".roothash");
-    if (!p.file_exists(tree))
+    if (!files.file_exists(tree))
         return fail(ENOENT, "slot " + slot + " has verity data but no hash tree '" + tree + "'");
     std::string roothash, from;
     if (auto pinned = cfg.roothash.find(slot); pinned != cfg.roothash.end()) {
         roothash = pinned->second;
         from = "imageinit.roothash." + slot;
     } else {
-        auto text = p.read_on_partition(state_root, sidecar_rel(slot, ".roothash"),
-                                        kMaxRootHashFile);
+        auto text =
+            files.read_on_partition(state_root, sidecar_rel(slot, ".roothash"), kMaxRootHashFile);
         if (!text)
             return fail(text.error().code, "no root hash for slot " + slot + " (" +
                                                text.error().message +
@@ -47,7 +47,7 @@ Result<AttachedImage> open_slot_verity(Platform& p, const core::BootConfig& cfg,
         roothash = *text;
         from = "'" + hash_file + "'";
     }
-    AttachedImage out = TRY(p.open_verity(device, tree, roothash, verity_name(slot)));
+    AttachedImage out = TRY(integrity.open_verity(device, tree, roothash, verity_name(slot)));
     out.note = "dm-verity " + out.device + ", root hash from " + from;
     return out;
 }

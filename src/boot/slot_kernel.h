@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "boot/platform.h"
+#include "boot/seams.h"
 #include "core/kernel_cmdline.h"
 #include "core/result.h"
 
@@ -13,7 +13,7 @@ namespace imageinit::boot {
 // true: the slot's kernel is loaded and the boot must end in reboot(KEXEC) instead of the
 // switch to the new root. An error (no initrd, a file the kernel refuses) fails the attempt.
 // CMDLINE is this boot's, parsed once by PID 1: its raw text is the base of the new kernel's.
-Result<bool> load_slot_kernel(Platform& p, const Dir& root, const std::string& slot,
+Result<bool> load_slot_kernel(Kexec& kexec, RootFs& files, const Dir& root, const std::string& slot,
                               const core::KernelCmdline& cmdline);
 
 }  // namespace imageinit::boot

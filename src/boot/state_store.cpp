@@ -7,7 +7,7 @@ namespace {
 constexpr const char* kStateDir = "imageinit";
 }
 
-LoadedRecord load_record(Platform& p, const Dir& state_root) {
+LoadedRecord load_record(RootFs& p, const Dir& state_root) {
     LoadedRecord out;
     out.record = core::default_record();
     out.fresh = true;
@@ -16,6 +16,7 @@ LoadedRecord load_record(Platform& p, const Dir& state_root) {
     auto bytes = p.read_on_partition(state_root, std::string(core::kRecordPath), core::kRecordMaxBytes + 1);
     if (!bytes) {
         if (bytes.error().code == ENOENT) {
+            out.first_boot = true;
             out.warning = "no boot-state record yet: first boot, starting with slot a as good";
             return out;
         }
@@ -36,7 +37,7 @@ LoadedRecord load_record(Platform& p, const Dir& state_root) {
     return out;
 }
 
-Result<void> store_record(Platform& p, const Dir& state_root, const core::BootRecord& record) {
+Result<void> store_record(RootFs& p, const Dir& state_root, const core::BootRecord& record) {
     Dir dir = TRY(p.make_dirs(state_root, kStateDir));
     return p.write_file_atomic(dir, "state", core::encode_record(record));
 }

@@ -6,16 +6,28 @@
 
 namespace imageinit::boot {
 
+std::optional<StepFailure> StepRunner::run_slot_step(const std::string& name,
+                                                     const std::string& slot,
+                                                     const std::function<Result<void>()>& fn) {
+    if (before_) before_(name);
+    auto start = now_();
+    Result<void> r = guarded(fn);
+    finish(name, slot, start, r ? nullptr : &r.error(), false);
+    if (r) return std::nullopt;
+    return StepFailure{name, r.error().code, r.error().message};
+}
+
 void StepRunner::finish(const std::string& name, const std::string& slot, Clock::time_point start,
-                        const Error* error) {
+                        const Error* error, bool log_failure) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now_() - start).count();
     StepRecord rec{name, slot, static_cast<uint32_t>(ms < 0 ? 0 : ms), error == nullptr,
                    error ? error->message : std::string()};
     std::string who = slot.empty() ? "" : "slot " + slot + ": ";
-    if (error)
-        log::error(who + "step " + name + " failed: " + error->message);
-    else
+    if (error) {
+        if (log_failure) log::error(who + "step " + name + " failed: " + error->message);
+    } else {
         log::info(who + "step " + name + " done in " + std::to_string(rec.ms) + " ms");
+    }
     records_.push_back(std::move(rec));
 }
 

@@ -1,10 +1,12 @@
 // The boot is a short list of named steps. The runner times each one, logs it once (a success at
 // info with its duration, a failure at error with the reason), keeps the record for the boot
-// report, and is the only place that logs a step failure.
+// report. It logs every failure of a step outside a slot attempt; a slot step's failure is
+// returned as a StepFailure and logged once by the boot sequence, with its fallback.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,14 @@
 #include "sys/log.h"
 
 namespace imageinit::boot {
+
+// Why a slot attempt failed: the step, its errno (0 for a parse or policy error) and the message,
+// each on its own so the fallback, the record and the report need not parse a prefixed string.
+struct StepFailure {
+    std::string step;
+    int code = 0;
+    std::string message;
+};
 
 struct StepRecord {
     std::string name;
@@ -45,6 +55,12 @@ public:
         return r;
     }
 
+    // A step of a slot attempt: timed and recorded like run(), but a failure comes back as a
+    // StepFailure (nullopt: the step succeeded) and is not logged here: the caller logs it once,
+    // with the fallback it causes.
+    std::optional<StepFailure> run_slot_step(const std::string& name, const std::string& slot,
+                                             const std::function<Result<void>()>& fn);
+
     const std::vector<StepRecord>& records() const { return records_; }
     Clock::time_point now() const { return now_(); }  // the injected clock
     uint32_t total_ms() const;
@@ -59,7 +75,7 @@ private:
         }
     }
     void finish(const std::string& name, const std::string& slot, Clock::time_point start,
-                const Error* error);
+                const Error* error, bool log_failure = true);
     Now now_;
     std::function<void(const std::string&)> before_;
     std::vector<StepRecord> records_;

@@ -42,7 +42,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 Result<RecordHandle> open_record(const CommonOptions& o) {
-    boot::RealPlatform platform(nullptr, nullptr);
+    boot::RealRootFs platform;
     auto dir = platform.open_dir(o.state_dir);
     if (!dir)
         return fail(dir.error().code, "state partition not available at '" + o.state_dir +
@@ -53,7 +53,7 @@ Result<RecordHandle> open_record(const CommonOptions& o) {
 }
 
 Result<void> save_record(RecordHandle& h, const core::BootRecord& record) {
-    boot::RealPlatform platform(nullptr, nullptr);
+    boot::RealRootFs platform;
     return boot::store_record(platform, h.state, record);
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernel_cmdline.h"
 #include "core/result.h"
 #include "core/slot_source.h"
 
@@ -33,7 +34,10 @@ struct InstallRequest {
     int tries = 3;
     bool verity = false;
     core::SlotSource source;  // recorded in slots/TARGET.img.source
+    core::KernelCmdline cmdline;  // the running system's (partition slots, pinned root hashes)
 };
+// /proc/cmdline of the running system, parsed once by the command that needs it.
+core::KernelCmdline read_kernel_cmdline();
 int install_image(const InstallRequest& req, const CommonOptions& o);
 Result<int> parse_tries(const std::string& command, const std::string& value);
 int cmd_plan(const std::vector<std::string>& args, const CommonOptions& o);

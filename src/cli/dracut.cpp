@@ -63,7 +63,7 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
                                 /*coldplug=*/!exists(kUdevControl));
 
     boot::RealPlatform platform(services.loader(), services.device_waiter());
-    boot::BootSequence sequence(platform, cmdline, steps, start);
+    boot::BootSequence sequence(platform.seams(), cmdline, steps, start);
     auto handover = sequence.run();
     // Either way dracut runs on (its switch_root, or its emergency shell): close the TPM first
     // so nothing after imageinit can unseal PERSIST's key (docs/integrity.md, "TPM2").

@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "boot/real_platform.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "cli/verity_sidecars.h"
+#include "core/boot_policy.h"
 #include "core/cmdline.h"
 #include "core/kexec_decision.h"
 #include "core/mount_plan.h"
@@ -45,7 +45,7 @@ Result<ImageRoot> open_image_root(const std::string& image) {
                                 ", not an image file, block device or directory");
     ImageRoot out;
     if (S_ISDIR(st.st_mode)) {
-        out.root = TRY(p.open_dir(image));
+        out.root = TRY(p.files().open_dir(image));
         return out;
     }
     out.fstype = TRY(sys::probe_fstype(image));
@@ -66,16 +66,16 @@ Result<ImageRoot> open_image_root(const std::string& image) {
     if (!made && !(made = ::mkdtemp(tmp_dir))) return fail_errno("mkdtemp", tmp_dir);
     std::string mnt = made;
     out.undo.emplace_back([mnt] { ::rmdir(mnt.c_str()); });
-    auto loop = TRY(p.attach_loop(image));
+    auto loop = TRY(p.mounts().attach_loop(image));
     out.undo.push_back(std::move(loop.undo));
     TRY(sys::mount(loop.device, mnt, out.fstype, MS_RDONLY | MS_NODEV | MS_NOSUID, ""));
     out.undo.emplace_back([mnt] { (void)sys::umount(mnt, MNT_DETACH); });
-    out.root = TRY(p.open_dir(mnt));
+    out.root = TRY(p.files().open_dir(mnt));
     return out;
 }
 
 CheckResult check_image(ImageRoot& image, const std::string& init) {
-    boot::RealPlatform p(nullptr, nullptr);
+    boot::RealRootFs p;
     CheckResult out;
     std::string file(core::kSpecPathInImage);
     auto text = p.read_in_root(image.root, file, kMaxSpecBytes);
@@ -112,12 +112,10 @@ CheckResult check_image(ImageRoot& image, const std::string& init) {
                            dir.error().message + ")");
             continue;
         }
-        std::string landed = real_path(dir->fd.get());
-        std::string expected = m.target == "/" ? root_path : root_path + m.target;
-        if (landed != expected)
-            out.errors.push_back(where + "mount point '" + m.target + "' resolves to '" +
-                                 landed.substr(std::min(landed.size(), root_path.size())) +
-                                 "' through a symlink in the image");
+        // The boot's own rule (core::check_landing), so what check accepts is what mounts.
+        if (auto landed = core::check_landing(m.target, root_path, real_path(dir->fd.get()));
+            !landed)
+            out.errors.push_back(where + "mount point " + landed.error().message);
         // A mount point below an earlier tmpfs or persistent bind will not exist at boot.
         if (enclosing[i] >= 0) {
             const auto& parent = mounts[static_cast<size_t>(enclosing[i])];

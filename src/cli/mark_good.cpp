@@ -45,7 +45,7 @@ Result<MarkGoodOptions> parse(const std::vector<std::string>& args) {
 // Runs the checks, logs each failure once (stderr: the journal under systemd) and keeps the
 // report on the state partition. Returns whether the slot may be proven.
 bool health_gate(const MarkGoodOptions& m, RecordHandle& h, const std::string& slot) {
-    boot::RealPlatform p(nullptr, nullptr);
+    boot::RealProcesses p;
     auto outcomes = boot::run_health_checks(p, m.health_dir, slot, m.limit);
     auto verdict = boot::judge_health(outcomes, m.limit);
     for (const auto& w : verdict.failed_wanted)
@@ -54,8 +54,9 @@ bool health_gate(const MarkGoodOptions& m, RecordHandle& h, const std::string& s
     if (outcomes.empty()) return true;  // no checks: nothing to keep either
     std::string report = boot::health_report(slot, h.loaded.record.boot_count, outcomes, verdict,
                                              m.limit);
-    auto dir = p.make_dirs(h.state, boot::kHealthReportDir);
-    auto kept = dir ? p.write_file_atomic(*dir, boot::kHealthReportFile, report)
+    boot::RealRootFs files;
+    auto dir = files.make_dirs(h.state, boot::kHealthReportDir);
+    auto kept = dir ? files.write_file_atomic(*dir, boot::kHealthReportFile, report)
                     : Result<void>(Unexpected(dir.error()));
     if (!kept) log::warning("cannot keep the health check results: " + kept.error().message);
     return verdict.healthy();
@@ -64,7 +65,7 @@ bool health_gate(const MarkGoodOptions& m, RecordHandle& h, const std::string& s
 }  // namespace
 
 std::string last_health_report(RecordHandle& h) {
-    boot::RealPlatform p(nullptr, nullptr);
+    boot::RealRootFs p;
     auto text = p.read_in_root(
         h.state, "/" + std::string(boot::kHealthReportDir) + "/" + boot::kHealthReportFile,
         boot::kHealthReportMax);

@@ -142,7 +142,7 @@ Result<void> early_mounts() {
         watchdog.arm();  // coldplug has loaded its driver, if there is one
 
         boot::RealPlatform platform(services.loader(), services.device_waiter());
-        boot::BootSequence sequence(platform, cmdline, steps, start);
+        boot::BootSequence sequence(platform.seams(), cmdline, steps, start);
         sequence.set_watchdog_reset_probe([&watchdog] { return watchdog.reset_by_watchdog(); });
         auto handover = sequence.run();
         if (!handover)

@@ -197,6 +197,7 @@ int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
     }
     // 3. Install, through install's own code path.
     req.image = image;
+    req.cmdline = read_kernel_cmdline();
     int rc = install_image(req, o);
     cleanup();
     if (rc != 0) return rc;

@@ -111,9 +111,9 @@ void BM_ApplyPlan(benchmark::State& state) {
         return;
     }
     boot::RealPlatform platform(nullptr, nullptr);
-    auto root = platform.open_dir(d + "/root");
-    auto persist = platform.open_dir(d + "/persist");
-    auto store = platform.open_dir(d + "/store");
+    auto root = platform.files().open_dir(d + "/root");
+    auto persist = platform.files().open_dir(d + "/persist");
+    auto store = platform.files().open_dir(d + "/store");
     if (!root || !persist || !store) {
         state.SkipWithError("open_dir failed");
         return;
@@ -121,7 +121,7 @@ void BM_ApplyPlan(benchmark::State& state) {
     boot::ApplyContext ctx{&*root, &*persist, &*store, "fstab", false};
     for (auto _ : state) {
         std::vector<boot::Undo> undo;
-        auto applied = boot::apply_plan(platform, *plan, ctx, undo);
+        auto applied = boot::apply_plan(platform.seams(), *plan, ctx, undo);
         if (!applied) {
             state.SkipWithError(applied.error().message.c_str());
             break;

@@ -126,7 +126,7 @@ TEST_F(HostileFiles, FifoRecordIsUnusableAndTheNextWriteReplacesIt) {
     ASSERT_TRUE(sh("mkdir -p " + state + "/imageinit && mkfifo " + state + "/imageinit/state"));
     in_namespace([&] {
         ::alarm(kHangAlarmSec);
-        RealPlatform p(nullptr, nullptr);
+        RealRootFs p;
         Dir root = p.open_dir(state).value();
         LoadedRecord loaded = load_record(p, root);
         EXPECT_TRUE(loaded.fresh);
@@ -154,10 +154,10 @@ TEST_F(HostileFiles, FifoRootHashFailsTheVerityStep) {
         ASSERT_TRUE(sh("mkdir -p " + slots + " && echo tree > " + slots + "/a.img.verity && " +
                        "mkfifo " + slots + "/a.img.roothash"));
         RealPlatform p(nullptr, nullptr);
-        Dir state = p.open_dir(paths::kStateMount).value();
+        Dir state = p.files().open_dir(paths::kStateMount).value();
         core::BootConfig cfg;
-        ASSERT_TRUE(has_verity_data(p, cfg, "a"));
-        auto r = open_slot_verity(p, cfg, "a", "/dev/null", state);
+        ASSERT_TRUE(has_verity_data(p.files(), cfg, "a"));
+        auto r = open_slot_verity(p.files(), p.integrity(), cfg, "a", "/dev/null", state);
         ASSERT_FALSE(r);
         EXPECT_NE(r.error().message.find("'slots/a.img.roothash' is a fifo, not a regular file"),
                   std::string::npos)
@@ -175,15 +175,15 @@ TEST_F(HostileFiles, FifoSpecAndKernelInAnImageFailTheSlot) {
     in_namespace([&] {
         ::alarm(kHangAlarmSec);
         RealPlatform p(nullptr, nullptr);
-        Dir root = p.open_dir(image).value();
-        auto spec = p.read_in_root(root, std::string(core::kSpecPathInImage), 1 << 20);
+        Dir root = p.files().open_dir(image).value();
+        auto spec = p.files().read_in_root(root, std::string(core::kSpecPathInImage), 1 << 20);
         ASSERT_FALSE(spec);
         EXPECT_EQ(spec.error().message, "'/etc/imageinit/fstab' is a fifo, not a regular file");
-        auto kexec = load_slot_kernel(p, root, "a", core::KernelCmdline{});
+        auto kexec = load_slot_kernel(p.kexec(), p.files(), root, "a", core::KernelCmdline{});
         ASSERT_FALSE(kexec);
         EXPECT_EQ(kexec.error().message, "'/boot/vmlinuz' is a fifo, not a regular file");
-        auto load = p.kexec_load(root, std::string(core::kSlotKernelPath),
-                                 std::string(core::kSlotInitrdPath), "");
+        auto load = p.kexec().kexec_load(root, std::string(core::kSlotKernelPath),
+                                         std::string(core::kSlotInitrdPath), "");
         ASSERT_FALSE(load);
         EXPECT_EQ(load.error().message, "'/boot/vmlinuz' is a fifo, not a regular file");
     });
@@ -195,7 +195,7 @@ TEST_F(HostileFiles, FifoHooksDirectoryIsAnErrorNotAHang) {
     ASSERT_TRUE(sh("mkfifo " + hooks));
     in_namespace([&] {
         ::alarm(kHangAlarmSec);
-        RealPlatform p(nullptr, nullptr);
+        RealProcesses p;
         auto listed = p.list_executables(hooks);
         ASSERT_FALSE(listed);
         EXPECT_NE(listed.error().message.find("is a fifo, not a directory"), std::string::npos)

@@ -99,11 +99,11 @@ class HostilePaths : public NamespaceTest {
     }
 
     Result<Applied> apply(RealPlatform& p, const std::string& spec_text, std::vector<Undo>& undo) {
-        root_dir_ = TRY(p.open_dir(root_));
-        persist_dir_ = TRY(p.open_dir(persist_));
-        store_dir_ = TRY(p.open_dir(store_));
+        root_dir_ = TRY(p.files().open_dir(root_));
+        persist_dir_ = TRY(p.files().open_dir(persist_));
+        store_dir_ = TRY(p.files().open_dir(store_));
         ApplyContext ctx{&root_dir_, &persist_dir_, &store_dir_, "fstab", false};
-        return apply_plan(p, plan_of(spec_text), ctx, undo);
+        return apply_plan(p.seams(), plan_of(spec_text), ctx, undo);
     }
 
     void expect_outside_untouched(const std::set<std::string>& before) {
@@ -169,13 +169,13 @@ TEST_F(HostilePaths, PersistentDirectoryReplacedBySymlinkIsRefused) {
     in_namespace([&] {
         RealPlatform p(nullptr, nullptr);
         auto before = mount_points();
-        Dir persist = p.open_dir(persist_).value();
-        Dir seed = p.open_dir(root_ + "/etc/ssh").value();
+        Dir persist = p.files().open_dir(persist_).value();
+        Dir seed = p.files().open_dir(root_ + "/etc/ssh").value();
         for (const char* rel :
              {"shared/etc/ssh", "/shared/var", "slots/a/etc", "shared/new", "shared/new/sub"}) {
             for (const Dir* s :
                  {static_cast<const Dir*>(&seed), static_cast<const Dir*>(nullptr)}) {
-                auto made = p.make_persist_dir(persist, rel, s);
+                auto made = p.files().make_persist_dir(persist, rel, s);
                 ASSERT_FALSE(made) << rel << (s ? " seeded" : "");
                 EXPECT_TRUE(made.error().code == ELOOP || made.error().code == ENOTDIR)
                     << rel << ": " << made.error().message;
@@ -286,7 +286,7 @@ TEST_F(HostilePaths, DamagedRecordFallsBackToDefaultsAndIsKept) {
         {"empty", "", "unusable (record is empty)"},
     };
     in_namespace([&] {
-        RealPlatform p(nullptr, nullptr);
+        RealRootFs p;
         std::string state = path("state");
         for (const Case& c : cases) {
             std::filesystem::remove_all(state);
@@ -324,7 +324,7 @@ TEST_F(HostilePaths, RecordSymlinkedOffTheStatePartitionIsNotFollowedOut) {
         outside_before_ = listing(outside_);
     }
     in_namespace([&] {
-        RealPlatform p(nullptr, nullptr);
+        RealRootFs p;
         auto before = mount_points();
         Dir root = p.open_dir(state).value();
         LoadedRecord loaded = load_record(p, root);

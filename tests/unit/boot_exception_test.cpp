@@ -58,9 +58,9 @@ TEST(BootExceptions, BadAllocInAStepFailsThatSlotAfterItsMountsUnwind) {
     EXPECT_EQ(boot.fake.log(), reference.fake.log());
 }
 
-TEST(BootExceptions, ExceptionBetweenStepsFailsTheSlotAtTheStepItFollows) {
+TEST(BootExceptions, ExceptionInTheVerityCheckFailsTheSlotAtAttachImage) {
     UpdateBoot boot;
-    // has_verity_data runs between attach-image and verity, outside any step.
+    // has_verity_data runs at the end of attach-image, which fails with the exception.
     boot.fake.throw_on("exists", "/run/imageinit/state/slots/b.img.verity");
     auto handover = boot.run();
     expect_b_failed_and_a_booted(boot, handover, "attach-image",

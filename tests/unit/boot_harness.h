@@ -65,7 +65,7 @@ struct FakeBoot {
         fake.put_file(kRecordFile, core::encode_record(r));
     }
     Result<Handover> run() {
-        seq.emplace(fake, cmdline, steps, start);
+        seq.emplace(fake.seams(), cmdline, steps, start);
         return seq->run();
     }
     const BootReport& report() const { return seq->report(); }

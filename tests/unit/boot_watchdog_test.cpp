@@ -14,7 +14,7 @@ struct HungUpdateBoot : FakeBoot {
         core::BootRecord r = make_record("b", {{"a", good()}, {"b", trying(1)}});
         r.journal = {{7, "b", "attempt", "", "", 0}};  // boot 7 handed b over, then hung
         set_record(r);
-        seq.emplace(fake, cmdline, steps, start);
+        seq.emplace(fake.seams(), cmdline, steps, start);
         seq->set_watchdog_reset_probe([reset] { return reset; });
     }
     Result<Handover> run() { return seq->run(); }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "boot/boot_sequence.h"
+#include "core/boot_policy.h"
 
 namespace imageinit::boot::testing {
 namespace {
@@ -101,6 +102,17 @@ std::optional<std::string> FakePlatform::file(const std::string& path) const {
     return it->second;
 }
 
+void FakePlatform::map_device(const std::string& device, const std::string& under) {
+    mapped_[device] = under;
+}
+
+std::string FakePlatform::backing(const std::string& device) const {
+    auto mapped = mapped_.find(device);
+    const std::string& dev = mapped != mapped_.end() ? mapped->second : device;
+    auto loop = loops_.find(dev);
+    return loop != loops_.end() ? loop->second : dev;
+}
+
 void FakePlatform::throw_on(const std::string& op, const std::string& what, bool bad_alloc) {
     failures_[{op, what}] =
         Failure{0, 1, bad_alloc ? Failure::Throw::kBadAlloc : Failure::Throw::kLengthError};
@@ -132,8 +144,7 @@ const FakePlatform::Mount* FakePlatform::mount_at(const std::string& target) con
 const FakeImage* FakePlatform::image_at_new_root() const {
     const Mount* m = mount_at(kNewRoot);
     if (!m) return nullptr;
-    auto loop = loops_.find(m->source);
-    auto image = images_.find(loop != loops_.end() ? loop->second : m->source);
+    auto image = images_.find(backing(m->source));
     return image == images_.end() ? nullptr : &image->second;
 }
 
@@ -153,7 +164,8 @@ FakePlatform::Kind FakePlatform::kind_of(const std::string& path) const {
     std::string inner = path.size() == kNewRoot.size() ? "/" : path.substr(kNewRoot.size());
     if (inner == "/" || image->dirs.count(inner)) return Kind::kDir;
     if (image->executables.count(inner)) return Kind::kExecutable;
-    if (image->files.count(inner) || (inner == "/etc/imageinit/fstab" && image->fstab))
+    if (image->files.count(inner) || image->contents.count(inner) ||
+        (inner == "/etc/imageinit/fstab" && image->fstab))
         return Kind::kFile;
     return Kind::kNone;
 }
@@ -192,11 +204,11 @@ Result<void> FakePlatform::wait_until(const std::function<bool()>& ready,
 
 Result<std::string> FakePlatform::probe_fstype(const std::string& device_or_file) {
     TRY(injected("probe", device_or_file));
-    auto loop = loops_.find(device_or_file);
-    auto image = images_.find(loop != loops_.end() ? loop->second : device_or_file);
+    std::string under = backing(device_or_file);
+    auto image = images_.find(under);
     if (image != images_.end()) return image->second.fstype;
     for (const auto& d : devices_)
-        if (d.name == device_or_file && d.appears_at <= now_) return d.fstype;
+        if (d.name == under && d.appears_at <= now_) return d.fstype;
     return sys_error("probe", device_or_file, ENOENT);
 }
 
@@ -237,6 +249,14 @@ Result<Dir> FakePlatform::open_in_root(const Dir& root, const std::string& path,
     return Dir{sys::UniqueFd(), full};
 }
 
+Result<Dir> FakePlatform::open_mount_point(const Dir& root, const std::string& path) {
+    Dir dir = TRY(open_in_root(root, path, true));
+    auto link = landings_.find(dir.path);
+    std::string landed = link == landings_.end() ? dir.path : link->second;
+    TRY(core::check_landing(path, root.path, landed));
+    return dir;
+}
+
 Result<void> FakePlatform::check_executable(const Dir& root, const std::string& path) {
     Dir f = TRY(open_in_root(root, path, false));
     Kind kind = kind_of(f.path);
@@ -253,6 +273,8 @@ Result<std::string> FakePlatform::read_in_root(const Dir& root, const std::strin
         const FakeImage* image = image_at_new_root();
         if (image && image->fstab && full == kNewRoot + "/etc/imageinit/fstab")
             return image->fstab->substr(0, max_bytes);
+        if (image && image->contents.count(full.substr(kNewRoot.size())))
+            return image->contents.at(full.substr(kNewRoot.size())).substr(0, max_bytes);
         return sys_error("openat2", full, ENOENT);
     }
     return read_file(full, max_bytes);

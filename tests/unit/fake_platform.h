@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "boot/platform.h"
+#include "boot/seams.h"
+#include "fake_seams.h"
 
 namespace imageinit::boot::testing {
 
@@ -20,6 +21,7 @@ struct FakeImage {
     std::set<std::string> files;        // regular files without an execute bit
     std::set<std::string> executables;  // regular files with one
     std::optional<std::string> fstab;   // /etc/imageinit/fstab; nullopt: the image has none
+    std::map<std::string, std::string> contents;  // more regular files, with what they hold
 };
 
 // /dev /proc /sys /run /etc /etc/ssh /var /tmp and an executable /sbin/init.
@@ -33,7 +35,9 @@ struct FakeDevice {
     Clock::time_point appears_at{};  // find_devices sees it from this (fake) time on
 };
 
-class FakePlatform : public Platform {
+// Devices, RootFs and Mounts share one model (a mount changes which files are visible), so one
+// class fakes those three; the other seams are the small fakes of fake_seams.h, owned here.
+class FakePlatform : public Devices, public RootFs, public Mounts {
   public:
     FakePlatform() = default;
     FakePlatform(const FakePlatform&) = delete;
@@ -55,6 +59,18 @@ class FakePlatform : public Platform {
     // std::string), or std::bad_alloc with BAD_ALLOC: an exception escaping a step.
     void throw_on(const std::string& op, const std::string& what, bool bad_alloc = false);
 
+    // Every seam of a boot, for BootSequence.
+    Platform seams() { return Platform{*this, *this, *this, integrity, kexec, processes}; }
+    FakeIntegrity integrity{*this};
+    FakeKexec kexec{*this};
+    FakeProcesses processes{*this};
+    // A stacked device (dm-verity, dm-crypt): DEVICE holds what UNDER holds, and the log says so.
+    void map_device(const std::string& device, const std::string& under);
+    // A symlink inside a root sends the directory FULL (a path under it) to LANDED instead;
+    // open_mount_point then applies core::check_landing as the real RootFs does.
+    void land(const std::string& full, const std::string& landed) { landings_[full] = landed; }
+    void note(std::string entry) { log_.push_back(std::move(entry)); }
+
     // --- what happened
     const std::vector<std::string>& log() const { return log_; }
     std::vector<std::string> mounted() const;                         // targets, oldest first
@@ -68,7 +84,7 @@ class FakePlatform : public Platform {
     // The fake clock: only wait_until moves it (to a device's appearance or the deadline).
     Clock::time_point now() const { return now_; }
 
-    // --- boot::Platform
+    // --- the seams
     Result<std::vector<std::string>> find_devices(const std::string& spec) override;
     Result<std::string> whole_disk_of(const std::string& device) override;
     Result<void> wait_until(const std::function<bool()>& ready, Clock::time_point deadline,
@@ -80,9 +96,14 @@ class FakePlatform : public Platform {
     Result<AttachedImage> attach_loop(const std::string& file) override;
     Result<Dir> open_dir(const std::string& path) override;
     Result<Dir> open_in_root(const Dir& root, const std::string& path, bool want_dir) override;
+    Result<Dir> open_mount_point(const Dir& root, const std::string& path) override;
     Result<void> check_executable(const Dir& root, const std::string& path) override;
     Result<std::string> read_in_root(const Dir& root, const std::string& path,
                                      size_t max_bytes) override;
+    Result<std::string> read_head_in_root(const Dir& root, const std::string& path,
+                                          size_t max_bytes) override {
+        return read_in_root(root, path, max_bytes);
+    }
     Result<std::string> read_on_partition(const Dir& root, const std::string& rel,
                                           size_t max_bytes) override;
     Result<Dir> make_dirs(const Dir& base, const std::string& rel) override;
@@ -129,6 +150,9 @@ class FakePlatform : public Platform {
     std::map<std::string, std::string> files_;
     std::set<std::string> dirs_;
     std::map<std::string, std::string> loops_;  // /dev/loopN -> backing file
+    std::map<std::string, std::string> landings_;
+    std::map<std::string, std::string> mapped_;            // /dev/mapper/NAME -> what it stacks on
+    std::string backing(const std::string& device) const;  // through mappings and loops
     std::vector<Mount> mounts_;
     std::map<std::pair<std::string, std::string>, Failure> failures_;
     std::vector<std::string> log_;

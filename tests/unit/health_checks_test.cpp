@@ -130,7 +130,7 @@ TEST(HealthEnv, CarriesSlotAndKindOnly) {
 }
 
 // Lists and "runs" checks from a table: records what ran, in order, with what.
-class ChecksPlatform : public testing::FakePlatform {
+class ChecksPlatform : public Processes {
   public:
     std::map<std::string, std::vector<std::string>> dirs;
     std::map<std::string, int> exit_codes;  // by path; absent: 0

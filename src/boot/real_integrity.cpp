@@ -1,12 +1,11 @@
-// RealPlatform's dm-verity and LUKS2 methods (see platform.h): sys::verity and sys::luks with
+// RealIntegrity (see real_platform.h): sys::verity and sys::luks with
 // the initramfs paths of the machine key and the undo guards the boot sequence keeps.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include "boot/real_platform.h"
+#include "core/boot_policy.h"
 #include "sys/loop.h"
 #include "sys/luks.h"
 #include "sys/verity.h"
@@ -24,8 +23,8 @@ Undo remove_undo(const std::string& name) {
 
 // Runs the unlock in a child process. A crash anywhere in libcryptsetup or its KDFs (an argon2id
 // slot has crashed in QEMU guests) then costs a degraded boot, never PID 1 (a kernel panic), and
-// the key material never lives in PID 1's memory. The dm device the child creates stays.
-// The child reports one line on a pipe: "0 HOW" or "ERRNO MESSAGE".
+// the key material never lives in PID 1's memory. The dm device the child creates stays. The
+// child's one-line answer is core::encode_unlock_answer's.
 Result<sys::LuksUnlocked> unlock_in_child(const std::string& device, const std::string& name,
                                           const sys::LuksUnlockOptions& options) {
     int fds[2];
@@ -36,9 +35,8 @@ Result<sys::LuksUnlocked> unlock_in_child(const std::string& device, const std::
     if (pid == 0) {
         rd.reset();
         auto r = sys::luks_unlock(device, name, options);
-        std::string line = r ? "0 " + r->how : std::to_string(r.error().code ? r.error().code
-                                                                            : EPERM) +
-                                                   " " + r.error().message;
+        std::string line = core::encode_unlock_answer(
+            r ? Result<std::string>(r->how) : Result<std::string>(Unexpected(r.error())));
         (void)!::write(wr.get(), line.data(), line.size());
         ::_exit(0);
     }
@@ -54,40 +52,34 @@ Result<sys::LuksUnlocked> unlock_in_child(const std::string& device, const std::
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (WIFSIGNALED(status))
-        return fail(EIO, "unlocking '" + device + "' crashed (signal " +
-                             std::to_string(WTERMSIG(status)) + ", " +
-                             strsignal(WTERMSIG(status)) + ")");
-    auto space = line.find(' ');
-    if (line.empty() || space == std::string::npos)
-        return fail(EIO, "unlocking '" + device + "' ended without an answer");
-    int code = std::atoi(line.substr(0, space).c_str());
-    if (code != 0) return fail(code, line.substr(space + 1));
-    return sys::LuksUnlocked{"/dev/mapper/" + name, line.substr(space + 1)};
+    std::string how =
+        TRY(core::decode_unlock_answer(line, WIFSIGNALED(status) ? WTERMSIG(status) : 0, device));
+    return sys::LuksUnlocked{"/dev/mapper/" + name, how};
 }
 
 }  // namespace
 
-Result<AttachedImage> RealPlatform::open_verity(const std::string& data_device,
-                                                const std::string& hash_file,
-                                                const std::string& roothash,
-                                                const std::string& name) {
-    load_module("dm-verity");
+Result<AttachedImage> RealIntegrity::open_verity(const std::string& data_device,
+                                                 const std::string& hash_file,
+                                                 const std::string& roothash,
+                                                 const std::string& name) {
+    devices_.load_module("dm-verity");
     // Our own read-only loop device for the tree (autoclear: it goes with the dm device).
-    load_module("loop");
+    devices_.load_module("loop");
     sys::LoopDevice hash = TRY(sys::attach_loop(hash_file, true));
     std::string path = TRY(sys::verity_activate(data_device, hash.path, roothash, name));
     // Our fd goes with `hash` here: from now on the dm device alone holds the loop device.
     return AttachedImage{path, remove_undo(name), "hash tree " + hash_file};
 }
 
-Result<void> RealPlatform::arm_verity_restart(const std::string& name) {
+Result<void> RealIntegrity::arm_verity_restart(const std::string& name) {
     return sys::verity_restart_on_corruption(name);
 }
 
-Result<AttachedImage> RealPlatform::open_luks(const std::string& device, const std::string& name) {
+Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const std::string& name) {
     // dm-crypt plus the kernel crypto API sockets libcryptsetup may use (QEMU-NOTES.md).
-    for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"}) load_module(m);
+    for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"})
+        devices_.load_module(m);
     sys::LuksUnlockOptions o;
     o.key_file = kKeyFile;
     o.key_slot_file = kKeySlotFile;
