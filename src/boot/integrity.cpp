@@ -26,9 +26,9 @@ bool has_verity_data(RootFs& files, const core::BootConfig& cfg, const std::stri
            files.file_exists(sidecar(slot, ".roothash"));
 }
 
-Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
-                                       const core::BootConfig& cfg, const std::string& slot,
-                                       const std::string& device, const Dir& state_root) {
+Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity, const core::BootConfig& cfg,
+                                       const std::string& slot, const std::string& device,
+                                       const Dir& state_root, std::string* roothash_out) {
     std::string tree = sidecar(slot, ".verity");
     std::string hash_file = sidecar(slot, ".roothash");
     if (!files.file_exists(tree))
@@ -49,6 +49,7 @@ Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
     }
     AttachedImage out = TRY(integrity.open_verity(device, tree, roothash, verity_name(slot)));
     out.note = "dm-verity " + out.device + ", root hash from " + from;
+    if (roothash_out) *roothash_out = roothash;
     return out;
 }
 

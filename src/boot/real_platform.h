@@ -74,7 +74,8 @@ class RealIntegrity : public Integrity {
                                       const std::string& roothash,
                                       const std::string& name) override;
     Result<void> arm_verity_restart(const std::string& name) override;
-    Result<AttachedImage> open_luks(const std::string& device, const std::string& name) override;
+    Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
+                                    const TpmUnlockOptions* tpm) override;
 
   private:
     Devices& devices_;
