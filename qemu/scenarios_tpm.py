@@ -184,7 +184,6 @@ def tpm_sealed_persist(ctx):
     print(f"  tpm-sealed-persist: TPM unlock under TCG: {u[0]} ({u[1]} ms)", flush=True)
 
     # 2. install into b enrols b's pre-computed measurement before the reboot.
-    shutil.copy2(f"{b_img}.verity", ctx.dir / "images" / "b.img.verity")
     out = host_imageinit(ctx, tpm_state, persist, ["install", "--verity", str(b_img)])
     ctx.expect("sealed to the new image" in out, f"install did not enrol slot b:\n{out}")
     r = tpm_boot(ctx, 2, initrd, persist, tpm_state, MARKER_KEPT)
@@ -206,7 +205,7 @@ def tpm_sealed_persist(ctx):
     # 4. A new TPM (state deleted): the recovery key typed at the prompt opens PERSIST.
     shutil.rmtree(tpm_state)
     r = tpm_boot(ctx, 4, initrd, persist, tpm_state, MARKER_KEPT,
-                 console=[("recovery key", recovery + "\n")])
+                 console=[("Passphrase for", recovery + "\n")])
     ctx.expect_pass(r, "boot 4 (TPM cleared, recovery key)")
     ctx.expect("TPM unseal failed" in r.log, "boot 4: no 'TPM unseal failed'")
     u = unlock_ms(r.log)
