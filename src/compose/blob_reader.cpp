@@ -29,35 +29,23 @@ Result<BlobReader> BlobReader::open(const std::string& layout_dir, const Descrip
     if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0)
         return fail_errno("fcntl blob " + d.digest, path);
     BlobReader r(std::move(fd), d);
-    if (!r.hash_.valid()) return fail("sha256: libcrypto context allocation failed");
+    if (!r.verifier_.valid()) return fail("sha256: libcrypto context allocation failed");
     return r;
 }
 
 BlobReader::BlobReader(sys::UniqueFd fd, const Descriptor& d)
-    : fd_(std::move(fd)),
-      digest_(d.digest),
-      hex_(d.hex),
-      expected_(d.size < 0 ? 0 : static_cast<uint64_t>(d.size)) {}
-
-Unexpected BlobReader::error(const std::string& what) const {
-    return fail("layer " + digest_ + ": " + what);
-}
+    : fd_(std::move(fd)), digest_(d.digest), verifier_(d) {}
 
 Result<size_t> BlobReader::read(char* buf, size_t cap) {
     // One byte more than the descriptor allows is asked for, so a longer blob shows at once.
-    uint64_t room = expected_ - bytes_ + 1;
+    uint64_t room = verifier_.remaining() + 1;
     size_t want = cap < room ? cap : static_cast<size_t>(room);
     for (;;) {
         ssize_t n = ::read(fd_.get(), buf, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail(errno, "layer " + digest_ + ": read: " + std::strerror(errno));
-        auto got = static_cast<size_t>(n);
-        if (bytes_ + got > expected_)
-            return error("blob is longer than the descriptor's " + std::to_string(expected_) +
-                         " bytes");
-        hash_.update(buf, got);
-        bytes_ += got;
-        return got;
+        TRY(verifier_.update(buf, static_cast<size_t>(n)));
+        return static_cast<size_t>(n);
     }
 }
 
@@ -65,12 +53,7 @@ Result<void> BlobReader::finish() {
     char buf[65536];
     while (TRY(read(buf, sizeof buf)) != 0) {
     }
-    if (bytes_ != expected_)
-        return error("blob is " + std::to_string(bytes_) + " bytes, the descriptor says " +
-                     std::to_string(expected_));
-    std::string got = hash_.hex();
-    if (got != hex_) return error("digest mismatch (blob is sha256:" + got + ")");
-    return ok();
+    return verifier_.finish();
 }
 
 }  // namespace imageinit::compose

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "compose/blob_verifier.h"
 #include "compose/oci_layout.h"
-#include "compose/sha256.h"
 #include "core/result.h"
 #include "sys/unique_fd.h"
 
@@ -30,17 +30,12 @@ class BlobReader {
     // digest. Errors name the digest: "layer sha256:…: blob is 9 bytes, the descriptor says 10".
     Result<void> finish();
 
-    uint64_t bytes() const { return bytes_; }
+    uint64_t bytes() const { return verifier_.bytes(); }
 
   private:
-    Unexpected error(const std::string& what) const;
-
     sys::UniqueFd fd_;
     std::string digest_;
-    std::string hex_;
-    uint64_t expected_ = 0;
-    uint64_t bytes_ = 0;
-    Sha256 hash_;
+    BlobVerifier verifier_;
 };
 
 }  // namespace imageinit::compose

@@ -11,6 +11,7 @@
 #include "compose/blob_reader.h"
 #include "compose/entry_policy.h"
 #include "compose/fs_util.h"
+#include "compose/registry/blob_fetch.h"
 #include "compose/tree_report.h"
 #include "compose/unpack_limit.h"
 
@@ -172,6 +173,37 @@ TEST_F(BlobRead, ExactBlobVerifiesAndAWrongDigestIsNamed) {
     Descriptor other = descriptor_for("something else", 11);
     BlobReader bad(file_with(dir_ + "/c", data), other);
     auto r = bad.finish();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "layer " + other.digest +
+                                     ": digest mismatch (blob is sha256:" + sha256_hex(data) + ")");
+}
+
+// A download is held to the same rule, with the same words, as a local blob (one verifier).
+TEST_F(BlobRead, DownloadedBlobIsCheckedByTheSameRuleBeforeAByteIsWritten) {
+    std::string data = "layer bytes";
+    Descriptor d = descriptor_for(data, 11);
+    std::string partial = dir_ + "/blob.partial";
+    auto w = registry::VerifiedBlobWriter::open(partial, d);
+    ASSERT_TRUE(w) << w.error().message;
+    auto longer = w->append((data + "!").data(), 12);
+    ASSERT_FALSE(longer);
+    EXPECT_EQ(longer.error().message,
+              "layer " + d.digest + ": blob is longer than the descriptor's 11 bytes");
+    struct stat st;
+    ASSERT_EQ(::stat(partial.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 0);  // refused before the write
+    ASSERT_TRUE(w->append(data.data(), 5));
+    auto shorter = w->finish();
+    ASSERT_FALSE(shorter);
+    EXPECT_EQ(shorter.error().message,
+              "layer " + d.digest + ": blob is 5 bytes, the descriptor says 11");
+    EXPECT_NE(::access(partial.c_str(), F_OK), 0);  // a failed partial is not resumed
+
+    Descriptor other = descriptor_for("something else", 11);
+    auto bad = registry::VerifiedBlobWriter::open(partial, other);
+    ASSERT_TRUE(bad);
+    ASSERT_TRUE(bad->append(data.data(), data.size()));
+    auto r = bad->finish();
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message, "layer " + other.digest +
                                      ": digest mismatch (blob is sha256:" + sha256_hex(data) + ")");

@@ -1,5 +1,6 @@
 // Pure parts of the registry source: references, WWW-Authenticate challenges, platform
-// selection from an index, and the auth file lookup. Tables of inputs, no network.
+// selection from an index, the auth file lookup and credential helpers' answers. Tables of
+// inputs, no network.
 #include <gtest/gtest.h>
 
 #include "compose/registry/auth_file.h"
@@ -280,6 +281,71 @@ TEST(AuthFile, MalformedEntriesNameTheKey) {
     EXPECT_NE(r.error().message.find("'h'"), std::string::npos);
     EXPECT_FALSE(lookup_credentials(R"({"auths": {"h": {"auth": "bm9jb2xvbg=="}}})", "h", "a"));
     EXPECT_FALSE(lookup_credentials("{", "h", "a"));
+}
+
+TEST(AuthFile, CredHelperForTheHostThenAuthsThenCredsStore) {
+    // "dXNlcjpwYXNz" = "user:pass"
+    const char* json = R"({
+        "auths": {"a.example": {"auth": "dXNlcjpwYXNz"}, "b.example:5000": {},
+                  "h.example": {"auth": "dXNlcjpwYXNz"}},
+        "credHelpers": {"h.example": "ecr-login", "https://index.docker.io/v1/": "hub"},
+        "credsStore": "desktop"})";
+    struct Case {
+        std::string host, user, helper;
+    } cases[] = {
+        {"a.example", "user", ""},          // an "auths" entry with credentials
+        {"b.example:5000", "", "desktop"},  // an empty entry: docker login put them in the store
+        {"c.example", "", "desktop"},       // nothing for the host: the default store
+        {"h.example", "", "ecr-login"},     // credHelpers wins over "auths"
+        {"docker.io", "", "hub"},           // keys are normalised as for "auths"
+    };
+    for (const Case& c : cases) {
+        auto r = lookup_auth(json, c.host, "repo");
+        ASSERT_TRUE(r) << r.error().message;
+        EXPECT_EQ(r->credentials ? r->credentials->username : "", c.user) << c.host;
+        EXPECT_EQ(r->helper, c.helper) << c.host;
+    }
+    auto none = lookup_auth(R"({"auths": {}})", "a.example", "repo");
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(none->credentials);
+    EXPECT_EQ(none->helper, "");
+}
+
+TEST(AuthFile, HelperNamesThatAreNotProgramNamesAreRefused) {
+    for (const char* bad :
+         {R"({"credsStore": "../../bin/sh"})", R"({"credsStore": ""})", R"({"credsStore": 5})",
+          R"({"credHelpers": {"h": "a b"}})", R"({"credHelpers": {"h": ".hidden"}})"}) {
+        auto r = lookup_auth(bad, "h", "repo");
+        ASSERT_FALSE(r) << bad;
+        EXPECT_NE(r.error().message.find("not a credential helper name"), std::string::npos)
+            << r.error().message;
+    }
+}
+
+TEST(CredentialHelper, ServerUrlAndAnswers) {
+    EXPECT_EQ(helper_server_url("docker.io"), "https://index.docker.io/v1/");
+    EXPECT_EQ(helper_server_url("127.0.0.1:5000"), "127.0.0.1:5000");
+    auto c =
+        parse_helper_output(R"({"ServerURL": "r.example", "Username": "u", "Secret": "s:3"})", "x");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->username, "u");
+    EXPECT_EQ(c->password, "s:3");
+    struct Case {
+        const char* output;
+        const char* error;
+    } cases[] = {
+        {R"({"Username": "<token>", "Secret": "refresh"})", "identity token"},
+        {R"({"Secret": "s"})", "has no \"Username\""},
+        {"credentials not found in native keychain", "not a JSON object"},
+        {"[]", "not a JSON object"},
+    };
+    for (const Case& k : cases) {
+        auto r = parse_helper_output(k.output, "pass");
+        ASSERT_FALSE(r) << k.output;
+        EXPECT_NE(r.error().message.find("credential helper 'docker-credential-pass'"),
+                  std::string::npos);
+        EXPECT_NE(r.error().message.find(k.error), std::string::npos) << r.error().message;
+    }
 }
 
 TEST(AuthFile, Base64AndCreds) {

@@ -67,6 +67,14 @@ class Registry:
         self._make_tls()
         with open(os.path.join(root, "htpasswd"), "w") as fh:
             fh.write(run(["htpasswd", "-Bbn", USER, PASSWORD], check=True).stdout)
+        self.configure()
+        self.proc = None
+
+    def configure(self, redirect_to=None):
+        """redirect_to: "https://HOST:PORT" of a blob storage server (the storage directory
+        served over HTTPS): blob GETs are then answered with a 307 to it, as a registry on S3
+        or behind a CDN does (distribution's `redirect` storage middleware)."""
+        root = self.root
         with open(os.path.join(root, "config.yml"), "w") as fh:
             fh.write("version: 0.1\nlog:\n  level: warn\n"
                      "storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n"
@@ -74,7 +82,9 @@ class Registry:
                      "  tls:\n    certificate: %s/server.crt\n    key: %s/server.key\n"
                      "auth:\n  htpasswd:\n    realm: imageinit-test\n    path: %s/htpasswd\n"
                      % (self.storage, self.host, root, root, root))
-        self.proc = None
+            if redirect_to:
+                fh.write("middleware:\n  storage:\n    - name: redirect\n"
+                         "      options:\n        baseurl: %s\n" % redirect_to)
 
     def _make_tls(self):
         r = self.root
@@ -288,7 +298,7 @@ class RegistryTest(unittest.TestCase):
         before = cache_state(self.cache)
         r, out = self.compose("os/tamper:v1", check=False)
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("blob " + layers[4]["digest"] + ": digest mismatch", r.stderr)
+        self.assertIn("layer " + layers[4]["digest"] + ": digest mismatch", r.stderr)
         self.assertIn("nothing was cached", r.stderr)
         self.assertEqual(cache_state(self.cache), before)
         self.assertNotIn(target, self.cached_layers())

@@ -1,8 +1,10 @@
 // Fuzz body: the registry parsers of imageinit-compose (image references and sources,
-// WWW-Authenticate challenges, platform strings). The first byte picks the parser.
+// WWW-Authenticate challenges, platform strings, auth files and credential helpers' answers).
+// The first byte picks the parser.
 #include <string>
 #include <string_view>
 
+#include "compose/registry/auth_file.h"
 #include "compose/registry/challenge.h"
 #include "compose/registry/platform.h"
 #include "compose/registry/reference.h"
@@ -54,20 +56,36 @@ void platform(std::string_view text) {
     FUZZ_CHECK(r->to_string() == text, std::string(text));
 }
 
+void auth(std::string_view text) {
+    // The whole input as an auth file, then as a helper's answer.
+    auto r = lookup_auth(text, "reg.example:5000", "team/x");
+    if (r) {
+        // A helper name becomes a program name: never a path, never hidden.
+        FUZZ_CHECK(r->helper.find('/') == std::string::npos, r->helper);
+        FUZZ_CHECK(r->helper.empty() || r->helper[0] != '.', r->helper);
+        FUZZ_CHECK(!(r->credentials && !r->helper.empty()), std::string(text));
+    }
+    auto c = parse_helper_output(text, "x");
+    if (c) FUZZ_CHECK(!c->username.empty() && c->username != "<token>", std::string(text));
+}
+
 }  // namespace
 
 void fuzz_registry(const uint8_t* data, size_t size) {
     if (size == 0) return;
     std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
         case 0:
             reference(text);
             break;
         case 1:
             challenge(text);
             break;
-        default:
+        case 2:
             platform(text);
+            break;
+        default:
+            auth(text);
             break;
     }
 }

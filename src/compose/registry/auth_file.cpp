@@ -2,18 +2,12 @@
 // "host[:port][/path]" keys, and docker's legacy "https://index.docker.io/v1/".
 #include "compose/registry/auth_file.h"
 
-#include <sys/stat.h>
-
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "compose/json_reader.h"
 
 namespace imageinit::compose::registry {
 namespace {
-
-constexpr int64_t kMaxAuthFile = 1 << 20;
 
 std::string env_or_empty(const char* name) {
     const char* v = std::getenv(name);
@@ -141,22 +135,48 @@ Result<std::optional<Credentials>> lookup_credentials(std::string_view auth_json
     return std::optional<Credentials>();
 }
 
-Result<std::optional<Credentials>> find_credentials(const std::vector<std::string>& files,
-                                                    std::string_view host,
-                                                    std::string_view repository) {
-    for (const std::string& file : files) {
-        struct stat st;
-        if (::stat(file.c_str(), &st) != 0) continue;
-        if (st.st_size > kMaxAuthFile) return fail("auth file '" + file + "': too large");
-        std::ifstream in(file, std::ios::binary);
-        if (!in) return fail_errno("open", file);
-        std::ostringstream text;
-        text << in.rdbuf();
-        auto found = lookup_credentials(text.str(), host, repository);
-        if (!found) return fail("auth file '" + file + "': " + found.error().message);
-        if (*found) return found;
+Result<AuthSource> lookup_auth(std::string_view auth_json, std::string_view host,
+                               std::string_view repository) {
+    JsonValue doc = TRY(parse_json(auth_json));
+    AuthSource out;
+    std::string want_host = normalise_key(host);
+    auto helper_named = [&](const JsonValue* v, const std::string& where) -> Result<std::string> {
+        if (!v) return std::string();
+        // The name becomes part of a program name: no path, nothing a shell would read.
+        if (!v->is_string() || v->string.empty() ||
+            v->string.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_.") != std::string::npos ||
+            v->string[0] == '.')
+            return fail(where + ": not a credential helper name");
+        return v->string;
+    };
+    if (const JsonValue* helpers = doc.get("credHelpers"); helpers && helpers->is_object()) {
+        for (const auto& [key, value] : helpers->object) {
+            if (normalise_key(key) != want_host) continue;
+            out.helper = TRY(helper_named(&value, "credHelpers entry '" + key + "'"));
+            return out;
+        }
     }
-    return std::optional<Credentials>();
+    out.credentials = TRY(lookup_credentials(auth_json, host, repository));
+    if (!out.credentials) out.helper = TRY(helper_named(doc.get("credsStore"), "credsStore"));
+    return out;
+}
+
+std::string helper_server_url(std::string_view host) {
+    return normalise_key(host) == "docker.io" ? "https://index.docker.io/v1/" : std::string(host);
+}
+
+Result<Credentials> parse_helper_output(std::string_view json, std::string_view helper) {
+    std::string who = "credential helper 'docker-credential-" + std::string(helper) + "'";
+    auto doc = parse_json(json);
+    if (!doc || !doc->is_object()) return fail(who + ": its answer is not a JSON object");
+    Credentials c{doc->get_string("Username"), doc->get_string("Secret")};
+    if (c.username == "<token>")
+        return fail(who +
+                    " returned an identity token (an OAuth refresh token), which is not "
+                    "supported: log in with a user name and password or token");
+    if (c.username.empty()) return fail(who + ": its answer has no \"Username\"");
+    return c;
 }
 
 }  // namespace imageinit::compose::registry

@@ -1,6 +1,6 @@
 // Registry credentials: `--creds USER:PASS`, or the containers/docker auth file
-// (containers-auth.json(5)): which files to read, in which order, and which entry applies to a
-// registry and repository. Pure apart from find_credentials(), which reads the files.
+// (containers-auth.json(5)): which files to read, in which order, which entry or credential
+// helper applies to a registry and repository, and what a helper answers. Pure.
 #pragma once
 
 #include <optional>
@@ -47,9 +47,23 @@ Result<std::optional<Credentials>> lookup_credentials(std::string_view auth_json
                                                       std::string_view host,
                                                       std::string_view repository);
 
-// Reads the candidates in order (missing files are skipped) and returns the first match.
-Result<std::optional<Credentials>> find_credentials(const std::vector<std::string>& files,
-                                                    std::string_view host,
-                                                    std::string_view repository);
+// What one auth file says about a registry: credentials of an "auths" entry, or the name of the
+// credential helper to ask (docker-credential-NAME), or nothing. As docker and skopeo do,
+// "credHelpers" for the host comes first, then the "auths" entry, then "credsStore" (the
+// default helper of `docker login` on a desktop).
+struct AuthSource {
+    std::optional<Credentials> credentials;
+    std::string helper;  // "" = none
+};
+Result<AuthSource> lookup_auth(std::string_view auth_json, std::string_view host,
+                               std::string_view repository);
+
+// The server URL a credential helper is asked about (docker's keys: Docker Hub is
+// "https://index.docker.io/v1/", any other registry its HOST[:PORT]).
+std::string helper_server_url(std::string_view host);
+
+// A helper's answer to `get` ({"ServerURL","Username","Secret"}). An identity token (Username
+// "<token>", an OAuth refresh token) is refused with a clear error: not supported.
+Result<Credentials> parse_helper_output(std::string_view json, std::string_view helper);
 
 }  // namespace imageinit::compose::registry

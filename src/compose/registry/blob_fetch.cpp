@@ -155,7 +155,7 @@ Result<VerifiedBlobWriter> VerifiedBlobWriter::open(const std::string& partial,
     // Two composes sharing the cache: the second waits for the first's download of this blob.
     if (::flock(fd.get(), LOCK_EX) != 0) return fail_errno("flock", partial);
     VerifiedBlobWriter w(partial, d, std::move(fd));
-    if (!w.hash_.valid()) return fail("sha256: libcrypto context allocation failed");
+    if (!w.verifier_.valid()) return fail("sha256: libcrypto context allocation failed");
     struct stat st;
     if (::fstat(w.fd_.get(), &st) != 0) return fail_errno("fstat", partial);
     if (!S_ISREG(st.st_mode)) return fail("'" + partial + "' is not a regular file");
@@ -169,43 +169,33 @@ Result<VerifiedBlobWriter> VerifiedBlobWriter::open(const std::string& partial,
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail_errno("read", partial);
         if (n == 0) break;
-        w.hash_.update(buf.data(), static_cast<size_t>(n));
-        w.bytes_ += static_cast<uint64_t>(n);
+        TRY(w.verifier_.update(buf.data(), static_cast<size_t>(n)));
     }
     return w;
 }
 
 Result<void> VerifiedBlobWriter::append(const char* data, size_t size) {
-    if (bytes_ + size > static_cast<uint64_t>(desc_.size))
-        return fail("blob " + desc_.digest + ": larger than the descriptor's " +
-                    std::to_string(desc_.size) + " bytes");
+    TRY(verifier_.update(data, size));  // checked before a byte is written
     for (size_t done = 0; done < size;) {
         ssize_t n = ::write(fd_.get(), data + done, size - done);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail_errno("write", path_);
         done += static_cast<size_t>(n);
     }
-    hash_.update(data, size);
-    bytes_ += size;
     return ok();
 }
 
 Result<void> VerifiedBlobWriter::restart() {
     if (::ftruncate(fd_.get(), 0) != 0) return fail_errno("ftruncate", path_);
     if (::lseek(fd_.get(), 0, SEEK_SET) != 0) return fail_errno("lseek", path_);
-    hash_ = Sha256();
-    bytes_ = 0;
+    verifier_.reset();
     return ok();
 }
 
 Result<void> VerifiedBlobWriter::finish() {
-    std::string got = hash_.hex();
-    if (bytes_ != static_cast<uint64_t>(desc_.size) || got != desc_.hex) {
-        ::unlink(path_.c_str());
-        if (bytes_ != static_cast<uint64_t>(desc_.size))
-            return fail("blob " + desc_.digest + ": " + std::to_string(bytes_) +
-                        " bytes, the descriptor says " + std::to_string(desc_.size));
-        return fail("blob " + desc_.digest + ": digest mismatch (received sha256:" + got + ")");
+    if (auto r = verifier_.finish(); !r) {
+        ::unlink(path_.c_str());  // a partial that failed its check must not be resumed
+        return r;
     }
     if (::fsync(fd_.get()) != 0) return fail_errno("fsync", path_);
     return ok();

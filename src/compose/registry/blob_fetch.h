@@ -7,16 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "compose/blob_verifier.h"
 #include "compose/oci_layout.h"
 #include "compose/registry/client.h"
-#include "compose/sha256.h"
 #include "core/result.h"
 #include "sys/unique_fd.h"
 
 namespace imageinit::compose::registry {
 
-// Appends a blob's bytes to a file while hashing and counting them: more bytes than the
-// descriptor says is an error at the first extra byte; finish() checks size and digest.
+// Appends a blob's bytes to a file, each chunk checked by the one BlobVerifier first: more bytes
+// than the descriptor says is an error at the first extra byte; finish() checks size and digest.
 class VerifiedBlobWriter {
   public:
     // Opens (creating) `partial`; bytes already there (an interrupted download) are hashed
@@ -28,16 +28,15 @@ class VerifiedBlobWriter {
     Result<void> restart();
     // Size and digest; on a mismatch the partial is removed (it must not be resumed).
     Result<void> finish();
-    uint64_t bytes() const { return bytes_; }
+    uint64_t bytes() const { return verifier_.bytes(); }
 
   private:
     VerifiedBlobWriter(std::string path, const Descriptor& d, sys::UniqueFd fd)
-        : path_(std::move(path)), desc_(d), fd_(std::move(fd)) {}
+        : path_(std::move(path)), desc_(d), fd_(std::move(fd)), verifier_(d) {}
     std::string path_;
     Descriptor desc_;
     sys::UniqueFd fd_;
-    Sha256 hash_;
-    uint64_t bytes_ = 0;
+    BlobVerifier verifier_;
 };
 
 struct FetchStats {

@@ -7,6 +7,7 @@
 
 #include "compose/json_reader.h"
 #include "compose/registry/challenge.h"
+#include "compose/registry/credentials.h"
 #include "compose/registry/platform.h"
 #include "compose/registry/retry.h"
 #include "compose/sha256.h"

@@ -4,18 +4,18 @@
 #include "compose/registry/gc.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <memory>
 #include <set>
-#include <sstream>
 
 #include "compose/fs_util.h"
 #include "compose/oci_layout.h"
 #include "compose/registry/source.h"
 #include "core/slot_source.h"
+#include "sys/safe_open.h"
 
 namespace imageinit::compose::registry {
 namespace {
@@ -36,13 +36,9 @@ Result<std::vector<std::string>> list_dir(const std::string& path, bool missing_
     return names;
 }
 
-Result<std::string> read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return fail_errno("open", path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+// As install writes them (cli/slot_sources.cpp) and as the layout reader bounds a manifest.
+constexpr size_t kMaxSidecar = 4096;
+constexpr size_t kMaxManifest = 4 << 20;
 
 }  // namespace
 
@@ -56,10 +52,16 @@ Result<GcStats> collect(const GcOptions& opts) {
         explicit_keep.insert(hex);
     }
     for (const std::string& dir : opts.slots_dirs) {
+        // The slots directory is on STATE: a sidecar there is read from the directory's fd,
+        // never through a symlink and never waiting on a fifo (sys/safe_open.h).
+        sys::UniqueFd dir_fd =
+            TRY(sys::open_checked(AT_FDCWD, dir, sys::Scope::kHost, sys::Want::kDir));
         for (const std::string& name : TRY(list_dir(dir, false))) {
             if (!name.ends_with(".img.source")) continue;
             std::string path = dir + "/" + name;
-            auto parsed = core::parse_slot_source(TRY(read_text(path)));
+            auto text = sys::read_checked(dir_fd.get(), name, sys::Scope::kPartition, kMaxSidecar);
+            if (!text) return fail("'" + path + "': " + text.error().message + "; nothing removed");
+            auto parsed = core::parse_slot_source(*text);
             if (!parsed) return fail("'" + path + "' is malformed; nothing removed");
             if (!parsed->digest.empty()) keep_manifests.insert(parsed->digest.substr(7));
         }
@@ -74,7 +76,9 @@ Result<GcStats> collect(const GcOptions& opts) {
     for (auto it = keep_manifests.begin(); it != keep_manifests.end();) {
         const std::string hex = *it;
         std::string path = cached_manifest_path(cache, hex);
-        auto json = read_text(path);
+        auto json = sys::read_checked(AT_FDCWD, path, sys::Scope::kHost, kMaxManifest);
+        if (!json && json.error().code != ENOENT)
+            return fail("'" + path + "': " + json.error().message + "; nothing removed");
         if (!json && explicit_keep.count(hex))
             return fail("manifest sha256:" + hex + " is not in the cache '" + cache +
                         "' (its layers are unknown); nothing removed");
