@@ -29,6 +29,9 @@ OPT_IN = {
     # /dev/null ("Couldn't open /dev/null: Permission denied"): no host keys, ssh.service fails,
     # boot 1 is 'degraded'. Back in the default run once the hook's chroot has a usable /dev.
     "debian-systemd",
+    # Issue 16: the long power-cut campaign (one QEMU run killed per cut; ~1 min each under
+    # TCG). CI's cuts are taken inside bootstrap-install-boot-update by copying the disk.
+    "bootstrap-power-cuts",
 }
 
 
@@ -456,3 +459,4 @@ import scenarios_hostile  # noqa: E402,F401  (hostile files on the state partiti
 import scenarios_packaging  # noqa: E402,F401  (initramfs built by the installed packages, issue 17)
 import scenarios_health  # noqa: E402,F401  (health checks gating mark-good, issue 14)
 import scenarios_debian  # noqa: E402,F401  (Debian 12 + systemd, issue 14)
+import scenarios_bootstrap  # noqa: E402,F401  (bootstrap from a medium, power cuts, issue 16)

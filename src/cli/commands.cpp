@@ -5,6 +5,7 @@
 
 #include "boot/real_platform.h"
 #include "boot/state_store.h"
+#include "cli/bootstrap.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "cli/slot_sources.h"
@@ -29,6 +30,7 @@ constexpr const char* kUsage =
     "  check IMAGE [--roothash HEX]    lint an image: spec, mount points, init\n"
     "  enroll-tpm [--key-file FILE] [--bind-secure-boot]   seal PERSIST's key to the TPM\n"
     "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
+    "  bootstrap --disk DEVICE SOURCE [--wipe] [--dry-run] ...   lay out a blank disk, install\n"
     "  help, --help; --version\n"
     "common options: --state-dir DIR (default /run/imageinit/state), --slot NAME\n"
     "As PID 1 of an initramfs it boots (see imageinit(8), imageinit-cmdline(7)).\n";
@@ -198,6 +200,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "rollback") return cmd_rollback(rest, o);
     if (cmd == "install") return cmd_install(rest, o);
     if (cmd == "upgrade") return cmd_upgrade(rest, o);
+    if (cmd == "bootstrap") return cmd_bootstrap(rest);
     if (cmd == "plan") return cmd_plan(rest, o);
     if (cmd == "check") return cmd_check(rest, o);
     if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);

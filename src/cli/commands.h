@@ -27,6 +27,9 @@ int cmd_rollback(const std::vector<std::string>& args, const CommonOptions& o);
 int cmd_install(const std::vector<std::string>& args, const CommonOptions& o);
 // `upgrade SOURCE`: compose with imageinit-compose, then install_image (cli/upgrade.cpp).
 int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o);
+// imageinit-compose: $IMAGEINIT_COMPOSE, else beside this binary, else the installed one, else
+// PATH (cli/upgrade.cpp); upgrade and bootstrap run it as a child.
+std::string find_compose();
 
 // The one install code path (cli/install.cpp), for `install` and `upgrade`.
 struct InstallRequest {

@@ -32,25 +32,6 @@ constexpr const char* kUsage =
     "         [--authfile PATH] [--cert-dir DIR] [--tls-verify=false] [--platform OS/ARCH]\n"
     "  SOURCE: docker://HOST[:PORT]/REPO[:TAG|@DIGEST], oci:DIR[:REF] or an OCI layout dir\n";
 
-// imageinit-compose: $IMAGEINIT_COMPOSE, else beside this binary, else where meson installs it
-// (IMAGEINIT_COMPOSE_PATH: bindir, while imageinit is in sbindir), else PATH.
-std::string find_compose() {
-    if (const char* env = std::getenv("IMAGEINIT_COMPOSE"); env && *env) return env;
-    char self[4096];
-    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    std::vector<std::string> candidates;
-    if (n > 0) {
-        std::string dir(self, static_cast<size_t>(n));
-        dir.resize(dir.rfind('/') + 1);
-        candidates.push_back(dir + "imageinit-compose");
-        candidates.push_back(dir + "compose/imageinit-compose");  // the build tree
-    }
-    candidates.push_back(IMAGEINIT_COMPOSE_PATH);
-    for (const std::string& c : candidates)
-        if (::access(c.c_str(), X_OK) == 0) return c;
-    return "imageinit-compose";
-}
-
 std::string self_exe() {
     char self[4096];
     ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
@@ -96,6 +77,25 @@ Result<void> check_space(const CommonOptions& o, const std::string& running,
 }
 
 }  // namespace
+
+// imageinit-compose: $IMAGEINIT_COMPOSE, else beside this binary, else where meson installs it
+// (IMAGEINIT_COMPOSE_PATH: bindir, while imageinit is in sbindir), else PATH.
+std::string find_compose() {
+    if (const char* env = std::getenv("IMAGEINIT_COMPOSE"); env && *env) return env;
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    std::vector<std::string> candidates;
+    if (n > 0) {
+        std::string dir(self, static_cast<size_t>(n));
+        dir.resize(dir.rfind('/') + 1);
+        candidates.push_back(dir + "imageinit-compose");
+        candidates.push_back(dir + "compose/imageinit-compose");  // the build tree
+    }
+    candidates.push_back(IMAGEINIT_COMPOSE_PATH);
+    for (const std::string& c : candidates)
+        if (::access(c.c_str(), X_OK) == 0) return c;
+    return "imageinit-compose";
+}
 
 int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
     InstallRequest req;
