@@ -53,7 +53,12 @@ Result<Handover> BootSequence::run() {
     // The persistent partition is located and opened before the slot loop; open-persist is its
     // own step so that a later change can open it per slot attempt (a TPM-sealed key needs the
     // chosen slot measured first).
-    if (auto location = TRY(locate_persist())) persist_ = TRY(open_persist(*location));
+    if (auto location = TRY(locate_persist())) {
+        // A LUKS2 PERSIST is unlocked inside each slot attempt, once the slot is measured (its
+        // key may be sealed to the slot's image: docs/integrity.md, "TPM2").
+        if (location->fstype == "crypto_LUKS") persist_location_ = *location;
+        else persist_ = TRY(open_persist(*location));
+    }
     TRY(steps_.run<void>("overlay-store", "", [&]() -> Result<void> {
         overlay_undo_ = TRY(p_.mounts.mount_path("tmpfs", paths::kOverlayStore, "tmpfs",
                                                  MS_NOSUID | MS_NODEV, "mode=0700"));

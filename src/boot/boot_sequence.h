@@ -100,6 +100,8 @@ public:
         std::string slot;
         std::string device;  // the image's block device: the loop device, partition or dm-verity
         bool verity = false;
+        std::string roothash;  // what dm-verity verified the image with (the TPM measures it)
+        bool open_persist = false;  // a LUKS2 PERSIST is unlocked inside the attempt
         std::optional<Dir> root;  // the mounted image
         core::MountSpec spec;
         Prepared out;
@@ -121,6 +123,10 @@ public:
     // reset-persist, inside find-persist (boot/reset_step.cpp): DEVICE is the located partition
     // (nullopt: none), replaced by the one a resumed reset worked on. False: do not use it.
     bool factory_reset(std::optional<std::string>& device);
+    // Its body, inside a step; with TPM (in a slot attempt) the TPM2 stage runs first, and its
+    // EKEYREJECTED is an error (the slot's attempt fails); every other failure degrades.
+    Result<std::optional<OpenedPersist>> open_persist_now(const PersistLocation& location,
+                                                          const TpmUnlockOptions* tpm);
     Result<void> degrade(const std::string& why);
     Result<std::string> pick_one(const std::string& spec, const std::vector<std::string>& found);
     std::vector<std::string> present_slots(const core::BootRecord& record);
@@ -128,6 +134,8 @@ public:
     // The steps of slot_steps(), in slot_attempt.cpp.
     Result<void> attach_image(SlotWork& w);
     Result<void> open_verity(SlotWork& w);
+    // open-persist inside the attempt (persist_attempt.cpp, docs/integrity.md "TPM2").
+    Result<void> unlock_persist(SlotWork& w);
     Result<void> mount_image(SlotWork& w);
     Result<void> read_spec(SlotWork& w);
     Result<void> plan_slot_mounts(SlotWork& w);
@@ -150,6 +158,8 @@ public:
     std::string state_device_;  // as mounted (systemd units name it)
     std::optional<Dir> state_root_;
     std::optional<OpenedPersist> persist_;
+    // A LUKS2 PERSIST: unlocked in each slot attempt, after the slot is measured.
+    std::optional<PersistLocation> persist_location_;
     std::optional<Dir> overlay_store_;
     std::vector<Undo> base_undo_;  // the state partition
     Undo overlay_undo_;            // the overlay store (made after the persistent partition)

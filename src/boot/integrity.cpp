@@ -27,9 +27,9 @@ bool has_verity_data(RootFs& files, const core::BootConfig& cfg, const std::stri
            files.file_exists(sidecar(slot, ".roothash"));
 }
 
-Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
-                                       const core::BootConfig& cfg, const std::string& slot,
-                                       const std::string& device, const Dir& state_root) {
+Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity, const core::BootConfig& cfg,
+                                       const std::string& slot, const std::string& device,
+                                       const Dir& state_root, std::string* roothash_out) {
     std::string tree = sidecar(slot, ".verity");
     std::string hash_file = sidecar(slot, ".roothash");
     // Here without verity data only when signatures are required: that refuses the slot.
@@ -57,6 +57,7 @@ Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
     AttachedImage out = TRY(integrity.open_verity(device, tree, roothash, verity_name(slot)));
     out.note = "dm-verity " + out.device + ", root hash from " + from;
     if (!signed_by.empty()) out.note += ", " + signed_by;
+    if (roothash_out) *roothash_out = roothash;
     return out;
 }
 

@@ -132,12 +132,26 @@ Result<std::optional<PersistLocation>> BootSequence::locate_persist() {
 Result<std::optional<OpenedPersist>> BootSequence::open_persist(const PersistLocation& location) {
     std::optional<OpenedPersist> opened;
     TRY(steps_.run<void>("open-persist", "", [&]() -> Result<void> {
+        opened = TRY(open_persist_now(location, nullptr));
+        return ok();
+    }));
+    return opened;
+}
+
+Result<std::optional<OpenedPersist>> BootSequence::open_persist_now(const PersistLocation& location,
+                                                                    const TpmUnlockOptions* tpm) {
+    std::optional<OpenedPersist> opened;
+    TRY([&]() -> Result<void> {
         OpenedPersist out;
         std::string device = location.device;
         std::string fstype = location.fstype;
         if (fstype == "crypto_LUKS") {
             // Contract §5: unlocked or degraded, never a shell. The undo removes the mapping.
-            auto unlocked = p_.integrity.open_luks(device, "imageinit-persist", &*state_root_);
+            auto unlocked = p_.integrity.open_luks(device, "imageinit-persist",
+                                                   state_root_ ? &*state_root_ : nullptr, tpm);
+            // No key sealed to this slot's image: the attempt fails (docs/integrity.md, "TPM2").
+            if (!unlocked && unlocked.error().code == EKEYREJECTED)
+                return Unexpected(std::move(unlocked).error());
             if (!unlocked)
                 return degrade("persistent partition " + device +
                                " stays locked: " + unlocked.error().message);
@@ -164,7 +178,7 @@ Result<std::optional<OpenedPersist>> BootSequence::open_persist(const PersistLoc
                   paths::kPersistMount);
         opened = std::move(out);
         return ok();
-    }));
+    }());
     return opened;
 }
 

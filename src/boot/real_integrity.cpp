@@ -78,7 +78,8 @@ Result<void> RealIntegrity::arm_verity_restart(const std::string& name) {
 }
 
 Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const std::string& name,
-                                               const Dir* state_root) {
+                                               const Dir* state_root,
+                                               const TpmUnlockOptions* tpm) {
     // dm-crypt plus the kernel crypto API sockets libcryptsetup may use (QEMU-NOTES.md).
     for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"})
         devices_.load_module(m);
@@ -90,6 +91,7 @@ Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const 
         o.state_key = std::string(core::kResetRequestDir) + "/" + std::string(core::kPersistKeyName);
     }
     o.label = "persistent partition";
+    if (tpm) o.first_stage = tpm_key_stage(*tpm);  // runs in the child, like the rest
     sys::LuksUnlocked u = TRY(unlock_in_child(device, name, o));
     return AttachedImage{u.path, remove_undo(name), u.how};
 }

@@ -75,7 +75,8 @@ class RealIntegrity : public Integrity {
                                       const std::string& name) override;
     Result<void> arm_verity_restart(const std::string& name) override;
     Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
-                                    const Dir* state_root) override;
+                                    const Dir* state_root,
+                                    const TpmUnlockOptions* tpm) override;
 
   private:
     Devices& devices_;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "boot/platform.h"
+#include "boot/tpm_unlock.h"
 #include "core/result.h"
 #include "sys/process.h"
 
@@ -100,11 +101,13 @@ class Integrity {
                                               const std::string& name) = 0;
     // From now on a corrupt block of NAME restarts the machine: a counted failed boot.
     virtual Result<void> arm_verity_restart(const std::string& name) = 0;
-    // Unlocks the LUKS2 DEVICE as /dev/mapper/NAME: header policy, the initramfs key file, the
-    // per-device key STATE_ROOT/imageinit/persist.key (when STATE_ROOT is given), then a
-    // passphrase on the console with bounded retries. EPERM when no key fits.
+    // Unlocks the LUKS2 DEVICE as /dev/mapper/NAME: header policy, the TPM2 stage when TPM is
+    // given (boot/tpm_unlock.h: EKEYREJECTED when no key is sealed to that slot), the initramfs
+    // key file, the per-device key STATE_ROOT/imageinit/persist.key (when STATE_ROOT is given),
+    // then a passphrase on the console with bounded retries. EPERM when no key fits.
     virtual Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
-                                            const Dir* state_root) = 0;
+                                            const Dir* state_root,
+                                            const TpmUnlockOptions* tpm) = 0;
 };
 
 // Slot-owned kernels (contract §7).

@@ -31,6 +31,7 @@ bool with_verity(const BootSequence::SlotWork& w) { return w.verity; }
 // Contract §7: once the slot's own kernel is loaded, the rest happens in the kexec'd boot.
 bool not_kexec(const BootSequence::SlotWork& w) { return !w.out.kexec; }
 bool with_verity_not_kexec(const BootSequence::SlotWork& w) { return w.verity && !w.out.kexec; }
+bool with_luks_persist(const BootSequence::SlotWork& w) { return w.open_persist; }
 
 }  // namespace
 
@@ -39,6 +40,7 @@ const std::vector<BootSequence::SlotStep>& BootSequence::slot_steps() {
     static const std::vector<SlotStep> steps = {
         {"attach-image", always, &BootSequence::attach_image},
         {"verity", with_verity, &BootSequence::open_verity},
+        {"open-persist", with_luks_persist, &BootSequence::unlock_persist},
         {"mount-image", always, &BootSequence::mount_image},
         {"read-spec", always, &BootSequence::read_spec},
         {"plan-mounts", always, &BootSequence::plan_slot_mounts},
@@ -55,6 +57,7 @@ const std::vector<BootSequence::SlotStep>& BootSequence::slot_steps() {
 BootSequence::SlotOutcome BootSequence::prepare_slot(const std::string& slot) {
     SlotWork work;
     work.slot = slot;
+    work.open_persist = persist_location_.has_value();
     const char* current = slot_steps().front().name;
     // Code around the steps can throw too (a push_back, a string): the attempt fails at the
     // step it was in, its guards unwind, and the boot falls back (issue 19).
@@ -105,8 +108,8 @@ Result<void> BootSequence::attach_image(SlotWork& w) {
 }
 
 Result<void> BootSequence::open_verity(SlotWork& w) {
-    AttachedImage verified =
-        TRY(open_slot_verity(p_.files, p_.integrity, cfg_, w.slot, w.device, *state_root_));
+    AttachedImage verified = TRY(open_slot_verity(p_.files, p_.integrity, cfg_, w.slot, w.device,
+                                                  *state_root_, &w.roothash));
     log::info("slot " + w.slot + ": " + verified.note);
     w.out.undo.push_back(std::move(verified.undo));
     w.device = verified.device;

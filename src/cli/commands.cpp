@@ -10,6 +10,7 @@
 #include "cli/print.h"
 #include "cli/signing.h"
 #include "cli/slot_sources.h"
+#include "cli/tpm_enroll.h"
 #include "core/cmdline.h"
 #include "core/json.h"
 #include "core/slot_select.h"
@@ -30,6 +31,7 @@ constexpr const char* kUsage =
     "  plan --image IMAGE [--cmdline '...']   dry run: slot decision and mount plan\n"
     "  check IMAGE [--roothash HEX]    lint an image: spec, mount points, init\n"
     "  sign IMAGE --key KEY --cert CERT   sign IMAGE's verity root hash (IMAGE.roothash.p7s)\n"
+    "  enroll-tpm [--key-file FILE] [--bind-secure-boot]   seal PERSIST's key to the TPM\n"
     "  dracut-mount                    (dracut initramfs) choose the slot, prepare /sysroot\n"
     "  bootstrap --disk DEVICE SOURCE [--wipe] [--dry-run] ...   lay out a blank disk, install\n"
     "  help, --help; --version\n"
@@ -207,6 +209,7 @@ int run_command(const std::vector<std::string>& all) {
     if (cmd == "check") return cmd_check(rest, o);
     if (cmd == "sign") return cmd_sign(rest, o);
     if (cmd == "dracut-mount") return cmd_dracut_mount(rest, o);
+    if (cmd == "enroll-tpm") return cmd_enroll_tpm(rest, o);
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);
         return 0;

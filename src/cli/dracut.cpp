@@ -14,6 +14,7 @@
 #include "boot/real_platform.h"
 #include "boot/reset_persist_ops.h"
 #include "boot/step_runner.h"
+#include "boot/tpm_boot.h"
 #include "cli/commands.h"
 #include "core/kernel_cmdline.h"
 #include "sys/devwait.h"
@@ -66,9 +67,16 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
     boot::BootSequence sequence(platform.seams(), cmdline, steps, start);
     sequence.set_reset_ops(boot::real_reset_ops(platform.devices()));
     auto handover = sequence.run();
+    // Either way dracut runs on (its switch_root, or its emergency shell): close the TPM first
+    // so nothing after imageinit can unseal PERSIST's key (docs/integrity.md, "TPM2").
+    const bool closed = boot::tpm_close_boot();
     if (!handover) {
         log::error("BOOT FAILED: " + boot::failure_summary(handover.error(), sequence.report()));
         return 1;  // dracut's emergency policy (rd.shell, rd.emergency) takes over
+    }
+    if (!closed) {
+        log::error("BOOT FAILED: the TPM could not be closed for this boot (PCR 15 not extended)");
+        return 1;
     }
     // dracut picks the init itself, by the same rule (init=, else /sbin/init), and the
     // check-init step has verified that it exists in the new root.

@@ -16,6 +16,7 @@
 #include "cli/print.h"
 #include "cli/signing.h"
 #include "cli/slot_sources.h"
+#include "cli/tpm_enroll.h"
 #include "cli/verity_sidecars.h"
 #include "core/mount_plan.h"
 #include "core/slot_select.h"
@@ -76,6 +77,8 @@ struct InstallWork {
     CheckResult checked;
     sys::UniqueFd slots;  // STATE/slots, opened refusing symlinks
     std::string shown, name, final_path;
+    std::string roothash;         // the new image's, with --verity
+    bool tpm_sealed = false;      // PERSIST's key is sealed to the TPM (docs/integrity.md)
     int seeded = 0;
     bool verity = false;  // write the sidecars: --verity, or a signed image (check-signature)
 };
@@ -162,11 +165,27 @@ Result<void> write_image(InstallWork& w) {
 // tree is built. The boot then only ever uses the slot through dm-verity.
 Result<void> write_verity(InstallWork& w) {
     std::string roothash = TRY(write_verity_sidecars(w.req.image, w.final_path));
+    w.roothash = roothash;
     out("verity: slot ", w.target, " root hash ", roothash, "\n");
     if (w.req.cmdline.boot.roothash.count(w.target))
         log::warning("imageinit.roothash." + w.target +
                      " is pinned on the command line and "
                      "wins over the new sidecar: update the command line too");
+    return ok();
+}
+
+// A TPM-sealed PERSIST must be able to enrol the new image before a byte is written, or the
+// new slot would never unlock it.
+Result<void> tpm_check(InstallWork& w) {
+    w.tpm_sealed = TRY(tpm_install_precheck(w.o, w.req.verity));
+    return ok();
+}
+
+// Before the slot becomes primary: a failure leaves it bad, never a slot that boots without
+// its data.
+Result<void> tpm_enroll(InstallWork& w) {
+    if (!w.tpm_sealed) return ok();
+    out(TRY(tpm_enroll_image(w.o, w.roothash)));
     return ok();
 }
 
@@ -196,11 +215,12 @@ struct InstallStep {
 };
 
 const InstallStep kInstallSteps[] = {
-    {"choose-slot", choose_slot},       {"check-image", check_image_step},
-    {"check-signature", check_signature},
-    {"open-slots", open_slots},         {"mark-installing", mark_installing},
-    {"write-image", write_image},       {"verity", write_verity, true},
-    {"record-source", record_source},   {"seed-slot-scope", seed},
+    {"choose-slot", choose_slot},         {"check-image", check_image_step},
+    {"check-signature", check_signature}, {"tpm-check", tpm_check},
+    {"open-slots", open_slots},           {"mark-installing", mark_installing},
+    {"write-image", write_image},         {"verity", write_verity, true},
+    {"tpm-enroll", tpm_enroll, true},     {"record-source", record_source},
+    {"seed-slot-scope", seed},
     {"mark-installed", mark_installed},
 };
 

@@ -5,6 +5,7 @@
 #include "boot/health_checks.h"
 #include "boot/real_platform.h"
 #include "cli/options.h"
+#include "cli/tpm_enroll.h"
 #include "cli/print.h"
 #include "core/slot_select.h"
 #include "sys/log.h"
@@ -98,6 +99,11 @@ int cmd_mark_good(const std::vector<std::string>& args, const CommonOptions& o) 
     if (!updated) return report_error(updated.error());
     if (auto r = save_record(*h, *updated); !r) return report_error(r.error());
     out("slot ", *slot, " is good and primary\n");
+    // Keys sealed to images no slot holds any more are retired (docs/integrity.md, "TPM2").
+    if (auto retired = tpm_retire_old_images(o); !retired)
+        log::warning("could not retire old TPM-sealed keys: " + retired.error().message);
+    else if (*retired > 0)
+        out("tpm: retired ", *retired, " key(s) sealed to images no longer installed\n");
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "boot/real_platform.h"
 #include "boot/reset_persist_ops.h"
 #include "boot/step_runner.h"
+#include "boot/tpm_boot.h"
 #include "boot/watchdog.h"
 #include "core/kernel_cmdline.h"
 #include "sys/devwait.h"
@@ -42,6 +43,11 @@ bool have_shell() { return ::access(kShell, X_OK) == 0; }
 // asked for it (imageinit.shell / imageinit.break) and the initramfs carries a shell. WHY is
 // static text: the emergency path calls this and must not allocate.
 void run_shell(const char* why, const char* detail = "") {
+    // A root shell with the TPM still open could unseal PERSIST's key (docs/integrity.md).
+    if (!boot::tpm_close_boot()) {
+        log::write_static(log::Level::kError, {"no shell: the TPM could not be closed for this boot"});
+        return;
+    }
     log::write_static(log::Level::kWarning,
                       {"starting a shell (", why, detail, "); exit it to continue"});
     pid_t pid = ::fork();
@@ -146,12 +152,16 @@ Result<void> early_mounts() {
         if (handover->kexec) {
             log::notice("rebooting into the slot's own kernel (kexec) after " +
                         std::to_string(steps.total_ms()) + " ms in the initramfs");
+            (void)boot::tpm_close_boot();
             auto r = sys::kexec_reboot();
             emergency(cfg, "kexec: ", r.error().message.c_str());
         }
         log::notice("booting slot " + sequence.report().slot + " (" + sequence.report().why +
                     "): exec " + handover->init + " after " + std::to_string(steps.total_ms()) +
                     " ms in the initramfs");
+        // From here on the image runs with root: nothing it does may unseal PERSIST's key.
+        if (!boot::tpm_close_boot())
+            emergency(cfg, "the TPM could not be closed for this boot (PCR 15 not extended)");
         auto switched = sys::switch_root(handover->new_root);
         if (!switched) emergency(cfg, "switch-root: ", switched.error().message.c_str());
 

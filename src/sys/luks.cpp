@@ -198,13 +198,26 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
     std::vector<std::string> tried;
     long ms = 0;
 
+    // The first stage (TPM2); when it cannot unlock, the key file and the typed (recovery) key
+    // follow, and the result says why it failed (docs/integrity.md, "TPM2").
+    std::string after_first;
+    if (o.first_stage) {
+        KeyStageResult t = TRY(o.first_stage(cd, name));
+        if (t.how) return LuksUnlocked{"/dev/mapper/" + name, *t.how};
+        if (!t.failure.empty()) {
+            tried.push_back(t.failure);
+            after_first = " (" + t.failure + ")";
+        }
+    }
+
     struct stat st;
     if (!o.key_file.empty() && ::stat(o.key_file.c_str(), &st) == 0) {
         Secret key;
         TRY(read_key_file(o.key_file, key));
         if (const Slot* s = try_slots(cd, name, key, machine, ms))
             return LuksUnlocked{"/dev/mapper/" + name,
-                                "key file, " + describe(*s) + ", " + std::to_string(ms) + " ms"};
+                                "key file, " + describe(*s) + ", " + std::to_string(ms) + " ms" +
+                                    after_first};
         tried.push_back("the key file");
     }
 
@@ -228,6 +241,10 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
             tried.push_back("no passphrase (cannot open " + o.console + ")");
         } else {
             int typed = 0;
+            if (!after_first.empty()) {
+                std::string msg = tried.front() + "\nType the recovery key or a passphrase.\n";
+                (void)!::write(con.get(), msg.data(), msg.size());
+            }
             for (int attempt = 1; attempt <= o.passphrase_tries; ++attempt) {
                 Secret pass;
                 std::string prompt = "Passphrase for " + device + " (" + o.label + "), try " +
@@ -241,7 +258,7 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
                     (void)!::write(con.get(), msg.data(), msg.size());
                     return LuksUnlocked{"/dev/mapper/" + name, "passphrase, " + describe(*s) +
                                                                    ", " + std::to_string(ms) +
-                                                                   " ms"};
+                                                                   " ms" + after_first};
                 }
                 std::string msg = "wrong passphrase\n";
                 (void)!::write(con.get(), msg.data(), msg.size());

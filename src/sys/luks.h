@@ -4,11 +4,23 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "core/result.h"
+#include "sys/cryptsetup_lib.h"
 
 namespace imageinit::sys {
+
+// A key source tried before the key file, with the loaded header that passed the header policy
+// (the TPM2 stage, boot/tpm_unlock.h). `how` set: it activated NAME itself. `failure`: why it
+// did not, for the log and the prompt. An error ends the unlock with that error.
+struct KeyStageResult {
+    std::optional<std::string> how;
+    std::string failure;
+};
+using KeyStage = std::function<Result<KeyStageResult>(const CryptDevice& cd, const std::string& name)>;
 
 struct LuksUnlockOptions {
     std::string key_file;   // tried first when it exists ("/etc/imageinit/keyfile")
@@ -22,6 +34,8 @@ struct LuksUnlockOptions {
     int passphrase_tries = 3;
     std::chrono::seconds prompt_timeout{60};  // per try; nobody typing ends the prompt
     std::string label;  // for the prompt: "PERSIST"
+    KeyStage first_stage;  // optional
+
 };
 
 struct LuksUnlocked {

@@ -25,11 +25,19 @@ Result<void> FakeIntegrity::arm_verity_restart(const std::string& name) {
 }
 
 Result<AttachedImage> FakeIntegrity::open_luks(const std::string& device, const std::string& name,
-                                               const Dir*) {
+                                               const Dir*, const TpmUnlockOptions* tpm) {
+    std::string measured = tpm ? " (slot " + tpm->slot + " measured, root hash " +
+                                     (tpm->roothash.empty() ? "none" : tpm->roothash) + ")"
+                               : "";
+    if (tpm)
+        if (auto e = tpm_error.find(tpm->slot); e != tpm_error.end()) {
+            model_.note("unlock " + device + measured + " refused");
+            return Unexpected(e->second);
+        }
     if (luks_error) return Unexpected(*luks_error);
     std::string mapped = "/dev/mapper/" + name;
     model_.map_device(mapped, luks_inner_device);
-    model_.note("unlock " + device + " as " + mapped);
+    model_.note("unlock " + device + " as " + mapped + measured);
     return AttachedImage{mapped, Undo([this, mapped] { model_.note("remove " + mapped); }),
                          "key file"};
 }

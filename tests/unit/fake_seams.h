@@ -21,13 +21,16 @@ class FakeIntegrity : public Integrity {
     std::optional<Error> verity_error, luks_error, restart_error;
     // open_luks's mapping holds this filesystem (the fake's probe reports it).
     std::string luks_inner_device = "/dev/sda2";
+    // open_luks inside slot SLOT's attempt fails with this (a TPM unseal refused for its image).
+    std::map<std::string, Error> tpm_error;
 
     Result<AttachedImage> open_verity(const std::string& data_device, const std::string& hash_file,
                                       const std::string& roothash,
                                       const std::string& name) override;
     Result<void> arm_verity_restart(const std::string& name) override;
     Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
-                                    const Dir* state_root) override;
+                                    const Dir* state_root,
+                                    const TpmUnlockOptions* tpm) override;
 
   private:
     FakePlatform& model_;
