@@ -8,7 +8,7 @@
 
 #include "boot/seams.h"
 #include "core/mount_plan.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::boot {
 

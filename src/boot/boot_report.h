@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "boot/step_runner.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::boot {
 

@@ -10,7 +10,7 @@
 #include "core/mount_plan.h"
 #include "core/slot_select.h"
 #include "core/systemd_units.h"
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 namespace {

@@ -1,5 +1,5 @@
 // Health check policy and runner (see health_checks.h). Listing and running go through
-// boot::Processes (the hooks' runner, sys::run_process), so this file makes no system calls.
+// boot::Processes (the hooks' runner, os::run_process), so this file makes no system calls.
 #include "boot/health_checks.h"
 
 #include "boot/hooks.h"
@@ -31,7 +31,7 @@ std::vector<std::string> output_lines(const std::string& output) {
 
 std::string what_happened(const CheckOutcome& o, std::chrono::milliseconds limit) {
     if (!o.run) return o.run.error().message;
-    return passed(o) ? "ok" : sys::describe(*o.run, limit);
+    return passed(o) ? "ok" : os::describe(*o.run, limit);
 }
 
 }  // namespace

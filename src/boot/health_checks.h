@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "boot/seams.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::boot {
 
@@ -29,7 +29,7 @@ const char* check_kind_name(CheckKind kind);  // "required", "wanted"
 struct CheckOutcome {
     CheckKind kind;
     std::string name;                 // file name in the kind's directory
-    Result<sys::ProcessResult> run;   // an error: the check could not be started
+    Result<os::ProcessResult> run;   // an error: the check could not be started
 };
 
 struct HealthVerdict {

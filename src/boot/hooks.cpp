@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 namespace {
@@ -46,12 +46,12 @@ Result<void> judge_hook(const HookContext& ctx, const HookOutcome& outcome,
         warnings.push_back(who + ": " + outcome.run.error().message);
         return ok();
     }
-    const sys::ProcessResult& r = *outcome.run;
+    const os::ProcessResult& r = *outcome.run;
     if (!r.timed_out && r.signal == 0 && r.exit_code == 0) return ok();
     if (!r.timed_out && r.signal == 0 && r.exit_code == kHookRejectsSlot)
         return fail(EPERM, who + " rejected the slot (exit status " +
                                std::to_string(kHookRejectsSlot) + ")");
-    warnings.push_back(who + " failed: " + sys::describe(r, limit) + "; the boot goes on");
+    warnings.push_back(who + " failed: " + os::describe(r, limit) + "; the boot goes on");
     return ok();
 }
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "boot/seams.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::boot {
 
@@ -40,7 +40,7 @@ std::vector<std::string> hook_environment(const HookContext& ctx);
 // fails the slot (exit kHookRejectsSlot).
 struct HookOutcome {
     std::string name;
-    Result<sys::ProcessResult> run;
+    Result<os::ProcessResult> run;
 };
 Result<void> judge_hook(const HookContext& ctx, const HookOutcome& outcome,
                         std::chrono::milliseconds limit, std::vector<std::string>& warnings);

@@ -7,16 +7,16 @@
 #include <optional>
 
 #include "boot/step_runner.h"
-#include "sys/devwait.h"
-#include "sys/module_loader.h"
+#include "os/devwait.h"
+#include "os/module_loader.h"
 
 namespace imageinit::boot {
 
 struct KernelServices {
-    std::optional<sys::ModuleLoader> modules;
-    std::optional<sys::DeviceWaiter> waiter;
-    sys::ModuleLoader* loader() { return modules ? &*modules : nullptr; }
-    sys::DeviceWaiter* device_waiter() { return waiter ? &*waiter : nullptr; }
+    std::optional<os::ModuleLoader> modules;
+    std::optional<os::DeviceWaiter> waiter;
+    os::ModuleLoader* loader() { return modules ? &*modules : nullptr; }
+    os::DeviceWaiter* device_waiter() { return waiter ? &*waiter : nullptr; }
 };
 
 // Runs the steps `load-modules` and `coldplug` (the pass is skipped when udev already replays

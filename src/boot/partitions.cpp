@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "boot/boot_sequence.h"
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 namespace {

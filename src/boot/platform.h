@@ -1,6 +1,6 @@
 // The values the boot's seams trade in (Undo, Dir, AttachedImage) and boot::Platform, the six
 // narrow seams of boot/seams.h borrowed together. RealPlatform (real_platform.h) owns the real
-// ones over sys::; the unit tests pass small fakes, so every step is reachable without root.
+// ones over os::; the unit tests pass small fakes, so every step is reachable without root.
 #pragma once
 
 #include <chrono>
@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/result.h"
-#include "sys/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::boot {
 
@@ -48,7 +48,7 @@ inline void unwind(std::vector<Undo>& undo) {
 
 // An open directory: an O_PATH fd (real platform) plus its path for messages and the log.
 struct Dir {
-    sys::UniqueFd fd;
+    UniqueFd fd;
     std::string path;
 };
 

@@ -1,5 +1,5 @@
 // RealDevices, RealMounts and RealProcesses (see real_platform.h): each method is a short
-// composition of sys:: calls.
+// composition of os:: calls.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -9,13 +9,13 @@
 #include <memory>
 
 #include "boot/real_platform.h"
-#include "sys/blkid.h"
-#include "sys/files.h"
-#include "sys/log.h"
-#include "sys/loop.h"
-#include "sys/mount.h"
-#include "sys/resolve.h"
-#include "sys/safe_open.h"
+#include "os/blkid.h"
+#include "os/files.h"
+#include "base/log.h"
+#include "os/loop.h"
+#include "os/mount.h"
+#include "os/resolve.h"
+#include "os/safe_open.h"
 
 namespace imageinit::boot {
 namespace {
@@ -23,13 +23,13 @@ namespace {
 // The path a mount made on an fd really landed on, for undoing it later by path.
 std::string real_path_of(int fd, const std::string& fallback) {
     char buf[4096];
-    ssize_t n = ::readlink(sys::fd_path(fd).c_str(), buf, sizeof buf - 1);
+    ssize_t n = ::readlink(os::fd_path(fd).c_str(), buf, sizeof buf - 1);
     if (n <= 0) return fallback;
     return std::string(buf, static_cast<size_t>(n));
 }
 
 Undo unmount_undo(std::string path) {
-    return Undo([path = std::move(path)] { (void)sys::umount(path, MNT_DETACH); });
+    return Undo([path = std::move(path)] { (void)os::umount(path, MNT_DETACH); });
 }
 
 std::string strip_slash(const std::string& p) {
@@ -41,11 +41,11 @@ std::string strip_slash(const std::string& p) {
 }  // namespace
 
 Result<std::vector<std::string>> RealDevices::find_devices(const std::string& spec) {
-    return sys::find_devices(spec);
+    return os::find_devices(spec);
 }
 
 Result<std::string> RealDevices::whole_disk_of(const std::string& device) {
-    return sys::whole_disk_of(device);
+    return os::whole_disk_of(device);
 }
 
 Result<void> RealDevices::wait_until(const std::function<bool()>& ready, Clock::time_point deadline,
@@ -60,7 +60,7 @@ Result<void> RealDevices::wait_until(const std::function<bool()>& ready, Clock::
 }
 
 Result<std::string> RealDevices::probe_fstype(const std::string& device_or_file) {
-    return sys::probe_fstype(device_or_file);
+    return os::probe_fstype(device_or_file);
 }
 
 void RealDevices::load_module(const std::string& name) {
@@ -69,18 +69,18 @@ void RealDevices::load_module(const std::string& name) {
 
 Result<AttachedImage> RealMounts::attach_loop(const std::string& file) {
     devices_.load_module("loop");  // /dev/loop-control exists once the driver is in
-    sys::LoopDevice loop = TRY(sys::attach_loop(file, true));
+    os::LoopDevice loop = TRY(os::attach_loop(file, true));
     // The device has autoclear: once our fd is closed and its filesystem unmounted, it is gone.
-    auto holder = std::make_shared<sys::UniqueFd>(std::move(loop.fd));
+    auto holder = std::make_shared<UniqueFd>(std::move(loop.fd));
     return AttachedImage{loop.path, Undo([holder] { holder->reset(); })};
 }
 
 Result<Undo> RealMounts::mount_path(const std::string& source, const std::string& target,
                                     const std::string& fstype, unsigned long flags,
                                     const std::string& data) {
-    sys::UniqueFd root = TRY(sys::open_dir("/", O_PATH));
-    (void)TRY(sys::mkdir_p_beneath(root.get(), strip_slash(target), 0755));
-    TRY(sys::mount(source, target, fstype, flags, data));
+    UniqueFd root = TRY(os::open_dir("/", O_PATH));
+    (void)TRY(os::mkdir_p_beneath(root.get(), strip_slash(target), 0755));
+    TRY(os::mount(source, target, fstype, flags, data));
     return unmount_undo(target);
 }
 
@@ -88,7 +88,7 @@ Result<Undo> RealMounts::mount_on(const std::string& source, const Dir& target,
                                   const std::string& fstype, unsigned long flags,
                                   const std::string& data) {
     std::string where = real_path_of(target.fd.get(), target.path);
-    TRY(sys::mount_on_fd(source, target.fd.get(), fstype, flags, data, target.path));
+    TRY(os::mount_on_fd(source, target.fd.get(), fstype, flags, data, target.path));
     return unmount_undo(where);
 }
 
@@ -99,9 +99,9 @@ Result<Undo> RealMounts::mount_overlay(const Dir& lower, const Dir& upper, const
     // partition is ever spliced into the option string (no ',' ':' '\' injection), and the
     // directories are the ones already resolved safely. index=off: the lower layer changes with
     // every update, which the overlay index would otherwise reject.
-    std::string data = "lowerdir=" + sys::fd_path(lower.fd.get()) +
-                       ",upperdir=" + sys::fd_path(upper.fd.get()) +
-                       ",workdir=" + sys::fd_path(work.fd.get()) + ",index=off";
+    std::string data = "lowerdir=" + os::fd_path(lower.fd.get()) +
+                       ",upperdir=" + os::fd_path(upper.fd.get()) +
+                       ",workdir=" + os::fd_path(work.fd.get()) + ",index=off";
     // The spec's own overlay options (redirect_dir=, xino=, ...): the planner has refused paths,
     // separators and control characters in them.
     if (!options.empty()) data += "," + options;
@@ -111,13 +111,13 @@ Result<Undo> RealMounts::mount_overlay(const Dir& lower, const Dir& upper, const
 
 Result<Undo> RealMounts::bind(const Dir& source, const Dir& target, unsigned long flags) {
     std::string where = real_path_of(target.fd.get(), target.path);
-    TRY(sys::bind_fds(source.fd.get(), target.fd.get(), flags, source.path, target.path));
+    TRY(os::bind_fds(source.fd.get(), target.fd.get(), flags, source.path, target.path));
     return unmount_undo(where);
 }
 
 Result<std::vector<std::string>> RealProcesses::list_executables(const std::string& dir) {
     std::vector<std::string> names;
-    auto fd = sys::open_checked(AT_FDCWD, dir, sys::Scope::kHost, sys::Want::kDir, O_RDONLY);
+    auto fd = os::open_checked(AT_FDCWD, dir, os::Scope::kHost, os::Want::kDir, O_RDONLY);
     if (!fd) {
         if (fd.error().code == ENOENT) return names;
         return Unexpected(std::move(fd).error());
@@ -136,11 +136,11 @@ Result<std::vector<std::string>> RealProcesses::list_executables(const std::stri
     return names;
 }
 
-Result<sys::ProcessResult> RealProcesses::run_program(const std::vector<std::string>& argv,
+Result<os::ProcessResult> RealProcesses::run_program(const std::vector<std::string>& argv,
                                                       const std::vector<std::string>& env,
                                                       std::chrono::milliseconds limit,
                                                       size_t capture_bytes) {
-    return sys::run_process(argv, env, limit, capture_bytes);
+    return os::run_process(argv, env, limit, capture_bytes);
 }
 
 }  // namespace imageinit::boot

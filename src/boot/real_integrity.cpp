@@ -1,4 +1,4 @@
-// RealIntegrity (see real_platform.h): sys::verity and sys::luks with
+// RealIntegrity (see real_platform.h): os::verity and os::luks with
 // the initramfs paths of the machine key and the undo guards the boot sequence keeps.
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -7,9 +7,9 @@
 #include "boot/real_platform.h"
 #include "core/persist_reset.h"
 #include "core/boot_policy.h"
-#include "sys/loop.h"
-#include "sys/luks.h"
-#include "sys/verity.h"
+#include "os/loop.h"
+#include "os/luks.h"
+#include "os/verity.h"
 
 namespace imageinit::boot {
 namespace {
@@ -19,23 +19,23 @@ constexpr const char* kKeyFile = "/etc/imageinit/keyfile";
 constexpr const char* kKeySlotFile = "/etc/imageinit/keyslot";
 
 Undo remove_undo(const std::string& name) {
-    return Undo([name] { (void)sys::dm_remove_deferred(name); });
+    return Undo([name] { (void)os::dm_remove_deferred(name); });
 }
 
 // Runs the unlock in a child process. A crash anywhere in libcryptsetup or its KDFs (an argon2id
 // slot has crashed in QEMU guests) then costs a degraded boot, never PID 1 (a kernel panic), and
 // the key material never lives in PID 1's memory. The dm device the child creates stays. The
 // child's one-line answer is core::encode_unlock_answer's.
-Result<sys::LuksUnlocked> unlock_in_child(const std::string& device, const std::string& name,
-                                          const sys::LuksUnlockOptions& options) {
+Result<os::LuksUnlocked> unlock_in_child(const std::string& device, const std::string& name,
+                                          const os::LuksUnlockOptions& options) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno("pipe2", "");
-    sys::UniqueFd rd(fds[0]), wr(fds[1]);
+    UniqueFd rd(fds[0]), wr(fds[1]);
     pid_t pid = ::fork();
     if (pid < 0) return fail_errno("fork", "luks unlock");
     if (pid == 0) {
         rd.reset();
-        auto r = sys::luks_unlock(device, name, options);
+        auto r = os::luks_unlock(device, name, options);
         std::string line = core::encode_unlock_answer(
             r ? Result<std::string>(r->how) : Result<std::string>(Unexpected(r.error())));
         (void)!::write(wr.get(), line.data(), line.size());
@@ -55,7 +55,7 @@ Result<sys::LuksUnlocked> unlock_in_child(const std::string& device, const std::
     }
     std::string how =
         TRY(core::decode_unlock_answer(line, WIFSIGNALED(status) ? WTERMSIG(status) : 0, device));
-    return sys::LuksUnlocked{"/dev/mapper/" + name, how};
+    return os::LuksUnlocked{"/dev/mapper/" + name, how};
 }
 
 }  // namespace
@@ -67,14 +67,14 @@ Result<AttachedImage> RealIntegrity::open_verity(const std::string& data_device,
     devices_.load_module("dm-verity");
     // Our own read-only loop device for the tree (autoclear: it goes with the dm device).
     devices_.load_module("loop");
-    sys::LoopDevice hash = TRY(sys::attach_loop(hash_file, true));
-    std::string path = TRY(sys::verity_activate(data_device, hash.path, roothash, name));
+    os::LoopDevice hash = TRY(os::attach_loop(hash_file, true));
+    std::string path = TRY(os::verity_activate(data_device, hash.path, roothash, name));
     // Our fd goes with `hash` here: from now on the dm device alone holds the loop device.
     return AttachedImage{path, remove_undo(name), "hash tree " + hash_file};
 }
 
 Result<void> RealIntegrity::arm_verity_restart(const std::string& name) {
-    return sys::verity_restart_on_corruption(name);
+    return os::verity_restart_on_corruption(name);
 }
 
 Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const std::string& name,
@@ -83,7 +83,7 @@ Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const 
     // dm-crypt plus the kernel crypto API sockets libcryptsetup may use (QEMU-NOTES.md).
     for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"})
         devices_.load_module(m);
-    sys::LuksUnlockOptions o;
+    os::LuksUnlockOptions o;
     o.key_file = kKeyFile;
     o.key_slot_file = kKeySlotFile;
     if (state_root) {  // the per-device key, after the initramfs's (docs/integrity.md)
@@ -92,7 +92,7 @@ Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const 
     }
     o.label = "persistent partition";
     if (tpm) o.first_stage = tpm_key_stage(*tpm);  // runs in the child, like the rest
-    sys::LuksUnlocked u = TRY(unlock_in_child(device, name, o));
+    os::LuksUnlocked u = TRY(unlock_in_child(device, name, o));
     return AttachedImage{u.path, remove_undo(name), u.how};
 }
 

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "boot/real_platform.h"
-#include "sys/kexec.h"
-#include "sys/safe_open.h"
+#include "os/kexec.h"
+#include "os/safe_open.h"
 
 namespace imageinit::boot {
 
@@ -19,11 +19,11 @@ std::pair<std::string, std::string> RealKexec::running_kernel() {
 Result<void> RealKexec::kexec_load(const Dir& root, const std::string& kernel,
                                    const std::string& initrd, const std::string& cmdline) {
     // Checked like every file of an image: a fifo here would block kexec_file_load's read.
-    sys::UniqueFd kfd = TRY(
-        sys::open_checked(root.fd.get(), kernel, sys::Scope::kImage, sys::Want::kFile, O_RDONLY));
-    sys::UniqueFd ifd = TRY(
-        sys::open_checked(root.fd.get(), initrd, sys::Scope::kImage, sys::Want::kFile, O_RDONLY));
-    return sys::kexec_file_load(kfd.get(), ifd.get(), cmdline, kernel);
+    UniqueFd kfd = TRY(
+        os::open_checked(root.fd.get(), kernel, os::Scope::kImage, os::Want::kFile, O_RDONLY));
+    UniqueFd ifd = TRY(
+        os::open_checked(root.fd.get(), initrd, os::Scope::kImage, os::Want::kFile, O_RDONLY));
+    return os::kexec_file_load(kfd.get(), ifd.get(), cmdline, kernel);
 }
 
 }  // namespace imageinit::boot

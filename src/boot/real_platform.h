@@ -1,17 +1,17 @@
-// The real seams (boot/seams.h) over the syscall layer (sys::), and RealPlatform, which owns one
+// The real seams (boot/seams.h) over the syscall layer (os::), and RealPlatform, which owns one
 // of each for a boot. Module loading and device waiting are optional: PID 1 has both, a host
 // command has neither (and mostly needs only a RealRootFs).
 #pragma once
 
 #include "boot/seams.h"
-#include "sys/devwait.h"
-#include "sys/module_loader.h"
+#include "os/devwait.h"
+#include "os/module_loader.h"
 
 namespace imageinit::boot {
 
 class RealDevices : public Devices {
   public:
-    RealDevices(sys::ModuleLoader* modules, sys::DeviceWaiter* waiter)
+    RealDevices(os::ModuleLoader* modules, os::DeviceWaiter* waiter)
         : modules_(modules), waiter_(waiter) {}
     Result<std::vector<std::string>> find_devices(const std::string& spec) override;
     Result<std::string> whole_disk_of(const std::string& device) override;
@@ -21,8 +21,8 @@ class RealDevices : public Devices {
     void load_module(const std::string& name) override;
 
   private:
-    sys::ModuleLoader* modules_;
-    sys::DeviceWaiter* waiter_;
+    os::ModuleLoader* modules_;
+    os::DeviceWaiter* waiter_;
 };
 
 // real_root_fs.cpp
@@ -93,7 +93,7 @@ class RealKexec : public Kexec {
 class RealProcesses : public Processes {
   public:
     Result<std::vector<std::string>> list_executables(const std::string& dir) override;
-    Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
+    Result<os::ProcessResult> run_program(const std::vector<std::string>& argv,
                                            const std::vector<std::string>& env,
                                            std::chrono::milliseconds limit,
                                            size_t capture_bytes = 0) override;
@@ -102,7 +102,7 @@ class RealProcesses : public Processes {
 // One of each real seam. Not copyable: the seams refer to each other.
 class RealPlatform {
   public:
-    RealPlatform(sys::ModuleLoader* modules, sys::DeviceWaiter* waiter)
+    RealPlatform(os::ModuleLoader* modules, os::DeviceWaiter* waiter)
         : devices_(modules, waiter), mounts_(devices_), integrity_(devices_) {}
     RealPlatform(const RealPlatform&) = delete;
     RealPlatform& operator=(const RealPlatform&) = delete;

@@ -1,5 +1,5 @@
-// RealRootFs (see real_platform.h): directory-relative file access over sys::safe_open and
-// sys::resolve; the rules it applies (landing, seed staging) are core/boot_policy.h.
+// RealRootFs (see real_platform.h): directory-relative file access over os::safe_open and
+// os::resolve; the rules it applies (landing, seed staging) are core/boot_policy.h.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,11 +8,11 @@
 
 #include "boot/real_platform.h"
 #include "core/boot_policy.h"
-#include "sys/atomic_file.h"
-#include "sys/files.h"
-#include "sys/mount.h"
-#include "sys/resolve.h"
-#include "sys/safe_open.h"
+#include "os/atomic_file.h"
+#include "os/files.h"
+#include "os/mount.h"
+#include "os/resolve.h"
+#include "os/safe_open.h"
 
 namespace imageinit::boot {
 namespace {
@@ -20,7 +20,7 @@ namespace {
 // The path a mount made on an fd really landed on, for undoing it later by path.
 std::string real_path_of(int fd, const std::string& fallback) {
     char buf[4096];
-    ssize_t n = ::readlink(sys::fd_path(fd).c_str(), buf, sizeof buf - 1);
+    ssize_t n = ::readlink(os::fd_path(fd).c_str(), buf, sizeof buf - 1);
     if (n <= 0) return fallback;
     return std::string(buf, static_cast<size_t>(n));
 }
@@ -36,29 +36,29 @@ std::string join_path(const std::string& base, const std::string& rel) {
 }
 
 // A directory fd that fsync and getdents work on (O_PATH fds do not support them).
-Result<sys::UniqueFd> reopen_dir(const Dir& dir) {
+Result<UniqueFd> reopen_dir(const Dir& dir) {
     int fd = ::openat(dir.fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return fail_errno("openat", dir.path);
-    return sys::UniqueFd(fd);
+    return UniqueFd(fd);
 }
 
 }  // namespace
 
 bool RealRootFs::file_exists(const std::string& path) {
     // O_PATH: nothing is opened for reading, so nothing can block; the type comes from the fd.
-    auto fd = sys::open_no_symlinks(AT_FDCWD, path, O_PATH | O_NOFOLLOW);
+    auto fd = os::open_no_symlinks(AT_FDCWD, path, O_PATH | O_NOFOLLOW);
     struct stat st;
     return fd && ::fstat(fd->get(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 Result<Dir> RealRootFs::open_dir(const std::string& path) {
-    sys::UniqueFd fd = TRY(sys::open_dir(path, O_PATH));
+    UniqueFd fd = TRY(os::open_dir(path, O_PATH));
     return Dir{std::move(fd), path};
 }
 
 Result<Dir> RealRootFs::open_in_root(const Dir& root, const std::string& path, bool want_dir) {
     int flags = O_PATH | O_CLOEXEC | (want_dir ? O_DIRECTORY : 0);
-    sys::UniqueFd fd = TRY(sys::open_in_root(root.fd.get(), path, flags));
+    UniqueFd fd = TRY(os::open_in_root(root.fd.get(), path, flags));
     return Dir{std::move(fd), join_path(root.path, path)};
 }
 
@@ -71,8 +71,8 @@ Result<Dir> RealRootFs::open_mount_point(const Dir& root, const std::string& pat
 }
 
 Result<void> RealRootFs::check_executable(const Dir& root, const std::string& path) {
-    sys::UniqueFd fd =
-        TRY(sys::open_checked(root.fd.get(), path, sys::Scope::kImage, sys::Want::kFile, O_PATH));
+    UniqueFd fd =
+        TRY(os::open_checked(root.fd.get(), path, os::Scope::kImage, os::Want::kFile, O_PATH));
     struct stat st;
     if (::fstat(fd.get(), &st) < 0) return fail_errno("fstat", join_path(root.path, path));
     if (!(st.st_mode & 0111)) return fail(EACCES, "'" + path + "' is not executable");
@@ -81,16 +81,16 @@ Result<void> RealRootFs::check_executable(const Dir& root, const std::string& pa
 
 Result<std::string> RealRootFs::read_in_root(const Dir& root, const std::string& path,
                                              size_t max_bytes) {
-    return sys::read_checked(root.fd.get(), path, sys::Scope::kImage, max_bytes);
+    return os::read_checked(root.fd.get(), path, os::Scope::kImage, max_bytes);
 }
 
 Result<std::string> RealRootFs::read_on_partition(const Dir& root, const std::string& rel,
                                                   size_t max_bytes) {
-    return sys::read_checked(root.fd.get(), rel, sys::Scope::kPartition, max_bytes);
+    return os::read_checked(root.fd.get(), rel, os::Scope::kPartition, max_bytes);
 }
 
 Result<Dir> RealRootFs::make_dirs(const Dir& base, const std::string& rel) {
-    sys::UniqueFd fd = TRY(sys::mkdir_p_beneath(base.fd.get(), strip_slash(rel), 0755));
+    UniqueFd fd = TRY(os::mkdir_p_beneath(base.fd.get(), strip_slash(rel), 0755));
     return Dir{std::move(fd), join_path(base.path, rel)};
 }
 
@@ -98,7 +98,7 @@ Result<Dir> RealRootFs::make_persist_dir(const Dir& persist_root, const std::str
                                          const Dir* seed) {
     std::string rel = strip_slash(rel_in);
     auto existing =
-        sys::open_beneath_no_symlinks(persist_root.fd.get(), rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        os::open_beneath_no_symlinks(persist_root.fd.get(), rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (existing) return Dir{std::move(*existing), join_path(persist_root.path, rel)};
     if (existing.error().code != ENOENT || !seed) return make_dirs(persist_root, rel);
 
@@ -107,40 +107,40 @@ Result<Dir> RealRootFs::make_persist_dir(const Dir& persist_root, const std::str
     static std::atomic<unsigned> counter{0};
     core::SeedStaging s = core::seed_staging(rel, ::getpid(), counter++);
     Dir staging = TRY(make_dirs(persist_root, s.staging));
-    sys::UniqueFd src = TRY(reopen_dir(*seed));
-    sys::UniqueFd dst = TRY(reopen_dir(staging));
-    TRY_CTX(sys::copy_tree(src.get(), dst.get()), "seeding '" + rel + "' from the image");
+    UniqueFd src = TRY(reopen_dir(*seed));
+    UniqueFd dst = TRY(reopen_dir(staging));
+    TRY_CTX(os::copy_tree(src.get(), dst.get()), "seeding '" + rel + "' from the image");
     Dir parent = s.parent.empty()
-                     ? Dir{sys::UniqueFd(::fcntl(persist_root.fd.get(), F_DUPFD_CLOEXEC, 0)),
+                     ? Dir{UniqueFd(::fcntl(persist_root.fd.get(), F_DUPFD_CLOEXEC, 0)),
                            persist_root.path}
                      : TRY(make_dirs(persist_root, s.parent));
     if (::renameat(persist_root.fd.get(), s.staging.c_str(), parent.fd.get(), s.leaf.c_str()) < 0)
         return fail_errno("renameat", join_path(persist_root.path, rel));
     if (::fsync(dst.get()) < 0) return fail_errno("fsync", join_path(persist_root.path, rel));
-    sys::UniqueFd parent_dir = TRY(reopen_dir(parent));
+    UniqueFd parent_dir = TRY(reopen_dir(parent));
     if (::fsync(parent_dir.get()) < 0) return fail_errno("fsync", parent.path);
-    sys::UniqueFd fd = TRY(sys::open_beneath_no_symlinks(persist_root.fd.get(), rel,
+    UniqueFd fd = TRY(os::open_beneath_no_symlinks(persist_root.fd.get(), rel,
                                                          O_PATH | O_DIRECTORY | O_CLOEXEC));
     return Dir{std::move(fd), join_path(persist_root.path, rel)};
 }
 
 Result<std::string> RealRootFs::read_file(const std::string& path, size_t max_bytes) {
-    return sys::read_file(path, max_bytes);
+    return os::read_file(path, max_bytes);
 }
 
 Result<void> RealRootFs::write_file_atomic(const Dir& dir, const std::string& name,
                                            const std::string& content) {
-    sys::UniqueFd fd = TRY(reopen_dir(dir));
-    return sys::write_file_atomic(fd.get(), name, content);
+    UniqueFd fd = TRY(reopen_dir(dir));
+    return os::write_file_atomic(fd.get(), name, content);
 }
 
 Result<void> RealRootFs::write_file(const std::string& path, const std::string& content) {
-    return sys::write_file(path, content);
+    return os::write_file(path, content);
 }
 
 Result<std::string> RealRootFs::read_head_in_root(const Dir& root, const std::string& path,
                                                   size_t max_bytes) {
-    return sys::read_head_checked(root.fd.get(), path, sys::Scope::kImage, max_bytes);
+    return os::read_head_checked(root.fd.get(), path, os::Scope::kImage, max_bytes);
 }
 
 }  // namespace imageinit::boot

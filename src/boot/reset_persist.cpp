@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 

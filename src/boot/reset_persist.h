@@ -11,7 +11,7 @@
 
 #include "boot/platform.h"
 #include "core/persist_reset.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::boot {
 

@@ -3,23 +3,23 @@
 
 #include <fcntl.h>
 
-#include "sys/atomic_file.h"
-#include "sys/blkid.h"
-#include "sys/persist_format.h"
-#include "sys/resolve.h"
-#include "sys/safe_open.h"
-#include "sys/unique_fd.h"
+#include "os/atomic_file.h"
+#include "os/blkid.h"
+#include "os/persist_format.h"
+#include "os/resolve.h"
+#include "os/safe_open.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::boot {
 namespace {
 
 // STATE/imageinit as a readable directory fd (fsync of a directory needs one, O_PATH will not
 // do); created when missing, never through a symlink.
-Result<sys::UniqueFd> state_dir(int root) {
-    sys::UniqueFd dir = TRY(sys::mkdir_p_beneath(root, std::string(core::kResetRequestDir), 0755));
+Result<UniqueFd> state_dir(int root) {
+    UniqueFd dir = TRY(os::mkdir_p_beneath(root, std::string(core::kResetRequestDir), 0755));
     int fd = ::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return fail_errno("openat", std::string(core::kResetRequestDir));
-    return sys::UniqueFd(fd);
+    return UniqueFd(fd);
 }
 
 }  // namespace
@@ -27,7 +27,7 @@ Result<sys::UniqueFd> state_dir(int root) {
 Result<std::optional<std::string>> RealResetOps::read_request() {
     const std::string rel =
         std::string(core::kResetRequestDir) + "/" + std::string(core::kResetRequestName);
-    auto text = sys::read_checked(root_, rel, sys::Scope::kPartition,
+    auto text = os::read_checked(root_, rel, os::Scope::kPartition,
                                   core::kResetRequestMaxBytes + 1);
     if (!text) {
         if (text.error().code == ENOENT) return std::optional<std::string>();
@@ -37,27 +37,27 @@ Result<std::optional<std::string>> RealResetOps::read_request() {
 }
 
 Result<core::PersistFound> RealResetOps::identify(const std::string& device) {
-    sys::DeviceIdentity id = TRY(sys::probe_identity(device));
+    os::DeviceIdentity id = TRY(os::probe_identity(device));
     return core::PersistFound{device, id.partuuid.empty() ? "" : "PARTUUID=" + id.partuuid,
                               id.fstype, id.label, id.uuid};
 }
 
 Result<void> RealResetOps::write_request(const std::string& content) {
-    sys::UniqueFd dir = TRY(state_dir(root_));
-    return sys::write_file_atomic(dir.get(), std::string(core::kResetRequestName), content);
+    UniqueFd dir = TRY(state_dir(root_));
+    return os::write_file_atomic(dir.get(), std::string(core::kResetRequestName), content);
 }
 
 Result<void> RealResetOps::clear_request() {
-    sys::UniqueFd dir = TRY(state_dir(root_));
-    return sys::remove_file_durable(dir.get(), std::string(core::kResetRequestName));
+    UniqueFd dir = TRY(state_dir(root_));
+    return os::remove_file_durable(dir.get(), std::string(core::kResetRequestName));
 }
 
-Result<std::string> RealResetOps::new_key() { return sys::random_bytes(core::kPersistKeyBytes); }
+Result<std::string> RealResetOps::new_key() { return os::random_bytes(core::kPersistKeyBytes); }
 
 Result<void> RealResetOps::write_key(const std::string& key) {
-    sys::UniqueFd dir = TRY(state_dir(root_));
-    return sys::write_file_atomic(dir.get(), std::string(core::kPersistKeyName), key,
-                                  sys::real_file_ops(), 0400);
+    UniqueFd dir = TRY(state_dir(root_));
+    return os::write_file_atomic(dir.get(), std::string(core::kPersistKeyName), key,
+                                  os::real_file_ops(), 0400);
 }
 
 void RealResetOps::load_luks_modules() {
@@ -69,18 +69,18 @@ void RealResetOps::load_luks_modules() {
 Result<void> RealResetOps::luks_format(const std::string& device, const core::ResetTarget& t,
                                        const std::string& key) {
     load_luks_modules();
-    return sys::luks_format(device, t.label, t.uuid, key);
+    return os::luks_format(device, t.label, t.uuid, key);
 }
 
 Result<void> RealResetOps::make_fs(const std::string& device, const core::ResetTarget& t,
                                    const std::string& key) {
-    if (t.kind == core::PersistKind::kExt4) return sys::mkfs_ext4(device, t.label, t.uuid);
+    if (t.kind == core::PersistKind::kExt4) return os::mkfs_ext4(device, t.label, t.uuid);
     load_luks_modules();
     // A mapping left by a reset cut short in this same boot cannot exist (PID 1 starts
     // clean), so the name is free; it is closed again whatever mkfs says.
-    std::string mapped = TRY(sys::luks_open_with_key(device, kResetMapping, key));
-    auto made = sys::mkfs_ext4(mapped, "", "");
-    auto closed = sys::luks_close(kResetMapping);
+    std::string mapped = TRY(os::luks_open_with_key(device, kResetMapping, key));
+    auto made = os::mkfs_ext4(mapped, "", "");
+    auto closed = os::luks_close(kResetMapping);
     TRY(std::move(made));
     return closed;
 }

@@ -1,7 +1,7 @@
 // The reset-persist step inside find-persist (contract §14): runs boot/reset_persist.h's step
 // with the operations set_reset_ops gave, and reports what it did (log, boot report, journal).
 #include "boot/boot_sequence.h"
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 

@@ -1,5 +1,5 @@
 // The narrow seams between the boot and the kernel, one interface per concern. Each has one real
-// implementation over sys:: (real_platform.h) and a small fake in tests/unit; policy (what is
+// implementation over os:: (real_platform.h) and a small fake in tests/unit; policy (what is
 // refused, what is retried) lives in the callers and in plain functions, not here.
 #pragma once
 
@@ -11,8 +11,8 @@
 
 #include "boot/platform.h"
 #include "boot/tpm_unlock.h"
-#include "core/result.h"
-#include "sys/process.h"
+#include "base/result.h"
+#include "os/process.h"
 
 namespace imageinit::boot {
 
@@ -127,9 +127,9 @@ class Processes {
     virtual ~Processes() = default;
     // Names of the regular files with an execute bit in DIR; empty when DIR does not exist.
     virtual Result<std::vector<std::string>> list_executables(const std::string& dir) = 0;
-    // sys::run_process: ARGV with exactly ENV, killed (with its process group) at LIMIT; with
+    // os::run_process: ARGV with exactly ENV, killed (with its process group) at LIMIT; with
     // CAPTURE_BYTES > 0 the tail of its output comes back instead of going to our stderr.
-    virtual Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
+    virtual Result<os::ProcessResult> run_program(const std::vector<std::string>& argv,
                                                    const std::vector<std::string>& env,
                                                    std::chrono::milliseconds limit,
                                                    size_t capture_bytes = 0) = 0;

@@ -4,9 +4,9 @@
 
 #include "boot/boot_sequence.h"
 #include "core/signature_policy.h"
-#include "sys/isolated.h"
-#include "sys/root_hash_signature.h"
-#include "sys/verity.h"
+#include "os/isolated.h"
+#include "os/root_hash_signature.h"
+#include "os/verity.h"
 
 namespace imageinit::boot {
 namespace {
@@ -26,7 +26,7 @@ Result<std::string> check_slot_signature(RootFs& p, const std::string& slot,
     // libcrypto) boots nothing rather than everything.
     auto pem = p.read_file(kTrustFile, kMaxTrustFile);
     if (!pem) return fail(pem.error().code, core::signature_failure(subject, pem.error().message));
-    auto count = sys::count_certificates(*pem);
+    auto count = os::count_certificates(*pem);
     if (!count)
         return fail(count.error().code,
                     core::signature_failure(
@@ -40,11 +40,11 @@ Result<std::string> check_slot_signature(RootFs& p, const std::string& slot,
     TRY(core::signature_check(subject, facts));
     auto p7s = p.read_on_partition(state_root, rel, kMaxSignature);
     if (!p7s) return fail(p7s.error().code, core::signature_failure(subject, p7s.error().message));
-    auto hex = sys::parse_roothash(roothash);
+    auto hex = os::parse_roothash(roothash);
     if (!hex) return fail(hex.error().code, core::signature_failure(subject, hex.error().message));
     // The signature is the attacker's bytes: parsed in a child, so a crash costs this slot.
-    auto signer = sys::run_isolated("verifying the signature", [&]() -> Result<std::string> {
-        return sys::verify_root_hash(*hex, *p7s, {*pem});
+    auto signer = os::run_isolated("verifying the signature", [&]() -> Result<std::string> {
+        return os::verify_root_hash(*hex, *p7s, {*pem});
     });
     if (!signer)
         return fail(signer.error().code, core::signature_failure(subject, signer.error().message));

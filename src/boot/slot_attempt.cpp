@@ -12,7 +12,7 @@
 #include "boot/signature_check.h"
 #include "boot/slot_kernel.h"
 #include "core/mount_spec.h"
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 namespace {

@@ -3,7 +3,7 @@
 #include "boot/slot_kernel.h"
 
 #include "core/kexec_decision.h"
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 

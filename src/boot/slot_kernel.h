@@ -6,7 +6,7 @@
 
 #include "boot/seams.h"
 #include "core/kernel_cmdline.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::boot {
 

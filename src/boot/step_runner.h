@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "boot/platform.h"
-#include "core/result.h"
-#include "sys/log.h"
+#include "base/result.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 

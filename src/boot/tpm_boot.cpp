@@ -4,15 +4,15 @@
 #include <unistd.h>
 
 #include "core/tpm_policy.h"
-#include "sys/log.h"
-#include "sys/tpm2.h"
+#include "base/log.h"
+#include "os/tpm2.h"
 
 namespace imageinit::boot {
 
 bool tpm_close_boot() noexcept {
     try {
         if (::access(kTpmDevice, F_OK) != 0) return true;
-        auto tpm = sys::Tpm2::open(std::string("device:") + kTpmDevice);
+        auto tpm = os::Tpm2::open(std::string("device:") + kTpmDevice);
         if (!tpm) {
             // ENOTSUP: this initramfs carries no tpm2-tss, so nothing in it could unseal either.
             if (tpm.error().code == ENOTSUP) return true;

@@ -7,8 +7,8 @@
 #include <chrono>
 
 #include "core/tpm_policy.h"
-#include "sys/luks_tokens.h"
-#include "sys/unique_fd.h"
+#include "os/luks_tokens.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::boot {
 namespace {
@@ -19,7 +19,7 @@ std::vector<uint8_t> hex_bytes(const std::string& hex) {
 
 Result<void> keep_copy(const std::string& path, const std::vector<uint8_t>& key) {
     (void)::unlink(path.c_str());
-    sys::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400));
     if (!fd) return fail_errno("open", path);
     if (::write(fd.get(), key.data(), key.size()) != static_cast<ssize_t>(key.size()))
         return fail_errno("write", path);
@@ -28,12 +28,12 @@ Result<void> keep_copy(const std::string& path, const std::vector<uint8_t>& key)
 
 }  // namespace
 
-Result<sys::KeyStageResult> tpm_unlock(const sys::CryptDevice& cd, const std::string& name,
+Result<os::KeyStageResult> tpm_unlock(const os::CryptDevice& cd, const std::string& name,
                                        const TpmUnlockOptions& o) {
-    sys::KeyStageResult out;
+    os::KeyStageResult out;
     std::vector<core::TpmToken> tokens;
     bool malformed = false;
-    for (const auto& t : sys::read_tokens(cd, std::string(core::kTpmTokenType))) {
+    for (const auto& t : os::read_tokens(cd, std::string(core::kTpmTokenType))) {
         auto parsed = core::parse_token_json(t.json);
         if (parsed) tokens.push_back(std::move(*parsed));
         else malformed = true;
@@ -46,7 +46,7 @@ Result<sys::KeyStageResult> tpm_unlock(const sys::CryptDevice& cd, const std::st
         return fail(EKEYREJECTED, "TPM unseal failed: " + d.reason);
 
     auto t0 = std::chrono::steady_clock::now();
-    auto tpm = sys::Tpm2::open(o.interface);
+    auto tpm = os::Tpm2::open(o.interface);
     if (!tpm) {
         out.failure = "TPM unseal failed: " + tpm.error().message;
         return out;
@@ -66,7 +66,7 @@ Result<sys::KeyStageResult> tpm_unlock(const sys::CryptDevice& cd, const std::st
             last = key.error().message;
             continue;
         }
-        if (auto r = sys::activate_keyslot(cd, name, t.keyslot, key->bytes()); !r) {
+        if (auto r = os::activate_keyslot(cd, name, t.keyslot, key->bytes()); !r) {
             last = "the unsealed key: " + r.error().message;
             continue;
         }
@@ -86,8 +86,8 @@ Result<sys::KeyStageResult> tpm_unlock(const sys::CryptDevice& cd, const std::st
     return out;
 }
 
-sys::KeyStage tpm_key_stage(TpmUnlockOptions options) {
-    return [options](const sys::CryptDevice& cd, const std::string& name) {
+os::KeyStage tpm_key_stage(TpmUnlockOptions options) {
+    return [options](const os::CryptDevice& cd, const std::string& name) {
         return tpm_unlock(cd, name, options);
     };
 }

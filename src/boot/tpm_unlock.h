@@ -5,16 +5,16 @@
 
 #include <string>
 
-#include "core/result.h"
-#include "sys/luks.h"
-#include "sys/tpm2.h"
+#include "base/result.h"
+#include "os/luks.h"
+#include "os/tpm2.h"
 
 namespace imageinit::boot {
 
 constexpr const char* kTpmKeyCopy = "/run/imageinit/tpm.key";
 
 struct TpmUnlockOptions {
-    std::string interface = sys::Tpm2::kDefaultInterface;
+    std::string interface = os::Tpm2::kDefaultInterface;
     std::string slot;       // the slot being attempted
     std::string roothash;   // the root hash dm-verity verified it with ("" without verity)
     std::string key_copy;   // where the unsealed key is kept for `install` (0400), "" = nowhere
@@ -25,10 +25,10 @@ struct TpmUnlockOptions {
 // slot PCR is reset and the slot measured, the matching tokens are unsealed one by one, and the
 // slot PCR is extended with "boot done" once a key opened the volume (activated as NAME, or only
 // checked when NAME is ""); a TPM that cannot unseal leaves `failure` set for the recovery paths.
-Result<sys::KeyStageResult> tpm_unlock(const sys::CryptDevice& cd, const std::string& name,
+Result<os::KeyStageResult> tpm_unlock(const os::CryptDevice& cd, const std::string& name,
                                        const TpmUnlockOptions& options);
 
-// tpm_unlock as the first stage of sys::luks_unlock.
-sys::KeyStage tpm_key_stage(TpmUnlockOptions options);
+// tpm_unlock as the first stage of os::luks_unlock.
+os::KeyStage tpm_key_stage(TpmUnlockOptions options);
 
 }  // namespace imageinit::boot

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::boot {
 namespace {
@@ -26,7 +26,7 @@ void BootWatchdog::arm() {
         return;
     }
     for (const char* path : kDevices) {
-        auto opened = sys::Watchdog::open(path);
+        auto opened = os::Watchdog::open(path);
         if (!opened) {
             if (opened.error().code == ENOENT || opened.error().code == ENODEV) continue;
             gave_up_ = true;  // EBUSY (someone else has it), EACCES...: not ours to use

@@ -5,7 +5,7 @@
 
 #include <optional>
 
-#include "sys/watchdog.h"
+#include "os/watchdog.h"
 
 namespace imageinit::boot {
 
@@ -28,7 +28,7 @@ class BootWatchdog {
     int timeout_sec_;
     bool gave_up_ = false;  // off, or a device we cannot use: stop looking
     bool reset_by_watchdog_ = false;
-    std::optional<sys::Watchdog> device_;
+    std::optional<os::Watchdog> device_;
 };
 
 }  // namespace imageinit::boot

@@ -15,10 +15,10 @@
 
 #include "cli/options.h"
 #include "cli/print.h"
-#include "sys/fdisk.h"
-#include "sys/files.h"
-#include "sys/log.h"
-#include "sys/process.h"
+#include "os/fdisk.h"
+#include "os/files.h"
+#include "base/log.h"
+#include "os/process.h"
 
 namespace imageinit::cli {
 namespace {
@@ -106,7 +106,7 @@ Result<std::string> new_persist_key(const std::string& work) {
     if (::getrandom(key.data(), key.size(), 0) != static_cast<ssize_t>(key.size()))
         return fail_errno("getrandom", "persist key");
     std::string path = work + "/persist.key";
-    TRY(sys::write_file(path, key, 0400));
+    TRY(os::write_file(path, key, 0400));
     return key;
 }
 
@@ -124,9 +124,9 @@ Result<std::string> resolve_source(const std::string& source, const std::string&
     for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
     err("imageinit: bootstrap: composing '", source, "'\n");
     constexpr auto kLimit = std::chrono::hours(6);
-    auto r = TRY(sys::run_process(argv, env, kLimit));
+    auto r = TRY(os::run_process(argv, env, kLimit));
     if (r.exit_code != 0)
-        return fail(EIO, "composing '" + source + "' failed (" + sys::describe(r, kLimit) + ")");
+        return fail(EIO, "composing '" + source + "' failed (" + os::describe(r, kLimit) + ")");
     return out;
 }
 
@@ -135,8 +135,8 @@ struct WorkDir {
     std::string path;
     ~WorkDir() {
         if (path.empty()) return;
-        if (sys::UniqueFd fd = sys::UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY)); fd)
-            (void)sys::remove_tree_at(fd.get(), "compose-cache", path + "/compose-cache");
+        if (UniqueFd fd = UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY)); fd)
+            (void)os::remove_tree_at(fd.get(), "compose-cache", path + "/compose-cache");
         for (const char* f : {"a.img", "recovery.img"}) ::unlink((path + "/" + f).c_str());
         for (const char* f : {"vmlinuz", "initrd.img", "persist.key", "grub.cfg", "BOOTX64.EFI",
                               "esp-0", "esp-1", "esp-2", "esp-3", "esp-4", "esp-5", "esp-6"})
@@ -159,7 +159,7 @@ Result<int> bootstrap(const BootstrapOptions& o) {
     const std::string& image = slots.front().second;
     BootFiles boot = TRY(stage_boot_files(image, work.path));
 
-    auto table = TRY(sys::read_partition_table(o.disk));
+    auto table = TRY(os::read_partition_table(o.disk));
     core::BootstrapSizes sizes;
     sizes.disk = table.size;
     sizes.image = file_size(image);

@@ -9,8 +9,8 @@
 
 #include "core/boot_entries.h"
 #include "core/bootstrap_plan.h"
-#include "core/result.h"
-#include "sys/loop.h"
+#include "base/result.h"
+#include "os/loop.h"
 
 namespace imageinit::cli {
 
@@ -39,10 +39,10 @@ Result<void> run_tool(const std::vector<std::string>& argv,
                       const std::vector<std::string>& extra_env = {});
 // A read-write (or read-only) loop device over one partition of DISK, by offset: the same on a
 // block device and on a disk image file, and no waiting for partition nodes.
-Result<sys::LoopDevice> attach_part(const std::string& disk, const core::PartitionPlan& part,
+Result<os::LoopDevice> attach_part(const std::string& disk, const core::PartitionPlan& part,
                                     bool read_only = false);
 // fsync of the loop device (its writes reach the disk) and of the disk itself.
-Result<void> sync_part(const sys::LoopDevice& loop, const std::string& disk);
+Result<void> sync_part(const os::LoopDevice& loop, const std::string& disk);
 Result<void> sync_disk(const std::string& disk);
 // What decide_disk needs: users of the disk, its partitions, and for our own layout whether
 // the loader is on the ESP and the slots on STATE equal SLOTS.

@@ -15,13 +15,13 @@
 #include "cli/bootstrap.h"
 #include "cli/install_copy.h"
 #include "core/boot_record.h"
-#include "sys/atomic_file.h"
-#include "sys/disk_usage.h"
-#include "sys/fdisk.h"
-#include "sys/files.h"
-#include "sys/mount.h"
-#include "sys/process.h"
-#include "sys/safe_open.h"
+#include "os/atomic_file.h"
+#include "os/disk_usage.h"
+#include "os/fdisk.h"
+#include "os/files.h"
+#include "os/mount.h"
+#include "os/process.h"
+#include "os/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -42,21 +42,21 @@ class ScratchMount {
     ScratchMount() = default;
     ScratchMount(const ScratchMount&) = delete;
     ~ScratchMount() {
-        if (mounted_) (void)sys::umount(dir_, 0);
+        if (mounted_) (void)os::umount(dir_, 0);
         if (!dir_.empty()) ::rmdir(dir_.c_str());
     }
     Result<void> mount(const std::string& device, const std::string& fstype, unsigned long flags) {
         char tmpl[] = "/tmp/imageinit-bootstrap-mnt.XXXXXX";
         if (!::mkdtemp(tmpl)) return fail_errno("mkdtemp", tmpl);
         dir_ = tmpl;
-        TRY(sys::mount(device, dir_, fstype, flags | MS_NODEV | MS_NOSUID, ""));
+        TRY(os::mount(device, dir_, fstype, flags | MS_NODEV | MS_NOSUID, ""));
         mounted_ = true;
         return ok();
     }
     // Unmounts now, reporting the error (a failed unmount may mean unwritten data).
     Result<void> unmount() {
         mounted_ = false;
-        return sys::umount(dir_, 0);
+        return os::umount(dir_, 0);
     }
     const std::string& dir() const { return dir_; }
 
@@ -66,9 +66,9 @@ class ScratchMount {
 };
 
 Result<bool> same_bytes(const std::string& a, const std::string& b) {
-    sys::UniqueFd fa(::open(a.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fa(::open(a.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fa) return fail_errno("open", a);
-    sys::UniqueFd fb(::open(b.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    UniqueFd fb(::open(b.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fb) return errno == ENOENT ? Result<bool>(false) : fail_errno("open", b);
     struct stat sa, sb;
     if (::fstat(fa.get(), &sa) < 0) return fail_errno("fstat", a);
@@ -109,22 +109,22 @@ Result<void> run_tool(const std::vector<std::string>& argv,
                       const std::vector<std::string>& extra_env) {
     std::vector<std::string> cmd = argv;
     cmd[0] = TRY(find_tool(argv[0]));
-    auto r = TRY(sys::run_process(cmd, environment(extra_env), kToolLimit, 4096));
+    auto r = TRY(os::run_process(cmd, environment(extra_env), kToolLimit, 4096));
     if (r.exit_code != 0) {
         std::string out = r.output;
         while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
         if (size_t nl = out.rfind('\n'); nl != std::string::npos) out = out.substr(nl + 1);
         std::string line;
         for (const auto& a : argv) line += (line.empty() ? "" : " ") + a;
-        return fail(EIO, "'" + line + "' failed: " + sys::describe(r, kToolLimit) +
+        return fail(EIO, "'" + line + "' failed: " + os::describe(r, kToolLimit) +
                              (out.empty() ? "" : " (" + out + ")"));
     }
     return ok();
 }
 
-Result<sys::LoopDevice> attach_part(const std::string& disk, const core::PartitionPlan& part,
+Result<os::LoopDevice> attach_part(const std::string& disk, const core::PartitionPlan& part,
                                     bool read_only) {
-    auto loop = sys::attach_loop(disk, read_only, part.start, part.size);
+    auto loop = os::attach_loop(disk, read_only, part.start, part.size);
     if (!loop)
         return Unexpected(with_context(std::move(loop).error(),
                                        "partition '" + part.name + "' of '" + disk + "'"));
@@ -132,13 +132,13 @@ Result<sys::LoopDevice> attach_part(const std::string& disk, const core::Partiti
 }
 
 Result<void> sync_disk(const std::string& disk) {
-    sys::UniqueFd fd(::open(disk.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(disk.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open", disk);
     if (::fsync(fd.get()) < 0) return fail_errno("fsync", disk);
     return ok();
 }
 
-Result<void> sync_part(const sys::LoopDevice& loop, const std::string& disk) {
+Result<void> sync_part(const os::LoopDevice& loop, const std::string& disk) {
     if (::fsync(loop.fd.get()) < 0) return fail_errno("fsync", loop.path);
     return sync_disk(disk);
 }
@@ -147,8 +147,8 @@ Result<core::DiskFacts> probe_disk(const std::string& disk, const core::Bootstra
                                    const SlotFiles& slots) {
     core::DiskFacts f;
     f.name = disk;
-    f.in_use = TRY(sys::disk_users(disk));
-    auto table = TRY(sys::read_partition_table(disk));
+    f.in_use = TRY(os::disk_users(disk));
+    auto table = TRY(os::read_partition_table(disk));
     for (const auto& p : table.partitions)
         f.partitions.push_back({p.name, p.type, "", "", p.start, p.size});
     auto ours = core::decide_disk(f, layout, false);
@@ -170,19 +170,19 @@ Result<core::DiskFacts> probe_disk(const std::string& disk, const core::Bootstra
 
 Result<void> partition_disk(const std::string& disk, const core::BootstrapLayout& layout) {
     {
-        sys::UniqueFd fd(::open(disk.c_str(), O_WRONLY | O_CLOEXEC));
+        UniqueFd fd(::open(disk.c_str(), O_WRONLY | O_CLOEXEC));
         if (!fd) return fail_errno("open", disk);
         std::string zeros(core::kMiB, '\0');
         for (const auto& p : layout.parts) {
             if (::lseek(fd.get(), static_cast<off_t>(p.start), SEEK_SET) < 0)
                 return fail_errno("lseek", disk);
-            TRY(sys::write_all(fd.get(), zeros, disk));
+            TRY(os::write_all(fd.get(), zeros, disk));
         }
         if (::fsync(fd.get()) < 0) return fail_errno("fsync", disk);
     }
-    std::vector<sys::DiskPartition> parts;
+    std::vector<os::DiskPartition> parts;
     for (const auto& p : layout.parts) parts.push_back({p.name, p.type_guid, p.start, p.size});
-    return sys::write_gpt(disk, parts);
+    return os::write_gpt(disk, parts);
 }
 
 Result<void> make_filesystems(const std::string& disk, const core::BootstrapLayout& layout,
@@ -220,15 +220,15 @@ Result<void> write_state(const std::string& disk, const core::PartitionPlan& par
     for (const char* dir : {"/slots", "/imageinit"})
         if (::mkdir((root + dir).c_str(), 0755) < 0 && errno != EEXIST)
             return fail_errno("mkdir", root + dir);
-    sys::UniqueFd slots_dir = TRY(sys::open_dir(root + "/slots"));
+    UniqueFd slots_dir = TRY(os::open_dir(root + "/slots"));
     for (const auto& [name, file] : slots)
         TRY(copy_and_verify(file, slots_dir.get(), name + ".img", "STATE/slots/" + name + ".img"));
     if (::fsync(slots_dir.get()) < 0) return fail_errno("fsync", root + "/slots");
-    sys::UniqueFd meta = TRY(sys::open_dir(root + "/imageinit"));
+    UniqueFd meta = TRY(os::open_dir(root + "/imageinit"));
     if (!persist_key.empty()) {
         // Created 0400 (the umask), never readable by others even before the chmod.
         mode_t umask = ::umask(0377);
-        auto written = sys::write_file_atomic(meta.get(), "persist.key", persist_key);
+        auto written = os::write_file_atomic(meta.get(), "persist.key", persist_key);
         ::umask(umask);
         TRY(written);
         if (::fchmodat(meta.get(), "persist.key", 0400, 0) < 0)
@@ -236,7 +236,7 @@ Result<void> write_state(const std::string& disk, const core::PartitionPlan& par
     }
     // The record last: slot a good and primary (core::default_record says exactly that).
     core::BootRecord record = core::default_record();
-    TRY(sys::write_file_atomic(meta.get(), "state", core::encode_record(record)));
+    TRY(os::write_file_atomic(meta.get(), "state", core::encode_record(record)));
     meta.reset();
     slots_dir.reset();
     TRY(state.unmount());

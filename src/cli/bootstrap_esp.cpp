@@ -8,8 +8,8 @@
 
 #include "cli/bootstrap.h"
 #include "cli/options.h"
-#include "sys/files.h"
-#include "sys/safe_open.h"
+#include "os/files.h"
+#include "os/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -21,13 +21,13 @@ constexpr size_t kChunk = 1 << 20;
 
 Result<uint64_t> copy_out(int root_fd, const std::string& path, const std::string& image,
                           const std::string& to) {
-    auto in = sys::open_checked(root_fd, path, sys::Scope::kImage, sys::Want::kFile);
+    auto in = os::open_checked(root_fd, path, os::Scope::kImage, os::Want::kFile);
     if (!in && in.error().code == ENOENT)
         return fail(ENOENT, "image '" + image + "' has no /" + path +
                                 ": bootstrap boots the image's own kernel and initramfs "
                                 "(/boot/vmlinuz, /boot/initrd.img)");
     if (!in) return Unexpected(with_context(std::move(in).error(), "image '" + image + "'"));
-    sys::UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!out) return fail_errno("open", to);
     std::string buf(kChunk, '\0');
     uint64_t total = 0;
@@ -36,7 +36,7 @@ Result<uint64_t> copy_out(int root_fd, const std::string& path, const std::strin
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail_errno("read", image + ":/" + path);
         if (n == 0) break;
-        TRY(sys::write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n)), to));
+        TRY(os::write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n)), to));
         total += static_cast<uint64_t>(n);
     }
     if (total == 0) return fail(EINVAL, "image '" + image + "': /" + path + " is empty");
@@ -79,7 +79,7 @@ Result<void> write_esp(const std::string& disk, const core::PartitionPlan& esp,
         config = core::systemd_boot_files(entries);
     } else {
         std::string cfg = work + "/grub.cfg";
-        TRY(sys::write_file(cfg, core::grub_config(entries)));
+        TRY(os::write_file(cfg, core::grub_config(entries)));
         TRY(run_tool({"grub-mkstandalone", "-O", "x86_64-efi", "-o", efi,
                       "--modules=part_gpt fat search_fs_file linux serial normal",
                       "boot/grub/grub.cfg=" + cfg}));
@@ -97,7 +97,7 @@ Result<void> write_esp(const std::string& disk, const core::PartitionPlan& esp,
     int n = 0;
     for (const auto& c : config) {
         std::string staged = work + "/esp-" + std::to_string(n++);
-        TRY(sys::write_file(staged, c.content));
+        TRY(os::write_file(staged, c.content));
         TRY(mcopy(dev, staged, c.path));
     }
     TRY(sync_part(loop, disk));

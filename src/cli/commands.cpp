@@ -14,8 +14,8 @@
 #include "core/cmdline.h"
 #include "core/json.h"
 #include "core/slot_select.h"
-#include "sys/files.h"
-#include "sys/log.h"
+#include "os/files.h"
+#include "base/log.h"
 
 namespace imageinit::cli {
 namespace {
@@ -64,7 +64,7 @@ Result<void> save_record(RecordHandle& h, const core::BootRecord& record) {
 
 Result<std::string> running_slot(const CommonOptions& o) {
     if (!o.slot.empty()) return o.slot;
-    auto text = sys::read_file(o.run_dir + "/slot", 64);
+    auto text = os::read_file(o.run_dir + "/slot", 64);
     if (!text)
         return fail(text.error().code, "cannot tell which slot is running ('" + o.run_dir +
                                            "/slot': " + text.error().message +
@@ -92,7 +92,7 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
     if (!h) return report_error(h.error());
     const core::BootRecord& r = h->loaded.record;
     std::string running = running_slot(o).value_or(std::string());
-    auto report = sys::read_file(o.run_dir + "/boot.json", 1 << 20);
+    auto report = os::read_file(o.run_dir + "/boot.json", 1 << 20);
     if (json) {
         core::JsonWriter w;
         w.begin_object().key("running").value(running).key("primary").value(r.primary);

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/kernel_cmdline.h"
-#include "core/result.h"
+#include "base/result.h"
 #include "core/slot_source.h"
 
 namespace imageinit::cli {

@@ -17,10 +17,10 @@
 #include "boot/tpm_boot.h"
 #include "cli/commands.h"
 #include "core/kernel_cmdline.h"
-#include "sys/devwait.h"
-#include "sys/files.h"
-#include "sys/module_loader.h"
-#include "sys/log.h"
+#include "os/devwait.h"
+#include "os/files.h"
+#include "os/module_loader.h"
+#include "base/log.h"
 
 namespace imageinit::cli {
 namespace {
@@ -48,7 +48,7 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
     ::mkdir("/run/imageinit", 0755);
 
     // Parsed once here and passed down: nothing below reads /proc/cmdline again.
-    auto raw = sys::read_file("/proc/cmdline", 65536);
+    auto raw = os::read_file("/proc/cmdline", 65536);
     const core::KernelCmdline cmdline = core::parse_kernel_cmdline(raw ? *raw : std::string());
     const core::BootConfig& cfg = cmdline.boot;
     log::set_debug(cfg.debug);

@@ -16,11 +16,11 @@
 #include "core/mount_plan.h"
 #include "core/path_rules.h"
 #include "core/slot_select.h"
-#include "sys/blkid.h"
-#include "sys/files.h"
-#include "sys/log.h"
-#include "sys/mount.h"
-#include "sys/safe_open.h"
+#include "os/blkid.h"
+#include "os/files.h"
+#include "base/log.h"
+#include "os/mount.h"
+#include "os/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -29,7 +29,7 @@ constexpr size_t kMaxSpecBytes = 8 << 20;
 
 std::string real_path(int fd) {
     char buf[4096];
-    ssize_t n = ::readlink(sys::fd_path(fd).c_str(), buf, sizeof buf - 1);
+    ssize_t n = ::readlink(os::fd_path(fd).c_str(), buf, sizeof buf - 1);
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
@@ -41,20 +41,20 @@ Result<ImageRoot> open_image_root(const std::string& image) {
     if (::stat(image.c_str(), &st) < 0) return fail_errno("stat", image);
     // probe and loop open the file: a fifo would block them.
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-        return fail(EINVAL, "'" + image + "' is " + sys::file_kind(st.st_mode) +
+        return fail(EINVAL, "'" + image + "' is " + os::file_kind(st.st_mode) +
                                 ", not an image file, block device or directory");
     ImageRoot out;
     if (S_ISDIR(st.st_mode)) {
         out.root = TRY(p.files().open_dir(image));
         return out;
     }
-    out.fstype = TRY(sys::probe_fstype(image));
+    out.fstype = TRY(os::probe_fstype(image));
     if (out.fstype != "squashfs" && out.fstype != "erofs" && out.fstype != "ext4")
         return fail(EINVAL, "'" + image + "' holds '" + out.fstype +
                                 "', not a slot image (squashfs, erofs or ext4)");
     if (::unshare(CLONE_NEWNS) < 0)
         return fail_errno("unshare(CLONE_NEWNS) (reading an image file needs root)", image);
-    TRY(sys::make_private_recursive("/"));
+    TRY(os::make_private_recursive("/"));
     // The scratch mount point: /run is a tmpfs on every system imageinit booted, while /tmp may
     // be read-only (an image whose spec has no tmpfs there must still install updates). A build
     // host without a writable /run falls back to /tmp.
@@ -68,8 +68,8 @@ Result<ImageRoot> open_image_root(const std::string& image) {
     out.undo.emplace_back([mnt] { ::rmdir(mnt.c_str()); });
     auto loop = TRY(p.mounts().attach_loop(image));
     out.undo.push_back(std::move(loop.undo));
-    TRY(sys::mount(loop.device, mnt, out.fstype, MS_RDONLY | MS_NODEV | MS_NOSUID, ""));
-    out.undo.emplace_back([mnt] { (void)sys::umount(mnt, MNT_DETACH); });
+    TRY(os::mount(loop.device, mnt, out.fstype, MS_RDONLY | MS_NODEV | MS_NOSUID, ""));
+    out.undo.emplace_back([mnt] { (void)os::umount(mnt, MNT_DETACH); });
     out.root = TRY(p.files().open_dir(mnt));
     return out;
 }

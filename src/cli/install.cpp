@@ -20,11 +20,11 @@
 #include "cli/verity_sidecars.h"
 #include "core/mount_plan.h"
 #include "core/slot_select.h"
-#include "sys/files.h"
-#include "sys/log.h"
-#include "sys/mount.h"
-#include "sys/resolve.h"
-#include "sys/safe_open.h"
+#include "os/files.h"
+#include "base/log.h"
+#include "os/mount.h"
+#include "os/resolve.h"
+#include "os/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -49,14 +49,14 @@ Result<int> seed_slot_scope(const core::MountSpec& spec, const CommonOptions& o,
         std::string to = core::persist_dir_for(e, target);
         std::string ctx = "seeding slot " + target + "'s '" + e.target + "' on '" + o.persist_dir +
                           "'";
-        auto src = sys::open_checked(root, from, sys::Scope::kPartition, sys::Want::kDir, O_PATH);
+        auto src = os::open_checked(root, from, os::Scope::kPartition, os::Want::kDir, O_PATH);
         if (!src && src.error().code == ENOENT) continue;  // the running slot never used it
         if (!src) return Unexpected(with_context(std::move(src).error(), ctx));
         size_t slash = to.rfind('/');
         std::string parent = to.substr(0, slash), leaf = to.substr(slash + 1);
-        auto dir = sys::open_checked(root, parent, sys::Scope::kPartition, sys::Want::kDir, O_PATH);
+        auto dir = os::open_checked(root, parent, os::Scope::kPartition, os::Want::kDir, O_PATH);
         if (dir) {
-            TRY_CTX(sys::remove_tree_at(dir->get(), leaf, o.persist_dir + "/" + to), ctx);
+            TRY_CTX(os::remove_tree_at(dir->get(), leaf, o.persist_dir + "/" + to), ctx);
         } else if (dir.error().code != ENOENT) {
             return Unexpected(with_context(std::move(dir).error(), ctx));
         }
@@ -75,7 +75,7 @@ struct InstallWork {
     core::BootRecord record;
     std::string running, target;
     CheckResult checked;
-    sys::UniqueFd slots;  // STATE/slots, opened refusing symlinks
+    UniqueFd slots;  // STATE/slots, opened refusing symlinks
     std::string shown, name, final_path;
     std::string roothash;         // the new image's, with --verity
     bool tpm_sealed = false;      // PERSIST's key is sealed to the TPM (docs/integrity.md)
@@ -125,15 +125,15 @@ Result<void> check_signature(InstallWork& w) {
 // planted `slots` -> elsewhere is refused and no image or sidecar is written or unlinked
 // outside the partition.
 Result<void> open_slots(InstallWork& w) {
-    auto fd = sys::open_checked(w.h->state.fd.get(), "slots", sys::Scope::kPartition,
-                                sys::Want::kDir, O_PATH);
+    auto fd = os::open_checked(w.h->state.fd.get(), "slots", os::Scope::kPartition,
+                                os::Want::kDir, O_PATH);
     if (!fd && fd.error().code == ENOENT)
-        fd = sys::mkdir_p_beneath(w.h->state.fd.get(), "slots", 0755);
+        fd = os::mkdir_p_beneath(w.h->state.fd.get(), "slots", 0755);
     if (!fd) return Unexpected(with_context(fd.error(), "'" + w.o.state_dir + "/slots'"));
     w.slots = std::move(*fd);
     w.shown = w.o.state_dir + "/slots/" + w.target + ".img";
     w.name = w.target + ".img";
-    w.final_path = sys::fd_path(w.slots.get()) + "/" + w.name;
+    w.final_path = os::fd_path(w.slots.get()) + "/" + w.name;
     return ok();
 }
 
@@ -150,7 +150,7 @@ Result<void> write_image(InstallWork& w) {
     const int slots = w.slots.get();
     const std::string tmp_name = w.name + ".new";
     TRY(remove_verity_sidecars(w.final_path));
-    TRY(remove_slot_source(sys::fd_path(slots), w.target));
+    TRY(remove_slot_source(os::fd_path(slots), w.target));
     err("imageinit: installing '", w.req.image, "' into slot ", w.target, "\n");
     if (auto r = copy_and_verify(w.req.image, slots, tmp_name, w.shown + ".new"); !r) {
         ::unlinkat(slots, tmp_name.c_str(), 0);
@@ -190,8 +190,8 @@ Result<void> tpm_enroll(InstallWork& w) {
 }
 
 Result<void> record_source(InstallWork& w) {
-    TRY(store_slot_source(sys::fd_path(w.slots.get()), w.target, w.req.source));
-    if (sys::UniqueFd dir(::openat(w.slots.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir)
+    TRY(store_slot_source(os::fd_path(w.slots.get()), w.target, w.req.source));
+    if (UniqueFd dir(::openat(w.slots.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir)
         ::fsync(dir.get());
     return ok();
 }
@@ -227,7 +227,7 @@ const InstallStep kInstallSteps[] = {
 }  // namespace
 
 core::KernelCmdline read_kernel_cmdline() {
-    auto text = sys::read_file("/proc/cmdline", 65536);
+    auto text = os::read_file("/proc/cmdline", 65536);
     return core::parse_kernel_cmdline(text ? *text : std::string());
 }
 

@@ -10,8 +10,8 @@
 #include <memory>
 
 #include "cli/print.h"
-#include "sys/files.h"
-#include "sys/safe_open.h"
+#include "os/files.h"
+#include "os/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -42,7 +42,7 @@ void progress(const char* what, uint64_t done, uint64_t total, int& last) {
 
 Result<void> copy_and_verify(const std::string& src, int dir_fd, const std::string& name,
                              const std::string& dst) {
-    sys::UniqueFd in = TRY(sys::open_checked(AT_FDCWD, src, sys::Scope::kHost, sys::Want::kFile));
+    UniqueFd in = TRY(os::open_checked(AT_FDCWD, src, os::Scope::kHost, os::Want::kFile));
     struct stat st;
     if (::fstat(in.get(), &st) < 0) return fail_errno("fstat", src);
     uint64_t total = static_cast<uint64_t>(st.st_size);
@@ -50,7 +50,7 @@ Result<void> copy_and_verify(const std::string& src, int dir_fd, const std::stri
     // O_NOFOLLOW then make sure the image is written into a new file right here.
     if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT)
         return fail_errno("unlink", dst);
-    sys::UniqueFd out(
+    UniqueFd out(
         ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out) return fail_errno("open", dst);
     auto buf = std::make_unique<char[]>(kChunk);
@@ -61,7 +61,7 @@ Result<void> copy_and_verify(const std::string& src, int dir_fd, const std::stri
         ssize_t n = read_full(in.get(), buf.get(), kChunk);
         if (n < 0) return fail_errno("read", src);
         if (n == 0) break;
-        TRY(sys::write_all(out.get(), std::string_view(buf.get(), static_cast<size_t>(n)), dst));
+        TRY(os::write_all(out.get(), std::string_view(buf.get(), static_cast<size_t>(n)), dst));
         done += static_cast<uint64_t>(n);
         progress("writing", done, total, last);
     }
@@ -69,7 +69,7 @@ Result<void> copy_and_verify(const std::string& src, int dir_fd, const std::stri
     out.reset();
 
     // Verify from the medium, not the page cache: drop our cached pages first.
-    sys::UniqueFd check(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    UniqueFd check(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!check) return fail_errno("open", dst);
     (void)::posix_fadvise(check.get(), 0, 0, POSIX_FADV_DONTNEED);
     if (::lseek(in.get(), 0, SEEK_SET) < 0) return fail_errno("lseek", src);

@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/pid1.h"
-#include "sys/log.h"
+#include "base/log.h"
 
 int main(int argc, char** argv) {
     if (::getpid() == 1) imageinit::cli::pid1_main();

@@ -8,7 +8,7 @@
 #include "cli/tpm_enroll.h"
 #include "cli/print.h"
 #include "core/slot_select.h"
-#include "sys/log.h"
+#include "base/log.h"
 
 namespace imageinit::cli {
 namespace {

@@ -7,7 +7,7 @@
 #include "boot/platform.h"
 #include "boot/state_store.h"
 #include "cli/commands.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::cli {
 

@@ -20,13 +20,13 @@
 #include "boot/tpm_boot.h"
 #include "boot/watchdog.h"
 #include "core/kernel_cmdline.h"
-#include "sys/devwait.h"
-#include "sys/files.h"
-#include "sys/module_loader.h"
-#include "sys/kexec.h"
-#include "sys/log.h"
-#include "sys/mount.h"
-#include "sys/switch_root.h"
+#include "os/devwait.h"
+#include "os/files.h"
+#include "os/module_loader.h"
+#include "os/kexec.h"
+#include "base/log.h"
+#include "os/mount.h"
+#include "os/switch_root.h"
 
 namespace imageinit::cli {
 namespace {
@@ -95,7 +95,7 @@ Result<void> early_mounts() {
     };
     for (const auto& m : mounts) {
         ::mkdir(m.target, 0755);
-        auto r = sys::mount(m.source, m.target, m.fstype, m.flags, m.data);
+        auto r = os::mount(m.source, m.target, m.fstype, m.flags, m.data);
         if (!r && r.error().code != EBUSY) return r;
     }
     ::mkdir("/run/imageinit", 0755);
@@ -115,7 +115,7 @@ Result<void> early_mounts() {
         log::attach_kmsg();
         if (!mounted) emergency(cfg, "early mounts: ", mounted.error().message.c_str());
 
-        auto raw = sys::read_file("/proc/cmdline", 65536);
+        auto raw = os::read_file("/proc/cmdline", 65536);
         cmdline = core::parse_kernel_cmdline(raw ? *raw : std::string());
         log::set_debug(cfg.debug);
         for (const auto& w : cfg.warnings) log::warning("command line: " + w);
@@ -153,7 +153,7 @@ Result<void> early_mounts() {
             log::notice("rebooting into the slot's own kernel (kexec) after " +
                         std::to_string(steps.total_ms()) + " ms in the initramfs");
             (void)boot::tpm_close_boot();
-            auto r = sys::kexec_reboot();
+            auto r = os::kexec_reboot();
             emergency(cfg, "kexec: ", r.error().message.c_str());
         }
         log::notice("booting slot " + sequence.report().slot + " (" + sequence.report().why +
@@ -162,7 +162,7 @@ Result<void> early_mounts() {
         // From here on the image runs with root: nothing it does may unseal PERSIST's key.
         if (!boot::tpm_close_boot())
             emergency(cfg, "the TPM could not be closed for this boot (PCR 15 not extended)");
-        auto switched = sys::switch_root(handover->new_root);
+        auto switched = os::switch_root(handover->new_root);
         if (!switched) emergency(cfg, "switch-root: ", switched.error().message.c_str());
 
         std::vector<char*> argv;

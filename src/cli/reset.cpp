@@ -6,9 +6,9 @@
 #include "boot/reset_persist_ops.h"
 #include "cli/commands.h"
 #include "core/persist_reset.h"
-#include "sys/files.h"
-#include "sys/log.h"
-#include "sys/safe_open.h"
+#include "os/files.h"
+#include "base/log.h"
+#include "os/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -18,7 +18,7 @@ const std::string kRequestPath =
 
 // The request as it is now: nullopt when there is none.
 Result<std::optional<core::ResetRequest>> read_request(int state_root) {
-    auto text = sys::read_checked(state_root, kRequestPath, sys::Scope::kPartition,
+    auto text = os::read_checked(state_root, kRequestPath, os::Scope::kPartition,
                                   core::kResetRequestMaxBytes + 1);
     if (!text) {
         if (text.error().code == ENOENT) return std::optional<core::ResetRequest>();
@@ -41,7 +41,7 @@ int cmd_reset(const std::vector<std::string>& args, const CommonOptions& o) {
             return 2;
         }
     }
-    auto root = sys::open_dir(o.state_dir);
+    auto root = os::open_dir(o.state_dir);
     if (!root) {
         log::error("reset: state partition not available at '" + o.state_dir +
                    "': " + root.error().message);

@@ -9,10 +9,10 @@
 #include "cli/print.h"
 #include "cli/verity_sidecars.h"
 #include "core/signature_policy.h"
-#include "sys/log.h"
-#include "sys/root_hash_signature.h"
-#include "sys/safe_open.h"
-#include "sys/verity.h"
+#include "base/log.h"
+#include "os/root_hash_signature.h"
+#include "os/safe_open.h"
+#include "os/verity.h"
 
 namespace imageinit::cli {
 namespace {
@@ -26,12 +26,12 @@ bool is_file(const std::string& path) {
 }
 
 Result<std::string> read_host_file(const std::string& path, size_t max_bytes) {
-    return sys::read_checked(AT_FDCWD, path, sys::Scope::kHost, max_bytes);
+    return os::read_checked(AT_FDCWD, path, os::Scope::kHost, max_bytes);
 }
 
 Result<void> write_beside(const std::string& path, const std::string& bytes) {
     std::string tmp = path + ".new";
-    sys::UniqueFd fd(
+    UniqueFd fd(
         ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) return fail_errno("open", tmp);
     if (::write(fd.get(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()))
@@ -55,8 +55,8 @@ Result<std::string> sign_image(const std::string& image, const std::string& key_
                                 ".roothash'): make them first (imageinit-compose "
                                 "--verity, or veritysetup format)");
     std::string p7s =
-        TRY_CTX(sys::sign_root_hash(*roothash, key, cert), "signing '" + image + ".roothash'");
-    std::string signer = TRY(sys::verify_root_hash(*roothash, p7s, {cert}));
+        TRY_CTX(os::sign_root_hash(*roothash, key, cert), "signing '" + image + ".roothash'");
+    std::string signer = TRY(os::verify_root_hash(*roothash, p7s, {cert}));
     TRY(write_beside(image + ".roothash.p7s", p7s));
     return signer;
 }
@@ -69,7 +69,7 @@ Result<std::string> running_trust(const std::string& run_dir) {
 
 Result<std::string> check_image_signature(const std::string& image, const std::string& trust_pem) {
     const std::string subject = core::signature_subject_image(image);
-    auto count = sys::count_certificates(trust_pem);
+    auto count = os::count_certificates(trust_pem);
     if (!count)
         return fail(count.error().code,
                     core::signature_failure(subject, "the running boot chain's certificates: " +
@@ -85,11 +85,11 @@ Result<std::string> check_image_signature(const std::string& image, const std::s
     auto text = read_host_file(image + ".roothash", 1024);
     if (!text)
         return fail(text.error().code, core::signature_failure(subject, text.error().message));
-    auto hex = sys::parse_roothash(*text);
+    auto hex = os::parse_roothash(*text);
     if (!hex) return fail(hex.error().code, core::signature_failure(subject, hex.error().message));
     auto p7s = read_host_file(image + ".roothash.p7s", kMaxSignature);
     if (!p7s) return fail(p7s.error().code, core::signature_failure(subject, p7s.error().message));
-    auto signer = sys::verify_root_hash(*hex, *p7s, {trust_pem});
+    auto signer = os::verify_root_hash(*hex, *p7s, {trust_pem});
     if (!signer)
         return fail(signer.error().code, core::signature_failure(subject, signer.error().message));
     auto verified = check_verity_sidecars(image, *hex);

@@ -4,9 +4,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "sys/atomic_file.h"
-#include "sys/files.h"
-#include "sys/safe_open.h"
+#include "os/atomic_file.h"
+#include "os/files.h"
+#include "os/safe_open.h"
 
 namespace imageinit::cli {
 namespace {
@@ -20,17 +20,17 @@ std::string file_name(const std::string& slot) { return slot + ".img.source"; }
 std::optional<core::SlotSource> load_slot_source(const std::string& slots_dir,
                                                  const std::string& slot) {
     // On the state partition: never blocking on a fifo, never following a planted symlink.
-    auto dir = sys::open_checked(AT_FDCWD, slots_dir, sys::Scope::kHost, sys::Want::kDir, O_PATH);
+    auto dir = os::open_checked(AT_FDCWD, slots_dir, os::Scope::kHost, os::Want::kDir, O_PATH);
     if (!dir) return std::nullopt;
-    auto text = sys::read_checked(dir->get(), file_name(slot), sys::Scope::kPartition, kMaxSidecar);
+    auto text = os::read_checked(dir->get(), file_name(slot), os::Scope::kPartition, kMaxSidecar);
     if (!text) return std::nullopt;
     return core::parse_slot_source(*text);
 }
 
 Result<void> store_slot_source(const std::string& slots_dir, const std::string& slot,
                                const core::SlotSource& source) {
-    sys::UniqueFd dir = TRY(sys::open_dir(slots_dir));
-    return sys::write_file_atomic(dir.get(), file_name(slot), core::format_slot_source(source));
+    UniqueFd dir = TRY(os::open_dir(slots_dir));
+    return os::write_file_atomic(dir.get(), file_name(slot), core::format_slot_source(source));
 }
 
 Result<void> remove_slot_source(const std::string& slots_dir, const std::string& slot) {

@@ -17,10 +17,10 @@
 #include "core/boot_record.h"
 #include "core/luks_policy.h"
 #include "core/tpm_policy.h"
-#include "sys/files.h"
-#include "sys/log.h"
-#include "sys/luks_tokens.h"
-#include "sys/tpm2.h"
+#include "os/files.h"
+#include "base/log.h"
+#include "os/luks_tokens.h"
+#include "os/tpm2.h"
 
 namespace imageinit::cli {
 namespace {
@@ -42,7 +42,7 @@ Target default_target() {
     Target t;
     if (const char* d = std::getenv("IMAGEINIT_PERSIST_DEVICE")) t.device = d;
     const char* i = std::getenv("IMAGEINIT_TPM");
-    t.interface = i && *i ? i : sys::Tpm2::kDefaultInterface;
+    t.interface = i && *i ? i : os::Tpm2::kDefaultInterface;
     return t;
 }
 
@@ -53,18 +53,18 @@ struct HeaderToken {
     core::TpmToken token;
 };
 // The header's imageinit-tpm2 tokens that parse (a malformed one is not ours to keep).
-std::vector<HeaderToken> tpm_tokens(const sys::CryptDevice& cd) {
+std::vector<HeaderToken> tpm_tokens(const os::CryptDevice& cd) {
     std::vector<HeaderToken> out;
-    for (const auto& t : sys::read_tokens(cd, std::string(core::kTpmTokenType)))
+    for (const auto& t : os::read_tokens(cd, std::string(core::kTpmTokenType)))
         if (auto parsed = core::parse_token_json(t.json)) out.push_back({t.id, std::move(*parsed)});
     return out;
 }
 
 // PERSIST's LUKS2 header, loaded and past the header policy (docs/integrity.md).
-Result<sys::CryptDevice> open_persist(const Target& t) {
+Result<os::CryptDevice> open_persist(const Target& t) {
     std::string device = t.device;
     if (device.empty()) {
-        auto api = TRY(sys::cryptsetup());
+        auto api = TRY(os::cryptsetup());
         crypt_device* raw = nullptr;
         int r = api->crypt_init_by_name(&raw, kMapping);
         if (r < 0)
@@ -75,7 +75,7 @@ Result<sys::CryptDevice> open_persist(const Target& t) {
         api->crypt_free(raw);
         if (device.empty()) return fail(ENODEV, "cannot tell which device PERSIST is");
     }
-    sys::CryptDevice cd = TRY(sys::CryptDevice::open(device));
+    os::CryptDevice cd = TRY(os::CryptDevice::open(device));
     int r = cd.api().crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
     if (r < 0) return cd.error("load LUKS2 header of", device, r);
     const char* json = nullptr;
@@ -117,7 +117,7 @@ Result<std::vector<uint8_t>> existing_key(const std::string& key_file, const Com
     struct stat st;
     if (path.empty() && ::stat(key_copy_path(o).c_str(), &st) == 0) path = key_copy_path(o);
     if (!path.empty()) {
-        auto text = TRY(sys::read_file(path, kMaxKey));
+        auto text = TRY(os::read_file(path, kMaxKey));
         return bytes_of(text);
     }
     struct termios saved, quiet;
@@ -143,18 +143,18 @@ Result<std::vector<uint8_t>> existing_key(const std::string& key_file, const Com
 
 // The root hash each slot's image is verified with (slots/NAME.img.roothash on STATE).
 std::string slot_roothash(const CommonOptions& o, const std::string& slot) {
-    auto text = sys::read_file(o.state_dir + "/slots/" + slot + ".img.roothash", 1024);
+    auto text = os::read_file(o.state_dir + "/slots/" + slot + ".img.roothash", 1024);
     if (!text) return "";
     return core::normalize_roothash(*text).value_or("");
 }
 
 // Seals KEY to ROOTHASH's measurement, checks the sealed object loads, adds the token.
-Result<void> seal_for(const sys::CryptDevice& cd, sys::Tpm2& tpm, const std::string& roothash,
+Result<void> seal_for(const os::CryptDevice& cd, os::Tpm2& tpm, const std::string& roothash,
                       const std::vector<uint8_t>& key, int keyslot,
                       const std::optional<core::Sha256Digest>& secure_boot) {
     auto pcrs = core::expected_pcrs(roothash, secure_boot);
     core::Sha256Digest policy = TRY(core::policy_pcr_digest(pcrs));
-    sys::SealedKey sealed = TRY(tpm.seal(policy, key));
+    os::SealedKey sealed = TRY(tpm.seal(policy, key));
     TRY(tpm.check_sealed(sealed, policy));
     core::TpmToken t;
     t.roothash = roothash;
@@ -164,7 +164,7 @@ Result<void> seal_for(const sys::CryptDevice& cd, sys::Tpm2& tpm, const std::str
     t.tpm_public = core::to_hex(sealed.tpm_public.data(), sealed.tpm_public.size());
     t.tpm_private = core::to_hex(sealed.tpm_private.data(), sealed.tpm_private.size());
     t.keyslot = keyslot;
-    TRY(sys::add_token(cd, core::token_json(t)));
+    TRY(os::add_token(cd, core::token_json(t)));
     return ok();
 }
 
@@ -214,12 +214,12 @@ int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o)
             }
             hashes.insert(hash);
         }
-        sys::CryptDevice cd = TRY(open_persist(target));
+        os::CryptDevice cd = TRY(open_persist(target));
         auto old = existing_key(key_file, o);
         if (!old) return Unexpected(std::move(old).error());
-        int old_slot = TRY(sys::keyslot_of(cd, *old));
+        int old_slot = TRY(os::keyslot_of(cd, *old));
         (void)old_slot;
-        sys::Tpm2 tpm = TRY(sys::Tpm2::open(target.interface));
+        os::Tpm2 tpm = TRY(os::Tpm2::open(target.interface));
         std::optional<core::Sha256Digest> secure_boot;
         if (bind_secure_boot) secure_boot = TRY(tpm.pcr_read(core::kSecureBootPcr));
 
@@ -236,27 +236,27 @@ int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o)
             wipe(key), wipe(*old), wipe(recovery_key);
             return r;
         };
-        auto tpm_slot = sys::add_keyslot(cd, *old, key, sys::KeyKind::kMachine);
+        auto tpm_slot = os::add_keyslot(cd, *old, key, os::KeyKind::kMachine);
         if (!tpm_slot) return done(Unexpected(std::move(tpm_slot).error()));
-        auto rec_slot = sys::add_keyslot(cd, *old, recovery_key, sys::KeyKind::kTyped);
+        auto rec_slot = os::add_keyslot(cd, *old, recovery_key, os::KeyKind::kTyped);
         if (!rec_slot) return done(Unexpected(std::move(rec_slot).error()));
         for (const auto& hash : hashes)
             if (auto r = seal_for(cd, tpm, hash, key, *tpm_slot, secure_boot); !r)
                 return done(Unexpected(with_context(std::move(r).error(), "sealing to " + hash)));
-        for (const auto& t : old_tokens) (void)sys::remove_token(cd, t.id);
+        for (const auto& t : old_tokens) (void)os::remove_token(cd, t.id);
         for (int s : old_slots)
-            if (s != *tpm_slot && s != *rec_slot) (void)sys::destroy_keyslot(cd, s);
+            if (s != *tpm_slot && s != *rec_slot) (void)os::destroy_keyslot(cd, s);
         // The old recovery key goes too: its token names its slot.
-        for (const auto& t : sys::read_tokens(cd, kRecoveryTokenType)) {
+        for (const auto& t : os::read_tokens(cd, kRecoveryTokenType)) {
             auto at = t.json.find("[\"");  // {"type":"imageinit-recovery","keyslots":["N"]}
             int s = at == std::string::npos ? -1 : std::atoi(t.json.c_str() + at + 2);
-            if (s >= 0 && s != *rec_slot && s != *tpm_slot) (void)sys::destroy_keyslot(cd, s);
-            (void)sys::remove_token(cd, t.id);
+            if (s >= 0 && s != *rec_slot && s != *tpm_slot) (void)os::destroy_keyslot(cd, s);
+            (void)os::remove_token(cd, t.id);
         }
         std::string rec_json = std::string("{\"type\":\"") + kRecoveryTokenType +
                                "\",\"keyslots\":[\"" + std::to_string(*rec_slot) + "\"]}";
-        (void)sys::add_token(cd, rec_json);
-        if (auto kept = sys::write_file(key_copy_path(o),
+        (void)os::add_token(cd, rec_json);
+        if (auto kept = os::write_file(key_copy_path(o),
                                         std::string(key.begin(), key.end()), 0400);
             !kept)
             log::warning("install cannot enrol the next image before a reboot: " +
@@ -292,10 +292,10 @@ Result<bool> tpm_install_precheck(const CommonOptions& o, bool verity) {
 Result<std::string> tpm_enroll_image(const CommonOptions& o, const std::string& roothash_text) {
     Target target = default_target();
     std::string roothash = TRY(core::normalize_roothash(roothash_text));
-    sys::CryptDevice cd = TRY(open_persist(target));
+    os::CryptDevice cd = TRY(open_persist(target));
     auto tokens = tpm_tokens(cd);
     if (tokens.empty()) return fail(ENOENT, "PERSIST has no TPM-sealed key");
-    auto text = TRY(sys::read_file(key_copy_path(o), kMaxKey));
+    auto text = TRY(os::read_file(key_copy_path(o), kMaxKey));
     std::vector<uint8_t> key = bytes_of(text);
     ::explicit_bzero(text.data(), text.size());
     int keyslot = tokens.front().token.keyslot;
@@ -309,9 +309,9 @@ Result<std::string> tpm_enroll_image(const CommonOptions& o, const std::string& 
         }
     }
     auto r = [&]() -> Result<void> {
-        sys::Tpm2 tpm = TRY(sys::Tpm2::open(target.interface));
+        os::Tpm2 tpm = TRY(os::Tpm2::open(target.interface));
         for (const auto& t : tokens)
-            if (t.token.roothash == roothash) TRY(sys::remove_token(cd, t.id));
+            if (t.token.roothash == roothash) TRY(os::remove_token(cd, t.id));
         return seal_for(cd, tpm, roothash, key, keyslot, secure_boot);
     }();
     wipe(key);
@@ -332,7 +332,7 @@ Result<int> tpm_retire_old_images(const CommonOptions& o) {
     for (const auto& t : tokens) plain.push_back(t.token);
     int retired = 0;
     for (size_t i : core::tokens_to_retire(plain, installed)) {
-        TRY(sys::remove_token(*cd, tokens[i].id));
+        TRY(os::remove_token(*cd, tokens[i].id));
         ++retired;
     }
     return retired;

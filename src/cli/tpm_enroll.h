@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::cli {
 

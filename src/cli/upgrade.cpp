@@ -13,9 +13,9 @@
 #include "cli/options.h"
 #include "cli/print.h"
 #include "core/slot_select.h"
-#include "sys/files.h"
-#include "sys/log.h"
-#include "sys/process.h"
+#include "os/files.h"
+#include "base/log.h"
+#include "os/process.h"
 
 extern char** environ;
 
@@ -150,7 +150,7 @@ int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
                                 .error());
     std::string work = o.persist_dir + "/imageinit";
     std::string cache = work + "/compose-cache";
-    if (auto r = sys::open_dir(work); !r && ::mkdir(work.c_str(), 0700) != 0)
+    if (auto r = os::open_dir(work); !r && ::mkdir(work.c_str(), 0700) != 0)
         return report_error(fail_errno("mkdir", work).error());
     if (auto r = check_space(o, *running, work); !r) return report_error(r.error());
 
@@ -168,16 +168,16 @@ int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
         ::unlink(digest_file.c_str());
     };
     std::fflush(stdout);
-    auto composed = sys::run_process(argv, environment(), kComposeLimit);
+    auto composed = os::run_process(argv, environment(), kComposeLimit);
     if (!composed || composed->exit_code != 0) {
         cleanup();
         std::string why =
-            composed ? sys::describe(*composed, kComposeLimit) : composed.error().message;
+            composed ? os::describe(*composed, kComposeLimit) : composed.error().message;
         return report_error(
             fail("upgrade: composing '" + source + "' failed (" + why + "); nothing was changed")
                 .error());
     }
-    auto digest = sys::read_file(digest_file, 256);
+    auto digest = os::read_file(digest_file, 256);
     req.source.source = source;
     if (digest) {
         std::string d = *digest;
@@ -207,15 +207,15 @@ int cmd_upgrade(const std::vector<std::string>& args, const CommonOptions& o) {
     std::vector<std::string> gc = {find_compose(), "gc",           "--cache",
                                    cache,          "--keep-slots", o.state_dir + "/slots"};
     std::fflush(stdout);
-    auto collected = sys::run_process(gc, environment(), kGcLimit);
+    auto collected = os::run_process(gc, environment(), kGcLimit);
     if (!collected || collected->exit_code != 0)
         log::warning("upgrade: the layer cache was not collected (" +
-                     (collected ? sys::describe(*collected, kGcLimit) : collected.error().message) +
+                     (collected ? os::describe(*collected, kGcLimit) : collected.error().message) +
                      ")");
     if (reboot) {
         err("imageinit: rebooting into the new slot\n");
         std::vector<std::string> cmd = {"/sbin/reboot"};
-        auto r = sys::run_process(cmd, environment(), std::chrono::minutes(5));
+        auto r = os::run_process(cmd, environment(), std::chrono::minutes(5));
         if (!r || r->exit_code != 0) {
             ::sync();
             ::reboot(RB_AUTOBOOT);

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sys/files.h"
-#include "sys/safe_open.h"
-#include "sys/verity.h"
+#include "os/files.h"
+#include "os/safe_open.h"
+#include "os/verity.h"
 
 namespace imageinit::cli {
 namespace {
@@ -19,12 +19,12 @@ bool exists(const std::string& path) {
 
 // A sidecar is read as any file beside an image: never blocking, regular files only.
 Result<std::string> read_sidecar(const std::string& path, size_t max_bytes) {
-    return sys::read_checked(AT_FDCWD, path, sys::Scope::kHost, max_bytes);
+    return os::read_checked(AT_FDCWD, path, os::Scope::kHost, max_bytes);
 }
 
 Result<void> write_text(const std::string& path, const std::string& text) {
     std::string tmp = path + ".new";
-    sys::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                             0644));
     if (!fd) return fail_errno("open", tmp);
     if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
@@ -51,12 +51,12 @@ Result<std::string> write_verity_sidecars(const std::string& source_image,
         // Given sidecars (built with the image, e.g. by `veritysetup format`): checked first, so
         // a tree that does not match is refused rather than installed as a slot that cannot boot.
         std::string text = TRY(read_sidecar(given_hash, 1024));
-        roothash = TRY(sys::parse_roothash(text));
-        TRY_CTX(sys::verity_verify(slot_image, given_tree, roothash), "given sidecars");
+        roothash = TRY(os::parse_roothash(text));
+        TRY_CTX(os::verity_verify(slot_image, given_tree, roothash), "given sidecars");
         TRY(copy_file(given_tree, tree));
     } else {
         std::string tmp = tree + ".new";
-        auto r = sys::verity_format(slot_image, tmp);
+        auto r = os::verity_format(slot_image, tmp);
         if (!r) {
             ::unlink(tmp.c_str());
             return Unexpected(std::move(r).error());
@@ -69,7 +69,7 @@ Result<std::string> write_verity_sidecars(const std::string& source_image,
     if (given && exists(source_image + ".roothash.p7s"))
         TRY(copy_file(source_image + ".roothash.p7s", slot_image + ".roothash.p7s"));
     // What is on the disk now must verify, as the image itself was read back after writing.
-    TRY_CTX(sys::verity_verify(slot_image, tree, roothash), "after writing");
+    TRY_CTX(os::verity_verify(slot_image, tree, roothash), "after writing");
     return roothash;
 }
 
@@ -88,8 +88,8 @@ Result<std::optional<std::string>> check_verity_sidecars(const std::string& imag
     if (!exists(tree)) return fail(ENOENT, "root hash given but no hash tree '" + tree + "'");
     std::string hex = roothash;
     if (hex.empty()) hex = TRY(read_sidecar(hash_file, 1024));
-    hex = TRY(sys::parse_roothash(hex));
-    TRY(sys::verity_verify(image, tree, hex));
+    hex = TRY(os::parse_roothash(hex));
+    TRY(os::verity_verify(image, tree, hex));
     return std::optional<std::string>(hex);
 }
 

@@ -12,7 +12,7 @@ namespace imageinit::compose {
 Result<BlobReader> BlobReader::open(const std::string& layout_dir, const Descriptor& d) {
     std::string path = blob_path(layout_dir, d);
     // O_NONBLOCK: opening a fifo for reading would otherwise wait for a writer forever.
-    sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (!fd) {
         if (errno == ENOENT) return fail(errno, "blob " + d.digest + " is missing");
         return fail_errno("open blob " + d.digest, path);
@@ -33,7 +33,7 @@ Result<BlobReader> BlobReader::open(const std::string& layout_dir, const Descrip
     return r;
 }
 
-BlobReader::BlobReader(sys::UniqueFd fd, const Descriptor& d)
+BlobReader::BlobReader(UniqueFd fd, const Descriptor& d)
     : fd_(std::move(fd)), digest_(d.digest), verifier_(d) {}
 
 Result<size_t> BlobReader::read(char* buf, size_t cap) {

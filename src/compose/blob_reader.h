@@ -9,8 +9,8 @@
 
 #include "compose/blob_verifier.h"
 #include "compose/oci_layout.h"
-#include "core/result.h"
-#include "sys/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 
@@ -21,7 +21,7 @@ class BlobReader {
     // descriptor's.
     static Result<BlobReader> open(const std::string& layout_dir, const Descriptor& d);
     // Reads an already open fd with no checks on the file itself (tests; pipes).
-    BlobReader(sys::UniqueFd fd, const Descriptor& d);
+    BlobReader(UniqueFd fd, const Descriptor& d);
 
     // Up to `cap` bytes into `buf`; 0 at the end. More bytes than the descriptor's size is an
     // error as soon as the first extra byte is read (it is not passed on).
@@ -33,7 +33,7 @@ class BlobReader {
     uint64_t bytes() const { return verifier_.bytes(); }
 
   private:
-    sys::UniqueFd fd_;
+    UniqueFd fd_;
     std::string digest_;
     BlobVerifier verifier_;
 };

@@ -8,7 +8,7 @@
 
 #include "compose/oci_layout.h"
 #include "compose/sha256.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose {
 

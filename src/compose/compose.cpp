@@ -20,7 +20,7 @@
 #include "compose/tree_merge.h"
 #include "compose/tree_report.h"
 #include "compose/unpack_limit.h"
-#include "sys/root_hash_signature.h"
+#include "os/root_hash_signature.h"
 
 namespace imageinit::compose {
 namespace {
@@ -101,7 +101,7 @@ Result<void> compose_layers(const Options& opts, const registry::Source& source,
     out.uuid_seed = manifest_desc.hex;
     std::string root = staging + "/root";
     if (::mkdir(root.c_str(), 0755) != 0) return fail_errno("mkdir", root);
-    sys::UniqueFd root_fd = TRY(open_dir(root));
+    UniqueFd root_fd = TRY(open_dir(root));
     MergeStats stats;
     UnpackBudget budget(TRY(unpack_limit(opts, cache)));
     for (const Layer& layer : manifest.layers) {
@@ -143,7 +143,7 @@ Result<void> sign_root_hash_file(const std::string& root_hash, const Options& op
     };
     std::string key = TRY(slurp(opts.sign_key));
     std::string cert = TRY(slurp(opts.sign_cert));
-    std::string p7s = TRY(sys::sign_root_hash(root_hash, key, cert));
+    std::string p7s = TRY(os::sign_root_hash(root_hash, key, cert));
     std::ofstream f(out, std::ios::binary);
     if (!(f << p7s) || !f.flush()) return fail_errno("write", out);
     return ok();
@@ -182,7 +182,7 @@ Result<void> compose(const Options& opts) {
 
     // What the image will hold that a reviewer wants listed, and its depth for mkfs's hint.
     auto t_scan = Clock::now();
-    sys::UniqueFd source_fd = TRY(open_dir(composed.source_dir));
+    UniqueFd source_fd = TRY(open_dir(composed.source_dir));
     TreeReport report = TRY_CTX(report_tree(source_fd.get()), composed.source_dir);
     source_fd.reset();
     composed.times.scan = seconds_since(t_scan);

@@ -8,7 +8,7 @@
 
 #include "compose/mkfs.h"
 #include "compose/registry/options.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose {
 

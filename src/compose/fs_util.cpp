@@ -52,31 +52,31 @@ Result<void> copy_xattrs_fd(int src, int dst, const std::string& what) {
 
 }  // namespace
 
-Result<sys::UniqueFd> open_dir_at(int dirfd, const std::string& name) {
-    sys::UniqueFd fd(
+Result<UniqueFd> open_dir_at(int dirfd, const std::string& name) {
+    UniqueFd fd(
         ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return fail_errno("open", name);
     return fd;
 }
 
-Result<sys::UniqueFd> open_dir(const std::string& path) {
-    sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+Result<UniqueFd> open_dir(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return fail_errno("open", path);
     return fd;
 }
 
-Result<sys::UniqueFd> walk_dir(int root_fd, const std::string& rel) {
-    sys::UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+Result<UniqueFd> walk_dir(int root_fd, const std::string& rel) {
+    UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
     if (!cur) return fail_errno("dup", rel);
     size_t pos = 0;
     while (pos < rel.size()) {
         size_t end = std::min(rel.find('/', pos), rel.size());
         std::string part = rel.substr(pos, end - pos);
         pos = end + 1;
-        sys::UniqueFd next(
+        UniqueFd next(
             ::openat(cur.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!next) {
-            if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return sys::UniqueFd();
+            if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return UniqueFd();
             return fail_errno("open", rel);
         }
         cur = std::move(next);
@@ -135,7 +135,7 @@ Result<void> remove_at(int dirfd, const std::string& name) {
         return fail_errno("stat", name);
     }
     if (S_ISDIR(st.st_mode)) {
-        sys::UniqueFd sub = TRY(open_dir_at(dirfd, name));
+        UniqueFd sub = TRY(open_dir_at(dirfd, name));
         TRY_CTX(remove_children(sub.get()), name);
     }
     if (::unlinkat(dirfd, name.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0 &&
@@ -148,7 +148,7 @@ Result<void> remove_tree(const std::string& path) {
     size_t slash = path.rfind('/');
     std::string parent = slash == std::string::npos ? "." : path.substr(0, slash + 1);
     std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-    sys::UniqueFd dir = TRY(open_dir(parent));
+    UniqueFd dir = TRY(open_dir(parent));
     return add_context(remove_at(dir.get(), name), path);
 }
 
@@ -174,18 +174,18 @@ Result<void> copy_metadata(int src_dir, const std::string& src_name, const struc
         return fail_errno("chmod", dst_name);
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) return ok();  // devices: no fd to open
     int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
-    sys::UniqueFd src(::openat(src_dir, src_name.c_str(), flags));
+    UniqueFd src(::openat(src_dir, src_name.c_str(), flags));
     if (!src) return fail_errno("open", src_name);
-    sys::UniqueFd dst(::openat(dst_dir, dst_name.c_str(), flags));
+    UniqueFd dst(::openat(dst_dir, dst_name.c_str(), flags));
     if (!dst) return fail_errno("open", dst_name);
     return copy_xattrs_fd(src.get(), dst.get(), dst_name);
 }
 
 Result<void> copy_node(int src_dir, const std::string& name, const struct stat& st, int dst_dir) {
     if (S_ISREG(st.st_mode)) {
-        sys::UniqueFd in(::openat(src_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd in(::openat(src_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
         if (!in) return fail_errno("open", name);
-        sys::UniqueFd out(::openat(dst_dir, name.c_str(),
+        UniqueFd out(::openat(dst_dir, name.c_str(),
                                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!out) return fail_errno("create", name);
         for (off_t left = st.st_size; left > 0;) {

@@ -7,19 +7,19 @@
 #include <string>
 #include <vector>
 
-#include "core/result.h"
-#include "sys/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 
 // Opens a directory below `dirfd` without following symlinks (O_NOFOLLOW on the last component;
 // `name` must be a single component).
-Result<sys::UniqueFd> open_dir_at(int dirfd, const std::string& name);
-Result<sys::UniqueFd> open_dir(const std::string& path);
+Result<UniqueFd> open_dir_at(int dirfd, const std::string& name);
+Result<UniqueFd> open_dir(const std::string& path);
 
 // Walks `rel` ("a/b/c") from `root_fd` one component at a time, never following a symlink.
 // Returns an invalid fd (not an error) when some component is missing or not a directory.
-Result<sys::UniqueFd> walk_dir(int root_fd, const std::string& rel);
+Result<UniqueFd> walk_dir(int root_fd, const std::string& rel);
 
 // Sorted names in a directory, without "." and "..".
 Result<std::vector<std::string>> list_dir(int dirfd);

@@ -23,14 +23,14 @@
 #include "compose/fs_util.h"
 #include "compose/sha256.h"
 #include "compose/whiteout.h"
-#include "sys/c_handle.h"
-#include "sys/unique_fd.h"
+#include "base/c_handle.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 namespace {
 
-using ArchiveReader = sys::CHandle<struct archive, archive_read_free>;
-using ArchiveWriter = sys::CHandle<struct archive, archive_write_free>;
+using ArchiveReader = CHandle<struct archive, archive_read_free>;
+using ArchiveWriter = CHandle<struct archive, archive_write_free>;
 
 // Owners, modes, xattrs and ACLs are kept; the SECURE flags refuse "..", absolute paths and
 // writing through symlinks. No FFLAGS: an immutable bit would make the cache undeletable.
@@ -73,7 +73,7 @@ bool has_capabilities(struct archive_entry* entry) {
 // Restores the working directory on scope exit: archive_write_disk extracts relative to it.
 class CwdGuard {
   public:
-    explicit CwdGuard(sys::UniqueFd saved) : saved_(std::move(saved)) {}
+    explicit CwdGuard(UniqueFd saved) : saved_(std::move(saved)) {}
     ~CwdGuard() {
         if (saved_ && ::fchdir(saved_.get()) != 0) {
             // Nothing sensible to do: later paths are absolute.
@@ -81,7 +81,7 @@ class CwdGuard {
     }
 
   private:
-    sys::UniqueFd saved_;
+    UniqueFd saved_;
 };
 
 std::string short_digest(const std::string& digest) { return digest.substr(0, 7 + 12); }
@@ -89,7 +89,7 @@ std::string short_digest(const std::string& digest) { return digest.substr(0, 7 
 // A small cache file, written and closed with every error checked: a lost `dirs` or `size`
 // would leave a layer in the cache that no later compose can use.
 Result<void> write_cache_file(const std::string& path, const std::string& data) {
-    sys::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                             0600));
     if (!fd) return fail_errno("open", path);
     for (size_t done = 0; done < data.size();) {
@@ -206,7 +206,7 @@ Result<void> LayerCache::unpack(const std::string& layout_dir, const Layer& laye
 
     std::string tree = dest + "/tree";
     if (::mkdir(tree.c_str(), 0755) != 0) return fail_errno("mkdir", tree);
-    sys::UniqueFd saved_cwd(::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd saved_cwd(::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!saved_cwd) return fail_errno("open", ".");
     if (::chdir(tree.c_str()) != 0) return fail_errno("chdir", tree);
     CwdGuard cwd_guard(std::move(saved_cwd));

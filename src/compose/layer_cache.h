@@ -10,7 +10,7 @@
 
 #include "compose/oci_layout.h"
 #include "compose/unpack_limit.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose {
 

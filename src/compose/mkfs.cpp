@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "sys/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 
@@ -87,7 +87,7 @@ std::string parse_root_hash(std::string_view output) {
 
 Result<std::string> make_verity(const std::string& image, const std::string& hash_file,
                                 const std::string& salt_hex, const std::string& uuid) {
-    sys::UniqueFd fd(::open(hash_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(hash_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd) return fail_errno("create", hash_file);
     fd.reset();
     std::vector<std::string> argv = verity_argv(image, hash_file, salt_hex, uuid);

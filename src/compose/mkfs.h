@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "compose/subprocess.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose {
 

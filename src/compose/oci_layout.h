@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "compose/json_reader.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose {
 

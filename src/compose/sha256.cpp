@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "sys/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 
@@ -40,7 +40,7 @@ std::string sha256_hex(std::string_view data) {
 }
 
 Result<std::string> sha256_file(const std::string& path, uint64_t* size) {
-    sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open", path);
     Sha256 h;
     if (!h.valid()) return fail("sha256: libcrypto context allocation failed");

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/result.h"
-#include "sys/c_handle.h"
+#include "base/result.h"
+#include "base/c_handle.h"
 
 namespace imageinit::compose {
 
@@ -22,7 +22,7 @@ class Sha256 {
     std::string hex();
 
   private:
-    sys::CHandle<EVP_MD_CTX, EVP_MD_CTX_free> ctx_;
+    CHandle<EVP_MD_CTX, EVP_MD_CTX_free> ctx_;
 };
 
 std::string sha256_hex(std::string_view data);

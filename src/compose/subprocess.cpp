@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "sys/unique_fd.h"
+#include "base/unique_fd.h"
 
 extern char** environ;
 
@@ -86,7 +86,7 @@ Result<RunOutput> run(const std::vector<std::string>& argv, bool capture,
                       const std::vector<std::string>& unset_env) {
     int fds[2] = {-1, -1};
     if (capture && ::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe", argv[0]);
-    sys::UniqueFd read_end(fds[0]), write_end(fds[1]);
+    UniqueFd read_end(fds[0]), write_end(fds[1]);
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -109,9 +109,9 @@ Result<RunOutput> run_with_input(const std::vector<std::string>& argv, std::stri
                                  size_t max_output) {
     int in[2] = {-1, -1}, outp[2] = {-1, -1};
     if (::pipe2(in, O_CLOEXEC) != 0) return fail_errno("pipe", argv[0]);
-    sys::UniqueFd in_read(in[0]), in_write(in[1]);
+    UniqueFd in_read(in[0]), in_write(in[1]);
     if (::pipe2(outp, O_CLOEXEC) != 0) return fail_errno("pipe", argv[0]);
-    sys::UniqueFd out_read(outp[0]), out_write(outp[1]);
+    UniqueFd out_read(outp[0]), out_write(outp[1]);
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);

@@ -10,7 +10,7 @@
 #include "compose/fs_util.h"
 #include "compose/tree_walk.h"
 #include "compose/whiteout.h"
-#include "sys/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 namespace {
@@ -30,7 +30,7 @@ class MarkerCollector : public TreeVisitor {
 // a time: dst_ is the staging directory matching the walk's current directory.
 class Merger : public TreeVisitor {
   public:
-    Merger(const CachedLayer& layer, MergeStats& stats, sys::UniqueFd dst)
+    Merger(const CachedLayer& layer, MergeStats& stats, UniqueFd dst)
         : layer_(layer), stats_(stats), dst_(std::move(dst)) {}
 
     Result<bool> visit(const WalkEntry& e) override {
@@ -57,7 +57,7 @@ class Merger : public TreeVisitor {
     }
 
     Result<void> leave(const WalkEntry& e) override {
-        sys::UniqueFd up(::openat(dst_.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd up(::openat(dst_.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         struct stat st;
         if (!up || ::fstat(up.get(), &st) != 0) return fail_errno("open", e.path + "/..");
         if (st.st_dev != up_.back().st_dev || st.st_ino != up_.back().st_ino)
@@ -95,20 +95,20 @@ class Merger : public TreeVisitor {
 
     const CachedLayer& layer_;
     MergeStats& stats_;
-    sys::UniqueFd dst_;
+    UniqueFd dst_;
     std::vector<struct stat> up_;  // the staging directories above dst_, to check the way up
 };
 
 }  // namespace
 
 Result<void> apply_layer(int staging_fd, const CachedLayer& layer, MergeStats& stats) {
-    sys::UniqueFd tree = TRY(open_dir(layer.tree));
+    UniqueFd tree = TRY(open_dir(layer.tree));
     MarkerCollector markers;
     TRY_CTX(walk_tree(tree.get(), markers), layer.tree);
     LayerPlan plan = TRY_CTX(plan_layer(markers.paths), layer.digest);
 
     for (const std::string& dir : plan.opaque_dirs) {
-        sys::UniqueFd fd = TRY(walk_dir(staging_fd, dir));
+        UniqueFd fd = TRY(walk_dir(staging_fd, dir));
         if (!fd) continue;  // nothing below to hide
         if (!TRY(list_dir(fd.get())).empty()) ++stats.removed;
         TRY_CTX(remove_children(fd.get()), "opaque '" + dir + "'");
@@ -117,7 +117,7 @@ Result<void> apply_layer(int staging_fd, const CachedLayer& layer, MergeStats& s
         size_t slash = target.rfind('/');
         std::string parent = slash == std::string::npos ? "" : target.substr(0, slash);
         std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
-        sys::UniqueFd fd = TRY(walk_dir(staging_fd, parent));
+        UniqueFd fd = TRY(walk_dir(staging_fd, parent));
         if (!fd) continue;
         struct stat st;
         if (::fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
@@ -129,7 +129,7 @@ Result<void> apply_layer(int staging_fd, const CachedLayer& layer, MergeStats& s
         if (::fstat(tree.get(), &st) != 0) return fail_errno("stat", layer.tree);
         TRY(copy_metadata(tree.get(), ".", st, staging_fd, "."));
     }
-    sys::UniqueFd dst(::fcntl(staging_fd, F_DUPFD_CLOEXEC, 0));
+    UniqueFd dst(::fcntl(staging_fd, F_DUPFD_CLOEXEC, 0));
     if (!dst) return fail_errno("dup", "staging");
     Merger merger(layer, stats, std::move(dst));
     return add_context(walk_tree(tree.get(), merger), layer.digest);

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "compose/layer_cache.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose {
 

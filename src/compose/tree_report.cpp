@@ -8,7 +8,7 @@
 
 #include "compose/entry_policy.h"
 #include "compose/tree_walk.h"
-#include "sys/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 namespace {
@@ -34,7 +34,7 @@ class Reporter : public TreeVisitor {
     // Capabilities live on regular files only; O_NONBLOCK keeps a fifo swapped in after the
     // lstat from blocking the open.
     static Result<bool> has_capabilities(const WalkEntry& e) {
-        sys::UniqueFd fd(
+        UniqueFd fd(
             ::openat(e.dirfd, e.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         if (!fd) return fail_errno("open", e.path);
         if (::fgetxattr(fd.get(), "security.capability", nullptr, 0) >= 0) return true;

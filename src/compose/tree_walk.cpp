@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "compose/fs_util.h"
-#include "sys/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 namespace {
@@ -23,7 +23,7 @@ struct Frame {
 }  // namespace
 
 Result<void> walk_tree(int root_fd, TreeVisitor& visitor) {
-    sys::UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+    UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
     if (!cur) return fail_errno("dup", "");
     std::vector<Frame> stack(1);
     stack.back().names = TRY(list_dir(cur.get()));
@@ -45,7 +45,7 @@ Result<void> walk_tree(int root_fd, TreeVisitor& visitor) {
                 continue;
             }
             TRY(visitor.enter(e));
-            sys::UniqueFd sub = TRY_CTX(open_dir_at(cur.get(), name), path);
+            UniqueFd sub = TRY_CTX(open_dir_at(cur.get(), name), path);
             Frame next;
             next.names = TRY_CTX(list_dir(sub.get()), path);
             if (::fstat(sub.get(), &next.st) != 0) return fail_errno("stat", path);
@@ -58,7 +58,7 @@ Result<void> walk_tree(int root_fd, TreeVisitor& visitor) {
         if (stack.size() == 1) return ok();
         Frame done = std::move(stack.back());
         stack.pop_back();
-        sys::UniqueFd up(::openat(cur.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd up(::openat(cur.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!up) return fail_errno("open", path + "/..");
         struct stat st;
         if (::fstat(up.get(), &st) != 0) return fail_errno("stat", path + "/..");

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <string>
 
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose {
 

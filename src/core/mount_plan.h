@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/mount_spec.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::core {
 

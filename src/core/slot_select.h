@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/boot_record.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::core {
 

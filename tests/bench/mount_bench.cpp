@@ -14,8 +14,8 @@
 #include "boot/real_platform.h"
 #include "core/mount_plan.h"
 #include "core/mount_spec.h"
-#include "sys/loop.h"
-#include "sys/mount.h"
+#include "os/loop.h"
+#include "os/mount.h"
 
 namespace imageinit {
 namespace {
@@ -77,19 +77,19 @@ void BM_LoopAttachMount(benchmark::State& state) {
     state.SetLabel(type);
     std::string img = images().dir + "/" + type + ".img", mnt = images().dir + "/mnt";
     for (auto _ : state) {
-        auto loop = sys::attach_loop(img);
+        auto loop = os::attach_loop(img);
         if (!loop) {
             state.SkipWithError(loop.error().message.c_str());
             break;
         }
-        auto m = sys::mount(loop->path, mnt, type, MS_RDONLY | MS_NODEV | MS_NOSUID, "");
+        auto m = os::mount(loop->path, mnt, type, MS_RDONLY | MS_NODEV | MS_NOSUID, "");
         if (!m) {
             state.SkipWithError(m.error().message.c_str());
             break;
         }
         state.PauseTiming();
         loop->fd.reset();  // autoclear: the device goes with the unmount
-        (void)sys::umount(mnt, 0);
+        (void)os::umount(mnt, 0);
         state.ResumeTiming();
     }
 }
@@ -101,11 +101,11 @@ void BM_ApplyPlan(benchmark::State& state) {
     auto spec = core::parse_mount_spec(kSpec, "fstab");
     auto plan = spec ? core::plan_mounts(*spec, core::PlanContext{"a", true})
                      : Result<core::MountPlan>(fail(EINVAL, "spec"));
-    auto loop = sys::attach_loop(d + "/squashfs.img");
+    auto loop = os::attach_loop(d + "/squashfs.img");
     bool ready = plan && loop &&
-                 sys::mount(loop->path, d + "/root", "squashfs", MS_RDONLY, "") &&
-                 sys::mount("tmpfs", d + "/persist", "tmpfs", 0, "mode=0755") &&
-                 sys::mount("tmpfs", d + "/store", "tmpfs", 0, "mode=0700");
+                 os::mount(loop->path, d + "/root", "squashfs", MS_RDONLY, "") &&
+                 os::mount("tmpfs", d + "/persist", "tmpfs", 0, "mode=0755") &&
+                 os::mount("tmpfs", d + "/store", "tmpfs", 0, "mode=0700");
     if (!ready) {
         state.SkipWithError("setup failed (spec, loop device or mounts)");
         return;
@@ -131,9 +131,9 @@ void BM_ApplyPlan(benchmark::State& state) {
         state.ResumeTiming();
     }
     state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(plan->mounts.size()));
-    (void)sys::umount(d + "/root", MNT_DETACH);
-    (void)sys::umount(d + "/persist", MNT_DETACH);
-    (void)sys::umount(d + "/store", MNT_DETACH);
+    (void)os::umount(d + "/root", MNT_DETACH);
+    (void)os::umount(d + "/persist", MNT_DETACH);
+    (void)os::umount(d + "/store", MNT_DETACH);
 }
 BENCHMARK(BM_ApplyPlan)->Unit(benchmark::kMicrosecond)->UseRealTime();
 

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "core/boot_record.h"
-#include "sys/atomic_file.h"
-#include "sys/unique_fd.h"
+#include "os/atomic_file.h"
+#include "base/unique_fd.h"
 
 namespace imageinit {
 namespace {
@@ -38,11 +38,11 @@ void BM_RecordUpdateFsync(benchmark::State& state) {
         state.SkipWithError("mkdtemp failed");
         return;
     }
-    sys::UniqueFd dir(::open(tmpl.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    UniqueFd dir(::open(tmpl.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
     core::BootRecord r = full_record();
     for (auto _ : state) {
         ++r.boot_count;  // a different record each time, as on a real boot
-        auto w = sys::write_file_atomic(dir.get(), "state", core::encode_record(r));
+        auto w = os::write_file_atomic(dir.get(), "state", core::encode_record(r));
         if (!w) state.SkipWithError(w.error().message.c_str());
     }
     std::error_code ec;

@@ -137,8 +137,8 @@ Descriptor descriptor_for(const std::string& data, int64_t size) {
     return d;
 }
 
-sys::UniqueFd file_with(const std::string& path, const std::string& data) {
-    sys::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+UniqueFd file_with(const std::string& path, const std::string& data) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     EXPECT_EQ(::write(fd.get(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
     ::lseek(fd.get(), 0, SEEK_SET);
     return fd;
@@ -235,19 +235,19 @@ using DeepTree = TempDir;
 
 TEST_F(DeepTree, SixtyThousandLevelsAreWalkedAndRemovedWithoutRecursion) {
     constexpr int kDepth = 60000;
-    sys::UniqueFd root = std::move(open_dir(dir_)).value();
+    UniqueFd root = std::move(open_dir(dir_)).value();
     ASSERT_EQ(::mkdirat(root.get(), "t", 0755), 0);
-    sys::UniqueFd cur = std::move(open_dir_at(root.get(), "t")).value();
+    UniqueFd cur = std::move(open_dir_at(root.get(), "t")).value();
     for (int i = 0; i < kDepth; ++i) {
         ASSERT_EQ(::mkdirat(cur.get(), "d", 0755), 0);
         cur = std::move(open_dir_at(cur.get(), "d")).value();
     }
-    sys::UniqueFd file(::openat(cur.get(), "suid", O_CREAT | O_WRONLY | O_CLOEXEC, 0755));
+    UniqueFd file(::openat(cur.get(), "suid", O_CREAT | O_WRONLY | O_CLOEXEC, 0755));
     ASSERT_TRUE(file);
     ASSERT_EQ(::fchmod(file.get(), 04755), 0);
     file.reset();
     cur.reset();
-    sys::UniqueFd t = std::move(open_dir_at(root.get(), "t")).value();
+    UniqueFd t = std::move(open_dir_at(root.get(), "t")).value();
     auto report = report_tree(t.get());
     ASSERT_TRUE(report) << report.error().message;
     EXPECT_EQ(report->max_depth, static_cast<size_t>(kDepth + 1));

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "fuzz_targets.h"
-#include "sys/resolve.h"
+#include "os/resolve.h"
 
 namespace imageinit::fuzz {
 namespace {
@@ -120,12 +120,12 @@ void fuzz_resolve(const uint8_t* data, size_t size) {
     path = path.substr(0, path.find('\0'));  // a C string stops there anyway
 
     for (int flags : {O_PATH, O_PATH | O_DIRECTORY, O_RDONLY | O_NOFOLLOW}) {
-        auto fd = sys::open_in_root(tree.root_fd(), path, flags);
+        auto fd = os::open_in_root(tree.root_fd(), path, flags);
         if (fd) {
             FUZZ_CHECK(tree.inside(fd->get()),
                        "open_in_root('" + path + "') escaped to " + where_of(fd->get()));
         }
-        auto beneath = sys::open_beneath_no_symlinks(tree.root_fd(), path, flags);
+        auto beneath = os::open_beneath_no_symlinks(tree.root_fd(), path, flags);
         if (beneath) {
             FUZZ_CHECK(
                 tree.inside(beneath->get()),

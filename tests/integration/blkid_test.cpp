@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "sys/blkid.h"
-#include "sys/loop.h"
+#include "os/blkid.h"
+#include "os/loop.h"
 #include "namespace_fixture.h"
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 using imageinit::testing::NamespaceTest;
@@ -140,4 +140,4 @@ TEST(PickDevice, SingleMatchWinsAnywhereAndNoMatchIsAnError) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

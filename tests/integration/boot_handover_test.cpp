@@ -8,14 +8,14 @@
 #include <chrono>
 #include <set>
 
-#include "sys/devwait.h"
-#include "sys/files.h"
-#include "sys/loop.h"
-#include "sys/mount.h"
-#include "sys/switch_root.h"
+#include "os/devwait.h"
+#include "os/files.h"
+#include "os/loop.h"
+#include "os/mount.h"
+#include "os/switch_root.h"
 #include "namespace_fixture.h"
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 using imageinit::testing::NamespaceTest;
@@ -132,4 +132,4 @@ TEST_F(NamespaceTest, DeviceWaiterWakesOnAUevent) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

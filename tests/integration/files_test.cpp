@@ -3,10 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sys/files.h"
+#include "os/files.h"
 #include "namespace_fixture.h"
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 using imageinit::testing::NamespaceTest;
@@ -65,4 +65,4 @@ TEST_F(NamespaceTest, ReadFileRefusesMoreThanTheBound) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

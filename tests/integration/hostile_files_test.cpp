@@ -23,8 +23,8 @@
 #include "core/kexec_decision.h"
 #include "core/mount_spec.h"
 #include "namespace_fixture.h"
-#include "sys/files.h"
-#include "sys/safe_open.h"
+#include "os/files.h"
+#include "os/safe_open.h"
 
 namespace imageinit::boot {
 namespace {
@@ -45,7 +45,7 @@ std::string slurp(const std::string& path) {
 
 // A unix socket bound at PATH (left behind when the fd closes).
 bool make_socket(const std::string& path) {
-    sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
     struct sockaddr_un addr = {};
     addr.sun_family = AF_UNIX;
     if (!fd || path.size() >= sizeof(addr.sun_path)) return false;
@@ -80,40 +80,40 @@ TEST_F(HostileFiles, OpenCheckedNamesEverySpecialFileAndNeverBlocks) {
         ASSERT_TRUE(sh("mkdir -p " + root + "/d && mkfifo " + root + "/fifo && mknod " + root +
                        "/chr c 1 3 && ln -s d " + root + "/link && echo x > " + root + "/file"));
         ASSERT_TRUE(make_socket(root + "/sock"));
-        sys::UniqueFd dir(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd dir(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         struct Case {
             const char* name;
-            sys::Scope scope;
+            os::Scope scope;
             const char* message;
         };
         const std::vector<Case> cases = {
-            {"fifo", sys::Scope::kPartition, "'fifo' is a fifo, not a regular file"},
-            {"fifo", sys::Scope::kImage, "'fifo' is a fifo, not a regular file"},
-            {"sock", sys::Scope::kImage, "'sock' is a socket, not a regular file"},
-            {"chr", sys::Scope::kImage, "'chr' is a character device, not a regular file"},
-            {"chr", sys::Scope::kPartition, "'chr' is a character device, not a regular file"},
-            {"d", sys::Scope::kPartition, "'d' is a directory, not a regular file"},
-            {"link", sys::Scope::kPartition,
+            {"fifo", os::Scope::kPartition, "'fifo' is a fifo, not a regular file"},
+            {"fifo", os::Scope::kImage, "'fifo' is a fifo, not a regular file"},
+            {"sock", os::Scope::kImage, "'sock' is a socket, not a regular file"},
+            {"chr", os::Scope::kImage, "'chr' is a character device, not a regular file"},
+            {"chr", os::Scope::kPartition, "'chr' is a character device, not a regular file"},
+            {"d", os::Scope::kPartition, "'d' is a directory, not a regular file"},
+            {"link", os::Scope::kPartition,
              "'link' is or passes through a symlink: symlinks on this partition are never "
              "followed"},
         };
         for (const Case& c : cases) {
-            auto r = sys::read_checked(dir.get(), c.name, c.scope, 100);
+            auto r = os::read_checked(dir.get(), c.name, c.scope, 100);
             ASSERT_FALSE(r) << c.name;
             EXPECT_EQ(r.error().message, c.message) << c.name;
         }
-        auto not_dir = sys::open_checked(dir.get(), "fifo", sys::Scope::kPartition,
-                                         sys::Want::kDir, O_PATH);
+        auto not_dir = os::open_checked(dir.get(), "fifo", os::Scope::kPartition,
+                                         os::Want::kDir, O_PATH);
         ASSERT_FALSE(not_dir);
         EXPECT_EQ(not_dir.error().message, "'fifo' is a fifo, not a directory");
         // In an image a symlink is legitimate: followed, inside the root.
-        EXPECT_TRUE(sys::open_checked(dir.get(), "/link", sys::Scope::kImage, sys::Want::kDir));
+        EXPECT_TRUE(os::open_checked(dir.get(), "/link", os::Scope::kImage, os::Want::kDir));
         // Bounded: one byte over the limit is EFBIG.
-        auto big = sys::read_checked(dir.get(), "file", sys::Scope::kPartition, 1);
+        auto big = os::read_checked(dir.get(), "file", os::Scope::kPartition, 1);
         ASSERT_FALSE(big);
         EXPECT_EQ(big.error().code, EFBIG);
-        EXPECT_EQ(sys::read_checked(dir.get(), "file", sys::Scope::kPartition, 2).value(), "x\n");
-        auto missing = sys::read_checked(dir.get(), "nothing", sys::Scope::kPartition, 2);
+        EXPECT_EQ(os::read_checked(dir.get(), "file", os::Scope::kPartition, 2).value(), "x\n");
+        auto missing = os::read_checked(dir.get(), "nothing", os::Scope::kPartition, 2);
         ASSERT_FALSE(missing);
         EXPECT_EQ(missing.error().code, ENOENT);
     });

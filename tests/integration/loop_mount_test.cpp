@@ -10,13 +10,13 @@
 #include <fstream>
 #include <thread>
 
-#include "sys/blkid.h"
-#include "sys/files.h"
-#include "sys/loop.h"
-#include "sys/mount.h"
+#include "os/blkid.h"
+#include "os/files.h"
+#include "os/loop.h"
+#include "os/mount.h"
 #include "namespace_fixture.h"
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 using imageinit::testing::NamespaceTest;
@@ -178,4 +178,4 @@ TEST_F(NamespaceTest, BindFdsAppliesReadOnlyToTheNewMount) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

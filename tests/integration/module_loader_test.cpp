@@ -1,7 +1,7 @@
 // ModuleLoader on a module folder made here: index parsing from files, the errors a boot would
 // log, and finit_module(2) refusing a file that is not a module (nothing is ever inserted into
 // this machine's kernel; the QEMU tier loads real modules at every boot).
-#include "sys/module_loader.h"
+#include "os/module_loader.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,9 +9,9 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "sys/files.h"
+#include "os/files.h"
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 class ModuleLoaderTest : public ::testing::Test {
@@ -90,4 +90,4 @@ TEST_F(ModuleLoaderTest, ListFileSkipsCommentsAndNamesFailingLines) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

@@ -1,6 +1,6 @@
-// sys::run_process against real processes: exit codes, the exact environment, the time limit
+// os::run_process against real processes: exit codes, the exact environment, the time limit
 // (the whole process group is killed), and programs that cannot be executed.
-#include "sys/process.h"
+#include "os/process.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <string>
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 using namespace std::chrono_literals;
@@ -124,4 +124,4 @@ TEST(RunProcess, SaysWhenAProgramCannotBeExecuted) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

@@ -9,10 +9,10 @@
 
 #include "boot/reset_persist_ops.h"
 #include "namespace_fixture.h"
-#include "sys/blkid.h"
-#include "sys/files.h"
-#include "sys/loop.h"
-#include "sys/persist_format.h"
+#include "os/blkid.h"
+#include "os/files.h"
+#include "os/loop.h"
+#include "os/persist_format.h"
 
 namespace imageinit::boot {
 namespace {
@@ -32,9 +32,9 @@ TEST_F(NamespaceTest, ResetRecreatesExt4EmptyWithItsLabelAndUuid) {
                    " && echo precious > " + tree + "/shared/etc/old-file && mkfs.ext4 -q -b 4096"
                    " -L PERSIST -U " + kUuid + " -d " + tree + " " + img + " 16M"));
     in_namespace([&] {
-        auto loop = sys::attach_loop(img, false);
+        auto loop = os::attach_loop(img, false);
         ASSERT_TRUE(loop) << loop.error().message;
-        auto state = sys::open_dir(path("state"));
+        auto state = os::open_dir(path("state"));
         ASSERT_TRUE(state);
         RealResetOps ops(state->get());
         ASSERT_TRUE(ops.write_request(core::encode_reset_request({})));
@@ -50,7 +50,7 @@ TEST_F(NamespaceTest, ResetRecreatesExt4EmptyWithItsLabelAndUuid) {
         EXPECT_FALSE(exists(path("state/imageinit/reset-request")));
         EXPECT_FALSE(exists(path("state/imageinit/persist.key")));  // ext4: no key
 
-        auto id = sys::probe_identity(loop->path);
+        auto id = os::probe_identity(loop->path);
         ASSERT_TRUE(id) << id.error().message;
         EXPECT_EQ(id->fstype, "ext4");
         EXPECT_EQ(id->label, "PERSIST");
@@ -77,9 +77,9 @@ TEST_F(NamespaceTest, LuksFormatLeavesAHeaderOnlyTheNewKeyOpens) {
                    " --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file " +
                    path("old.key") + " " + img));
     in_namespace([&] {
-        auto loop = sys::attach_loop(img, false);
+        auto loop = os::attach_loop(img, false);
         ASSERT_TRUE(loop) << loop.error().message;
-        auto state = sys::open_dir(path("state"));
+        auto state = os::open_dir(path("state"));
         ASSERT_TRUE(state);
         RealResetOps ops(state->get());
         auto key = ops.new_key();
@@ -100,7 +100,7 @@ TEST_F(NamespaceTest, LuksFormatLeavesAHeaderOnlyTheNewKeyOpens) {
                        path("state/imageinit/persist.key") + " " + loop->path));
         EXPECT_FALSE(sh("cryptsetup open --test-passphrase --key-file " + path("old.key") + " " +
                         loop->path + " 2>/dev/null"));
-        auto id = sys::probe_identity(loop->path);
+        auto id = os::probe_identity(loop->path);
         ASSERT_TRUE(id);
         EXPECT_EQ(id->fstype, "crypto_LUKS");
         EXPECT_EQ(id->label, "PERSIST");
@@ -110,7 +110,7 @@ TEST_F(NamespaceTest, LuksFormatLeavesAHeaderOnlyTheNewKeyOpens) {
 
 TEST_F(NamespaceTest, MkfsOfAMissingDeviceNamesItAndTheProgram) {
     in_namespace([&] {
-        auto r = sys::mkfs_ext4(path("no-such-device"), "PERSIST", "");
+        auto r = os::mkfs_ext4(path("no-such-device"), "PERSIST", "");
         ASSERT_FALSE(r);
         EXPECT_NE(r.error().message.find("mke2fs '" + path("no-such-device") + "': exit status"),
                   std::string::npos) << r.error().message;

@@ -4,12 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sys/files.h"
-#include "sys/mount.h"
-#include "sys/resolve.h"
+#include "os/files.h"
+#include "os/mount.h"
+#include "os/resolve.h"
 #include "namespace_fixture.h"
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 using imageinit::testing::NamespaceTest;
@@ -128,4 +128,4 @@ TEST_F(NamespaceTest, MountOnFdIsNotRedirectedBySymlinkSwap) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

@@ -5,7 +5,7 @@
 
 #include "core/tpm_policy.h"
 #include "swtpm_fixture.h"
-#include "sys/tpm2.h"
+#include "os/tpm2.h"
 
 using namespace imageinit;
 
@@ -16,13 +16,13 @@ const std::string kRootB = "0000000000000000000000000000000000000000000000000000
 
 class Tpm2Swtpm : public SwtpmFixture {
 protected:
-    sys::Tpm2 open() {
-        auto t = sys::Tpm2::open(interface());
+    os::Tpm2 open() {
+        auto t = os::Tpm2::open(interface());
         EXPECT_TRUE(t) << t.error().message;
         return std::move(*t);
     }
     // What a slot attempt does: reset the slot PCR, extend the slot's measurement.
-    static void measure(sys::Tpm2& tpm, const std::string& roothash) {
+    static void measure(os::Tpm2& tpm, const std::string& roothash) {
         ASSERT_TRUE(tpm.pcr_reset(core::kSlotPcr));
         ASSERT_TRUE(tpm.pcr_extend(core::kSlotPcr, core::slot_measurement(roothash)));
     }
@@ -81,7 +81,7 @@ TEST_F(Tpm2Swtpm, SealedKeyUnsealsOnlyWithItsSlotMeasuredAndBeforeBootDone) {
 
 TEST_F(Tpm2Swtpm, ClearedTpmCannotLoadTheSealedKey) {
     auto policy = core::policy_pcr_digest(core::expected_pcrs(kRootA, {}));
-    sys::SealedKey sealed;
+    os::SealedKey sealed;
     {
         auto tpm = open();
         auto s = tpm.seal(*policy, {42, 42, 42, 42});
@@ -96,7 +96,7 @@ TEST_F(Tpm2Swtpm, ClearedTpmCannotLoadTheSealedKey) {
 }
 
 TEST_F(Tpm2Swtpm, NoTpmAtTheInterfaceIsAClearError) {
-    auto t = sys::Tpm2::open("device:/nonexistent/tpmrm0");
+    auto t = os::Tpm2::open("device:/nonexistent/tpmrm0");
     ASSERT_FALSE(t);
     EXPECT_NE(t.error().message.find("no TPM"), std::string::npos) << t.error().message;
 }

@@ -13,8 +13,8 @@
 #include "core/tpm_policy.h"
 #include "swtpm_fixture.h"
 #include "boot/tpm_unlock.h"
-#include "sys/luks_tokens.h"
-#include "sys/process.h"
+#include "os/luks_tokens.h"
+#include "os/process.h"
 
 using namespace imageinit;
 namespace fs = std::filesystem;
@@ -47,7 +47,7 @@ protected:
         persist_ = (dir_ / "persist.luks").string();
         std::ofstream(persist_).close();
         fs::resize_file(persist_, 32 << 20);
-        auto r = sys::run_process({"/usr/sbin/cryptsetup", "luksFormat", "--batch-mode", "--type",
+        auto r = os::run_process({"/usr/sbin/cryptsetup", "luksFormat", "--batch-mode", "--type",
                                    "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
                                    "1000", "--key-file", (dir_ / "machine.key").string(), persist_},
                                   {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, std::chrono::seconds(60));
@@ -57,25 +57,25 @@ protected:
         if (!dir_.empty()) fs::remove_all(dir_);
         SwtpmFixture::TearDown();
     }
-    sys::ProcessResult imageinit(std::vector<std::string> args) {
+    os::ProcessResult imageinit(std::vector<std::string> args) {
         std::vector<std::string> argv = {bin_};
         argv.insert(argv.end(), args.begin(), args.end());
         for (const char* o : {"--state-dir", "state", "--run-dir", "run", "--persist-dir", "persist"})
             argv.push_back(o[0] == '-' ? std::string(o) : (dir_ / o).string());
-        auto r = sys::run_process(argv,
+        auto r = os::run_process(argv,
                                   {"IMAGEINIT_PERSIST_DEVICE=" + persist_,
                                    "IMAGEINIT_TPM=" + interface(), "PATH=/usr/sbin:/usr/bin"},
                                   std::chrono::seconds(120), 64 << 10);
         EXPECT_TRUE(r) << r.error().message;
-        return r ? *r : sys::ProcessResult{};
+        return r ? *r : os::ProcessResult{};
     }
-    sys::CryptDevice header() {
-        auto cd = sys::CryptDevice::open(persist_);
+    os::CryptDevice header() {
+        auto cd = os::CryptDevice::open(persist_);
         EXPECT_TRUE(cd);
         EXPECT_EQ(cd->api().crypt_load(cd->get(), CRYPT_LUKS2, nullptr), 0);
         return std::move(*cd);
     }
-    Result<sys::KeyStageResult> unlock(const std::string& slot, const std::string& roothash) {
+    Result<os::KeyStageResult> unlock(const std::string& slot, const std::string& roothash) {
         auto cd = header();
         boot::TpmUnlockOptions o;
         o.interface = interface();
@@ -111,7 +111,7 @@ TEST_F(TpmEnroll, EnrolledImageUnsealsForeignImageFailsItsSlotRecoveryKeyOpens) 
               std::string::npos) << b.error().message;
 
     auto cd = header();
-    EXPECT_TRUE(sys::keyslot_of(cd, std::vector<uint8_t>(recovery.begin(), recovery.end())));
+    EXPECT_TRUE(os::keyslot_of(cd, std::vector<uint8_t>(recovery.begin(), recovery.end())));
 }
 
 TEST_F(TpmEnroll, ClearedTpmLeavesTheRecoveryPathsWithTheReason) {
@@ -130,14 +130,14 @@ TEST_F(TpmEnroll, MarkGoodRetiresKeysOfImagesNoLongerInstalled) {
     ASSERT_EQ(imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string()}).exit_code, 0);
     {
         auto cd = header();
-        EXPECT_GE(sys::read_tokens(cd, "imageinit-tpm2").size(), 1u);
+        EXPECT_GE(os::read_tokens(cd, "imageinit-tpm2").size(), 1u);
     }
     fs::remove(dir_ / "state/slots/a.img.roothash");  // slot a now holds an unmeasured image
     write(dir_ / "state/slots/a.img.roothash", kRootB + "\n");
     auto r = imageinit({"mark-good", "--no-checks"});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     auto cd = header();
-    auto left = sys::read_tokens(cd, "imageinit-tpm2");
+    auto left = os::read_tokens(cd, "imageinit-tpm2");
     for (const auto& t : left) EXPECT_NE(t.json.find(kRootB), std::string::npos) << t.json;
     EXPECT_NE(r.output.find("retired 1 key"), std::string::npos) << r.output;
 }

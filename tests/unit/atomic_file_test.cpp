@@ -1,7 +1,7 @@
 // The atomic record update: a modelled filesystem cut at every operation (with torn writes and
 // every mix of lost data and lost directory changes) must always leave the old or the new record;
 // then the real syscalls in a temp directory.
-#include "sys/atomic_file.h"
+#include "os/atomic_file.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,9 +14,9 @@
 #include <sstream>
 
 #include "core/boot_record.h"
-#include "sys/unique_fd.h"
+#include "base/unique_fd.h"
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 using core::BootRecord;
@@ -291,4 +291,4 @@ TEST_F(AtomicFileOnDisk, BadDirectoryFdReportsTheCall) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

@@ -9,7 +9,7 @@
 #include <new>
 #include <string>
 
-#include "sys/log.h"
+#include "base/log.h"
 
 // GCC cannot see that these operators replace the global ones and takes free() after an
 // inlined operator new for a mismatch.

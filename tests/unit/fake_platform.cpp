@@ -237,7 +237,7 @@ Result<AttachedImage> FakePlatform::attach_loop(const std::string& file) {
 Result<Dir> FakePlatform::open_dir(const std::string& path) {
     TRY(injected("open", path));
     if (kind_of(path) != Kind::kDir) return sys_error("open", path, ENOENT);
-    return Dir{sys::UniqueFd(), path};
+    return Dir{UniqueFd(), path};
 }
 
 Result<Dir> FakePlatform::open_in_root(const Dir& root, const std::string& path, bool want_dir) {
@@ -246,7 +246,7 @@ Result<Dir> FakePlatform::open_in_root(const Dir& root, const std::string& path,
     Kind kind = kind_of(full);
     if (kind == Kind::kNone) return sys_error("openat2", full, ENOENT);
     if (want_dir && kind != Kind::kDir) return sys_error("openat2", full, ENOTDIR);
-    return Dir{sys::UniqueFd(), full};
+    return Dir{UniqueFd(), full};
 }
 
 Result<Dir> FakePlatform::open_mount_point(const Dir& root, const std::string& path) {
@@ -290,7 +290,7 @@ Result<Dir> FakePlatform::make_dirs(const Dir& base, const std::string& rel) {
     TRY(injected("mkdir", full));
     if (!visible(full) || kind_of(base.path) != Kind::kDir) return sys_error("mkdir", full, ENOENT);
     dirs_.insert(full);
-    return Dir{sys::UniqueFd(), full};
+    return Dir{UniqueFd(), full};
 }
 
 Result<Dir> FakePlatform::make_persist_dir(const Dir& persist_root, const std::string& rel,

@@ -54,13 +54,13 @@ Result<std::vector<std::string>> FakeProcesses::list_executables(const std::stri
     return it == executables.end() ? std::vector<std::string>{} : it->second;
 }
 
-Result<sys::ProcessResult> FakeProcesses::run_program(const std::vector<std::string>& argv,
+Result<os::ProcessResult> FakeProcesses::run_program(const std::vector<std::string>& argv,
                                                       const std::vector<std::string>& env,
                                                       std::chrono::milliseconds limit,
                                                       size_t capture_bytes) {
     (void)env, (void)limit, (void)capture_bytes;
     model_.note("run " + argv.at(0));
-    sys::ProcessResult r;
+    os::ProcessResult r;
     auto it = exits.find(argv.at(0));
     r.exit_code = it == exits.end() ? 0 : it->second;
     return r;

@@ -58,7 +58,7 @@ class FakeProcesses : public Processes {
     std::map<std::string, int> exits;  // full path -> exit status
 
     Result<std::vector<std::string>> list_executables(const std::string& dir) override;
-    Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
+    Result<os::ProcessResult> run_program(const std::vector<std::string>& argv,
                                            const std::vector<std::string>& env,
                                            std::chrono::milliseconds limit,
                                            size_t capture_bytes = 0) override;

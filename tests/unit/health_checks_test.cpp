@@ -12,26 +12,26 @@ namespace {
 using std::chrono::milliseconds;
 constexpr milliseconds kLimit{60000};
 
-sys::ProcessResult exited(int code, std::string output = "") {
-    sys::ProcessResult r;
+os::ProcessResult exited(int code, std::string output = "") {
+    os::ProcessResult r;
     r.exit_code = code;
     r.output = std::move(output);
     return r;
 }
 
-sys::ProcessResult timed_out(std::string output = "") {
-    sys::ProcessResult r;
+os::ProcessResult timed_out(std::string output = "") {
+    os::ProcessResult r;
     r.timed_out = true;
     r.signal = 9;
     r.output = std::move(output);
     return r;
 }
 
-CheckOutcome required(std::string name, Result<sys::ProcessResult> run) {
+CheckOutcome required(std::string name, Result<os::ProcessResult> run) {
     return {CheckKind::kRequired, std::move(name), std::move(run)};
 }
 
-CheckOutcome wanted(std::string name, Result<sys::ProcessResult> run) {
+CheckOutcome wanted(std::string name, Result<os::ProcessResult> run) {
     return {CheckKind::kWanted, std::move(name), std::move(run)};
 }
 
@@ -75,7 +75,7 @@ TEST(HealthJudge, TimedOutRequiredCheckFails) {
 }
 
 TEST(HealthJudge, RequiredCheckKilledByASignalFails) {
-    sys::ProcessResult r;
+    os::ProcessResult r;
     r.signal = 11;
     auto v = judge_health({required("10-crash", r)}, kLimit);
     ASSERT_EQ(v.failed_required.size(), 1u);
@@ -83,7 +83,7 @@ TEST(HealthJudge, RequiredCheckKilledByASignalFails) {
 }
 
 TEST(HealthJudge, RequiredCheckThatCannotRunFails) {
-    Result<sys::ProcessResult> r = fail(EACCES, "cannot execute '/x': Permission denied");
+    Result<os::ProcessResult> r = fail(EACCES, "cannot execute '/x': Permission denied");
     auto v = judge_health({required("10-x", r)}, kLimit);
     ASSERT_EQ(v.failed_required.size(), 1u);
     EXPECT_EQ(v.failed_required[0], "required/10-x: cannot execute '/x': Permission denied");
@@ -142,7 +142,7 @@ class ChecksPlatform : public Processes {
         auto d = dirs.find(dir);
         return d == dirs.end() ? std::vector<std::string>{} : d->second;
     }
-    Result<sys::ProcessResult> run_program(const std::vector<std::string>& argv,
+    Result<os::ProcessResult> run_program(const std::vector<std::string>& argv,
                                            const std::vector<std::string>& env,
                                            milliseconds limit, size_t capture_bytes) override {
         ran.push_back(argv.at(0) + " " + env.back() + " " + std::to_string(limit.count()));

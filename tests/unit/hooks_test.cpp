@@ -12,8 +12,8 @@ HookContext ctx(bool degraded = false) {
     return HookContext{kStagePrePivot, "b", "/sysroot", "/run/imageinit/persist", degraded};
 }
 
-sys::ProcessResult exited(int code) {
-    sys::ProcessResult r;
+os::ProcessResult exited(int code) {
+    os::ProcessResult r;
     r.exit_code = code;
     return r;
 }
@@ -58,7 +58,7 @@ TEST(HookJudge, NonZeroExitIsAWarningOnly) {
 }
 
 TEST(HookJudge, TimeoutIsAWarningOnly) {
-    sys::ProcessResult r;
+    os::ProcessResult r;
     r.timed_out = true;
     r.signal = 9;
     std::vector<std::string> w;
@@ -77,7 +77,7 @@ TEST(HookJudge, ExitHundredRejectsTheSlot) {
 
 TEST(HookJudge, AHookThatCannotRunIsAWarning) {
     std::vector<std::string> w;
-    Result<sys::ProcessResult> r = fail(ENOENT, "cannot execute '/x': No such file or directory");
+    Result<os::ProcessResult> r = fail(ENOENT, "cannot execute '/x': No such file or directory");
     EXPECT_TRUE(judge_hook(ctx(), {"10-x", r}, milliseconds(1000), w));
     ASSERT_EQ(w.size(), 1u);
     EXPECT_NE(w[0].find("cannot execute"), std::string::npos);

@@ -1,11 +1,11 @@
-// sys::run_isolated: the child's answer, its error and its crash reach the parent as results.
-#include "sys/isolated.h"
+// os::run_isolated: the child's answer, its error and its crash reach the parent as results.
+#include "os/isolated.h"
 
 #include <gtest/gtest.h>
 
 #include <csignal>
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 TEST(Isolated, AnswerAndErrorPassThrough) {
@@ -30,4 +30,4 @@ TEST(Isolated, CrashInTheChildIsAnErrorOfTheParent) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

@@ -1,7 +1,7 @@
-// sys::sign_root_hash / verify_root_hash (libcrypto, dlopen'ed) with known answers: a signature
+// os::sign_root_hash / verify_root_hash (libcrypto, dlopen'ed) with known answers: a signature
 // verifies, a tampered root hash, another signer or a truncated file is refused, and the format
 // is the one `openssl smime` (systemd's documented signing command) writes and reads.
-#include "sys/root_hash_signature.h"
+#include "os/root_hash_signature.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include <sstream>
 #include <string>
 
-namespace imageinit::sys {
+namespace imageinit::os {
 namespace {
 
 namespace fs = std::filesystem;
@@ -155,4 +155,4 @@ TEST_F(RootHashSignature, SignatureVerifiesWithOpensslSmime) {
 }
 
 }  // namespace
-}  // namespace imageinit::sys
+}  // namespace imageinit::os

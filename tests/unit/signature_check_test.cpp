@@ -11,7 +11,7 @@
 
 #include "boot/boot_sequence.h"
 #include "fake_platform.h"
-#include "sys/root_hash_signature.h"
+#include "os/root_hash_signature.h"
 
 namespace imageinit::boot {
 namespace {
@@ -41,16 +41,16 @@ class SignatureCheck : public ::testing::Test {
             ASSERT_EQ(std::system(cmd.c_str()), 0);
         }
         vendor_cert_ = slurp(dir / "vendor.crt");
-        vendor_sig_ = *sys::sign_root_hash(kHash, slurp(dir / "vendor.key"), vendor_cert_);
+        vendor_sig_ = *os::sign_root_hash(kHash, slurp(dir / "vendor.key"), vendor_cert_);
         other_sig_ =
-            *sys::sign_root_hash(kHash, slurp(dir / "other.key"), slurp(dir / "other.crt"));
+            *os::sign_root_hash(kHash, slurp(dir / "other.key"), slurp(dir / "other.crt"));
         fs::remove_all(dir);
     }
     void SetUp() override {
         auto m = fake.mount_path("LABEL=STATE", paths::kStateMount, "ext4", 0, "");
         ASSERT_TRUE(m);
         mounted = std::move(*m);  // the fake unmounts when the undo goes
-        state = Dir{sys::UniqueFd(), paths::kStateMount};
+        state = Dir{UniqueFd(), paths::kStateMount};
     }
     Result<std::string> check(const std::string& roothash = kHash) {
         return check_slot_signature(fake, "b", roothash, state);

@@ -28,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 std::string short_digest(const std::string& digest) { return digest.substr(0, 7 + 12) + "…"; }
 
 Result<void> fsync_dir(const std::string& dir) {
-    sys::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return fail_errno("open", dir);
     if (::fsync(fd.get()) != 0) return fail_errno("fsync", dir);
     return ok();
@@ -150,7 +150,7 @@ std::string cached_blob_path(const std::string& cache_root, const Descriptor& d)
 
 Result<VerifiedBlobWriter> VerifiedBlobWriter::open(const std::string& partial,
                                                     const Descriptor& d) {
-    sys::UniqueFd fd(::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    UniqueFd fd(::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return fail_errno("open", partial);
     // Two composes sharing the cache: the second waits for the first's download of this blob.
     if (::flock(fd.get(), LOCK_EX) != 0) return fail_errno("flock", partial);

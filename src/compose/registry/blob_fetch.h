@@ -10,8 +10,8 @@
 #include "compose/blob_verifier.h"
 #include "compose/oci_layout.h"
 #include "compose/registry/client.h"
-#include "core/result.h"
-#include "sys/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace imageinit::compose::registry {
 
@@ -31,11 +31,11 @@ class VerifiedBlobWriter {
     uint64_t bytes() const { return verifier_.bytes(); }
 
   private:
-    VerifiedBlobWriter(std::string path, const Descriptor& d, sys::UniqueFd fd)
+    VerifiedBlobWriter(std::string path, const Descriptor& d, UniqueFd fd)
         : path_(std::move(path)), desc_(d), fd_(std::move(fd)), verifier_(d) {}
     std::string path_;
     Descriptor desc_;
-    sys::UniqueFd fd_;
+    UniqueFd fd_;
     BlobVerifier verifier_;
 };
 

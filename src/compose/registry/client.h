@@ -15,7 +15,7 @@
 #include "compose/registry/http.h"
 #include "compose/registry/options.h"
 #include "compose/registry/reference.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose::registry {
 

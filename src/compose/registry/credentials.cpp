@@ -7,7 +7,7 @@
 #include <cerrno>
 
 #include "compose/subprocess.h"
-#include "sys/safe_open.h"
+#include "os/safe_open.h"
 
 namespace imageinit::compose::registry {
 namespace {
@@ -45,7 +45,7 @@ Result<std::optional<Credentials>> find_credentials(const std::vector<std::strin
                                                     std::string_view host,
                                                     std::string_view repository) {
     for (const std::string& file : files) {
-        auto text = sys::read_checked(AT_FDCWD, file, sys::Scope::kHost, kMaxAuthFile);
+        auto text = os::read_checked(AT_FDCWD, file, os::Scope::kHost, kMaxAuthFile);
         if (!text && text.error().code == ENOENT) continue;
         if (!text) return fail("auth file '" + file + "': " + text.error().message);
         auto found = lookup_auth(*text, host, repository);

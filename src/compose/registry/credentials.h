@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "compose/registry/auth_file.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose::registry {
 

@@ -15,7 +15,7 @@
 #include "compose/oci_layout.h"
 #include "compose/registry/source.h"
 #include "core/slot_source.h"
-#include "sys/safe_open.h"
+#include "os/safe_open.h"
 
 namespace imageinit::compose::registry {
 namespace {
@@ -54,12 +54,12 @@ Result<GcStats> collect(const GcOptions& opts) {
     for (const std::string& dir : opts.slots_dirs) {
         // The slots directory is on STATE: a sidecar there is read from the directory's fd,
         // never through a symlink and never waiting on a fifo (sys/safe_open.h).
-        sys::UniqueFd dir_fd =
-            TRY(sys::open_checked(AT_FDCWD, dir, sys::Scope::kHost, sys::Want::kDir));
+        UniqueFd dir_fd =
+            TRY(os::open_checked(AT_FDCWD, dir, os::Scope::kHost, os::Want::kDir));
         for (const std::string& name : TRY(list_dir(dir, false))) {
             if (!name.ends_with(".img.source")) continue;
             std::string path = dir + "/" + name;
-            auto text = sys::read_checked(dir_fd.get(), name, sys::Scope::kPartition, kMaxSidecar);
+            auto text = os::read_checked(dir_fd.get(), name, os::Scope::kPartition, kMaxSidecar);
             if (!text) return fail("'" + path + "': " + text.error().message + "; nothing removed");
             auto parsed = core::parse_slot_source(*text);
             if (!parsed) return fail("'" + path + "' is malformed; nothing removed");
@@ -76,7 +76,7 @@ Result<GcStats> collect(const GcOptions& opts) {
     for (auto it = keep_manifests.begin(); it != keep_manifests.end();) {
         const std::string hex = *it;
         std::string path = cached_manifest_path(cache, hex);
-        auto json = sys::read_checked(AT_FDCWD, path, sys::Scope::kHost, kMaxManifest);
+        auto json = os::read_checked(AT_FDCWD, path, os::Scope::kHost, kMaxManifest);
         if (!json && json.error().code != ENOENT)
             return fail("'" + path + "': " + json.error().message + "; nothing removed");
         if (!json && explicit_keep.count(hex))

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "sys/safe_open.h"
+#include "os/safe_open.h"
 
 namespace imageinit::compose::registry {
 namespace {
@@ -23,7 +23,7 @@ constexpr size_t kMaxErrorBody = 64 * 1024;
 // to it rather than replacing it, as containers/image does.
 constexpr const char* kSystemBundle = "/etc/ssl/certs/ca-certificates.crt";
 
-using Slist = sys::CHandle<curl_slist, curl_slist_free_all>;
+using Slist = CHandle<curl_slist, curl_slist_free_all>;
 
 struct Transfer {
     HttpResponse* resp;
@@ -95,7 +95,7 @@ constexpr size_t kMaxCertFile = 16 << 20;
 
 // A CA file --cert-dir or the system names: never waiting on a fifo (sys/safe_open.h).
 Result<std::string> read_cert_file(const std::string& path) {
-    return sys::read_checked(AT_FDCWD, path, sys::Scope::kHost, kMaxCertFile);
+    return os::read_checked(AT_FDCWD, path, os::Scope::kHost, kMaxCertFile);
 }
 
 }  // namespace

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/result.h"
-#include "sys/c_handle.h"
+#include "base/result.h"
+#include "base/c_handle.h"
 
 namespace imageinit::compose::registry {
 
@@ -54,7 +54,7 @@ class HttpClient {
                              const BodySink& sink, size_t limit, CURLcode* transport_code);
 
   private:
-    using Easy = sys::CHandle<CURL, curl_easy_cleanup>;
+    using Easy = CHandle<CURL, curl_easy_cleanup>;
     HttpClient() = default;
     Easy curl_;
     TlsOptions tls_;

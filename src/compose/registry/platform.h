@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "compose/oci_layout.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose::registry {
 

@@ -10,7 +10,7 @@
 #include "compose/oci_layout.h"
 #include "compose/registry/options.h"
 #include "compose/registry/reference.h"
-#include "core/result.h"
+#include "base/result.h"
 
 namespace imageinit::compose::registry {
 
