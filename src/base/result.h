@@ -18,12 +18,12 @@ struct Error {
 };
 
 class Unexpected {
-public:
+  public:
     explicit Unexpected(Error e) : error_(std::move(e)) {}
     const Error& error() const& { return error_; }
     Error&& error() && { return std::move(error_); }
 
-private:
+  private:
     Error error_;
 };
 
@@ -49,14 +49,15 @@ inline Unexpected fail_errno(std::string_view call, std::string_view path) {
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     using value_type = T;
     Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
     Result(Unexpected u) : v_(std::in_place_index<1>, std::move(u).error()) {}
     template <typename U>
-        requires std::is_constructible_v<T, U&&> && (!std::is_same_v<std::decay_t<U>, Result>) &&
-                 (!std::is_same_v<std::decay_t<U>, Unexpected>) && (!std::is_same_v<std::decay_t<U>, T>)
-    Result(U&& value) : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}
+    requires std::is_constructible_v<T, U&&> &&(!std::is_same_v<std::decay_t<U>, Result>)&&(
+        !std::is_same_v<std::decay_t<U>, Unexpected>)&&(!std::is_same_v<std::decay_t<U>, T>)
+        Result(U&& value)
+        : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}
 
     bool has_value() const { return v_.index() == 0; }
     explicit operator bool() const { return has_value(); }
@@ -76,13 +77,13 @@ public:
     const Error& error() const& { return std::get<1>(v_); }
     Error&& error() && { return std::get<1>(std::move(v_)); }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     using value_type = void;
     Result() = default;
     Result(Unexpected u) : error_(std::move(u).error()), ok_(false) {}
@@ -93,7 +94,7 @@ public:
     const Error& error() const& { return error_; }
     Error&& error() && { return std::move(error_); }
 
-private:
+  private:
     Error error_;
     bool ok_ = true;
 };
@@ -119,19 +120,19 @@ Result<T> add_context(Result<T> r, std::string_view context) {
 
 // TRY(expr): evaluates a Result; on error returns it from the enclosing function, otherwise
 // yields the value. Uses a GNU statement expression (g++ and clang both have it).
-#define TRY(expr)                                                          \
-    ({                                                                     \
-        auto&& try_result_ = (expr);                                       \
+#define TRY(expr)                                                                         \
+    ({                                                                                    \
+        auto&& try_result_ = (expr);                                                      \
         if (!try_result_) return ::imageinit::Unexpected(std::move(try_result_).error()); \
-        std::move(try_result_).value();                                    \
+        std::move(try_result_).value();                                                   \
     })
 
 // TRY_CTX(expr, "context"): as TRY, prefixing the error message with the context.
-#define TRY_CTX(expr, ctx)                                                 \
-    ({                                                                     \
-        auto&& try_result_ = (expr);                                       \
-        if (!try_result_)                                                  \
-            return ::imageinit::Unexpected(                                \
+#define TRY_CTX(expr, ctx)                                                         \
+    ({                                                                             \
+        auto&& try_result_ = (expr);                                               \
+        if (!try_result_)                                                          \
+            return ::imageinit::Unexpected(                                        \
                 ::imageinit::with_context(std::move(try_result_).error(), (ctx))); \
-        std::move(try_result_).value();                                    \
+        std::move(try_result_).value();                                            \
     })

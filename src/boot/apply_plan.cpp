@@ -71,7 +71,7 @@ Result<Applied> apply_plan(const Platform& p, const core::MountPlan& plan, const
                 continue;
             }
             return fail(target.error().code, where(ctx, m) + ": mount point '" + m.target +
-                                                  "': " + target.error().message);
+                                                 "': " + target.error().message);
         }
         auto guard = apply_one(p, m, i, ctx, *target);
         if (!guard) {

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "boot/seams.h"
 #include "core/mount_plan.h"
-#include "base/result.h"
 
 namespace imageinit::boot {
 

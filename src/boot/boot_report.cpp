@@ -32,8 +32,14 @@ std::string report_to_json(const BootReport& r, const std::vector<StepRecord>& s
     w.end_array();
     w.key("fallbacks").begin_array();
     for (const auto& f : r.fallbacks)
-        w.begin_object().key("slot").value(f.slot).key("step").value(f.step).key("reason")
-            .value(f.reason).end_object();
+        w.begin_object()
+            .key("slot")
+            .value(f.slot)
+            .key("step")
+            .value(f.step)
+            .key("reason")
+            .value(f.reason)
+            .end_object();
     w.end_array();
     w.key("steps").begin_array();
     for (const auto& s : steps) {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "boot/step_runner.h"
 #include "base/result.h"
+#include "boot/step_runner.h"
 
 namespace imageinit::boot {
 
@@ -18,9 +18,9 @@ struct Fallback {
 };
 
 struct BootReport {
-    std::string slot;                 // the slot handed over to
-    std::string why;                  // "primary, good", "fallback: ...", "forced by ..."
-    std::string image;                // file or device of the slot
+    std::string slot;   // the slot handed over to
+    std::string why;    // "primary, good", "fallback: ...", "forced by ..."
+    std::string image;  // file or device of the slot
     std::string fstype;
     std::string init;
     bool degraded = false;

@@ -6,11 +6,11 @@
 
 #include <set>
 
+#include "base/log.h"
 #include "boot/state_store.h"
 #include "core/mount_plan.h"
 #include "core/slot_select.h"
 #include "core/systemd_units.h"
-#include "base/log.h"
 
 namespace imageinit::boot {
 namespace {
@@ -56,8 +56,10 @@ Result<Handover> BootSequence::run() {
     if (auto location = TRY(locate_persist())) {
         // A LUKS2 PERSIST is unlocked inside each slot attempt, once the slot is measured (its
         // key may be sealed to the slot's image: docs/integrity.md, "TPM2").
-        if (location->fstype == "crypto_LUKS") persist_location_ = *location;
-        else persist_ = TRY(open_persist(*location));
+        if (location->fstype == "crypto_LUKS")
+            persist_location_ = *location;
+        else
+            persist_ = TRY(open_persist(*location));
     }
     TRY(steps_.run<void>("overlay-store", "", [&]() -> Result<void> {
         overlay_undo_ = TRY(p_.mounts.mount_path("tmpfs", paths::kOverlayStore, "tmpfs",
@@ -162,8 +164,8 @@ Result<Handover> BootSequence::run() {
             return p_.files.write_file(
                 paths::kReportFile, report_to_json(report_, steps_.records(), steps_.total_ms()));
         });
-        if (!reported) log::warning("no boot report for the booted system: " +
-                                    reported.error().message);
+        if (!reported)
+            log::warning("no boot report for the booted system: " + reported.error().message);
         if (auto units = write_systemd_units(prepared->plan); !units)
             log::warning("no mount units for systemd: " + units.error().message);
         for (auto& u : prepared->undo) u.commit();

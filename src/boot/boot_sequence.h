@@ -26,15 +26,15 @@ inline constexpr const char* kStateMount = "/run/imageinit/state";
 inline constexpr const char* kPersistMount = "/run/imageinit/persist";
 inline constexpr const char* kOverlayStore = "/run/imageinit/overlay";
 inline constexpr const char* kReportFile = "/run/imageinit/boot.json";
-inline constexpr const char* kSlotFile = "/run/imageinit/slot";  // the running slot, one line
-inline constexpr const char* kSystemdUnitDir = "systemd/system";   // below /run: runtime units
+inline constexpr const char* kSlotFile = "/run/imageinit/slot";   // the running slot, one line
+inline constexpr const char* kSystemdUnitDir = "systemd/system";  // below /run: runtime units
 }  // namespace paths
 
 struct Handover {
     std::string new_root;
     std::string init;
     std::vector<std::string> argv;  // argv[0] is the init path
-    bool kexec = false;  // reboot into the loaded slot kernel instead
+    bool kexec = false;             // reboot into the loaded slot kernel instead
 };
 
 // The persistent partition as found before the slot loop (find-persist): the device and its
@@ -57,52 +57,54 @@ struct OpenedPersist {
 };
 
 class BootSequence {
-public:
-  // PLATFORM: the seams, borrowed for the sequence's life. CMDLINE: this boot's command line,
-  // parsed once by the caller; it must outlive the sequence.
-  BootSequence(Platform platform, const core::KernelCmdline& cmdline, StepRunner& steps,
-               Clock::time_point start);
+  public:
+    // PLATFORM: the seams, borrowed for the sequence's life. CMDLINE: this boot's command line,
+    // parsed once by the caller; it must outlive the sequence.
+    BootSequence(Platform platform, const core::KernelCmdline& cmdline, StepRunner& steps,
+                 Clock::time_point start);
 
-  // On success every mount is in place under /sysroot, the report is written and the guards
-  // are committed: the caller switches root and executes the init. On failure everything done
-  // for every slot has been undone and the error says why the last candidate failed.
-  Result<Handover> run();
+    // On success every mount is in place under /sysroot, the report is written and the guards
+    // are committed: the caller switches root and executes the init. On failure everything done
+    // for every slot has been undone and the error says why the last candidate failed.
+    Result<Handover> run();
 
-  const BootReport& report() const { return report_; }
-  // Asked once, when the record is loaded: did the watchdog reset the machine during the last
-  // boot (WDIOF_CARDRESET)? If so that boot's attempt is recorded as a failed try (§14).
-  void set_watchdog_reset_probe(std::function<bool()> probe) { watchdog_reset_ = std::move(probe); }
-  // The factory reset's operations on the state partition below its root (boot/reset_persist.h);
-  // without them (unit tests) no reset is ever done.
-  void set_reset_ops(ResetOpsFactory make) { reset_ops_ = std::move(make); }
-  // Undone in reverse order of making: overlay store, persistent partition, state partition.
-  ~BootSequence() {
-      overlay_undo_.run();
-      persist_.reset();
-      unwind(base_undo_);
-  }
+    const BootReport& report() const { return report_; }
+    // Asked once, when the record is loaded: did the watchdog reset the machine during the last
+    // boot (WDIOF_CARDRESET)? If so that boot's attempt is recorded as a failed try (§14).
+    void set_watchdog_reset_probe(std::function<bool()> probe) {
+        watchdog_reset_ = std::move(probe);
+    }
+    // The factory reset's operations on the state partition below its root (boot/reset_persist.h);
+    // without them (unit tests) no reset is ever done.
+    void set_reset_ops(ResetOpsFactory make) { reset_ops_ = std::move(make); }
+    // Undone in reverse order of making: overlay store, persistent partition, state partition.
+    ~BootSequence() {
+        overlay_undo_.run();
+        persist_.reset();
+        unwind(base_undo_);
+    }
 
-  // What a slot attempt has made so far; its guards unwind when it is dropped.
-  struct Prepared {
-      Prepared() = default;
-      Prepared(Prepared&&) = default;
-      ~Prepared() { unwind(undo); }
-      std::vector<Undo> undo;
-      std::vector<std::string> mounts;
-      core::MountPlan plan;  // what apply-mounts made (systemd units are written from it)
-      std::vector<std::string> warnings;
-      std::string image, fstype, spec_file;
-      bool degraded = false;
-      bool kexec = false;  // the slot's own kernel is loaded
+    // What a slot attempt has made so far; its guards unwind when it is dropped.
+    struct Prepared {
+        Prepared() = default;
+        Prepared(Prepared&&) = default;
+        ~Prepared() { unwind(undo); }
+        std::vector<Undo> undo;
+        std::vector<std::string> mounts;
+        core::MountPlan plan;  // what apply-mounts made (systemd units are written from it)
+        std::vector<std::string> warnings;
+        std::string image, fstype, spec_file;
+        bool degraded = false;
+        bool kexec = false;  // the slot's own kernel is loaded
     };
     // The state one slot attempt passes from step to step (slot_attempt.cpp).
     struct SlotWork {
         std::string slot;
         std::string device;  // the image's block device: the loop device, partition or dm-verity
         bool verity = false;
-        std::string roothash;  // what dm-verity verified the image with (the TPM measures it)
+        std::string roothash;       // what dm-verity verified the image with (the TPM measures it)
         bool open_persist = false;  // a LUKS2 PERSIST is unlocked inside the attempt
-        std::optional<Dir> root;  // the mounted image
+        std::optional<Dir> root;    // the mounted image
         core::MountSpec spec;
         Prepared out;
     };

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "boot/seams.h"
 #include "base/result.h"
+#include "boot/seams.h"
 
 namespace imageinit::boot {
 
@@ -28,8 +28,8 @@ const char* check_kind_name(CheckKind kind);  // "required", "wanted"
 
 struct CheckOutcome {
     CheckKind kind;
-    std::string name;                 // file name in the kind's directory
-    Result<os::ProcessResult> run;   // an error: the check could not be started
+    std::string name;               // file name in the kind's directory
+    Result<os::ProcessResult> run;  // an error: the check could not be started
 };
 
 struct HealthVerdict {

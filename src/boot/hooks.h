@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "boot/seams.h"
 #include "base/result.h"
+#include "boot/seams.h"
 
 namespace imageinit::boot {
 

@@ -27,9 +27,10 @@ bool has_verity_data(RootFs& files, const core::BootConfig& cfg, const std::stri
            files.file_exists(sidecar(slot, ".roothash"));
 }
 
-Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity, const core::BootConfig& cfg,
-                                       const std::string& slot, const std::string& device,
-                                       const Dir& state_root, std::string* roothash_out) {
+Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
+                                       const core::BootConfig& cfg, const std::string& slot,
+                                       const std::string& device, const Dir& state_root,
+                                       std::string* roothash_out) {
     std::string tree = sidecar(slot, ".verity");
     std::string hash_file = sidecar(slot, ".roothash");
     // Here without verity data only when signatures are required: that refuses the slot.

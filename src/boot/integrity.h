@@ -22,8 +22,9 @@ bool has_verity_data(RootFs& files, const core::BootConfig& cfg, const std::stri
 // The .roothash sidecar is read from STATE_ROOT (the state partition) without following
 // symlinks: a fifo or link there fails the slot rather than hanging it. ROOTHASH (optional)
 // receives the root hash the device was verified with (the TPM measures it, tpm_unlock.h).
-Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity, const core::BootConfig& cfg,
-                                       const std::string& slot, const std::string& device,
-                                       const Dir& state_root, std::string* roothash = nullptr);
+Result<AttachedImage> open_slot_verity(RootFs& files, Integrity& integrity,
+                                       const core::BootConfig& cfg, const std::string& slot,
+                                       const std::string& device, const Dir& state_root,
+                                       std::string* roothash = nullptr);
 
 }  // namespace imageinit::boot

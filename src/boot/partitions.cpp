@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include "boot/boot_sequence.h"
 #include "base/log.h"
+#include "boot/boot_sequence.h"
 
 namespace imageinit::boot {
 namespace {
@@ -35,11 +35,10 @@ Result<std::string> BootSequence::pick_one(const std::string& spec,
     for (size_t i = 0; i < found.size(); ++i)
         if (!state_disk_.empty() && disks[i] == state_disk_) on_disk.push_back(found[i]);
     if (on_disk.size() != 1)
-        return fail(ENOTUNIQ, "'" + spec + "' matches " + join(found, ", ") + " and " +
-                                  (on_disk.empty() ? "none" : "more than one") +
-                                  " is on the state disk" +
-                                  (state_disk_.empty() ? "" : " " + state_disk_) +
-                                  ": refusing to guess");
+        return fail(ENOTUNIQ,
+                    "'" + spec + "' matches " + join(found, ", ") + " and " +
+                        (on_disk.empty() ? "none" : "more than one") + " is on the state disk" +
+                        (state_disk_.empty() ? "" : " " + state_disk_) + ": refusing to guess");
     std::vector<std::string> ignored;
     for (const auto& dev : found)
         if (dev != on_disk.front()) ignored.push_back(dev);

@@ -17,7 +17,7 @@ namespace imageinit::boot {
 // Undoes one piece of kernel state (a mount, a loop device) when dropped, unless committed.
 // Guards are kept in a stack per slot attempt, so a late failure unwinds in reverse order.
 class Undo {
-public:
+  public:
     Undo() = default;
     explicit Undo(std::function<void()> fn) : fn_(std::move(fn)) {}
     Undo(Undo&& o) noexcept : fn_(std::exchange(o.fn_, nullptr)) {}
@@ -36,7 +36,7 @@ public:
         if (fn_) std::exchange(fn_, nullptr)();
     }
 
-private:
+  private:
     std::function<void()> fn_;
 };
 

@@ -8,10 +8,10 @@
 
 #include <memory>
 
+#include "base/log.h"
 #include "boot/real_platform.h"
 #include "os/blkid.h"
 #include "os/files.h"
-#include "base/log.h"
 #include "os/loop.h"
 #include "os/mount.h"
 #include "os/resolve.h"
@@ -137,9 +137,9 @@ Result<std::vector<std::string>> RealProcesses::list_executables(const std::stri
 }
 
 Result<os::ProcessResult> RealProcesses::run_program(const std::vector<std::string>& argv,
-                                                      const std::vector<std::string>& env,
-                                                      std::chrono::milliseconds limit,
-                                                      size_t capture_bytes) {
+                                                     const std::vector<std::string>& env,
+                                                     std::chrono::milliseconds limit,
+                                                     size_t capture_bytes) {
     return os::run_process(argv, env, limit, capture_bytes);
 }
 

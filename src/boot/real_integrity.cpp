@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "boot/real_platform.h"
-#include "core/persist_reset.h"
 #include "core/boot_policy.h"
+#include "core/persist_reset.h"
 #include "os/loop.h"
 #include "os/luks.h"
 #include "os/verity.h"
@@ -27,7 +27,7 @@ Undo remove_undo(const std::string& name) {
 // the key material never lives in PID 1's memory. The dm device the child creates stays. The
 // child's one-line answer is core::encode_unlock_answer's.
 Result<os::LuksUnlocked> unlock_in_child(const std::string& device, const std::string& name,
-                                          const os::LuksUnlockOptions& options) {
+                                         const os::LuksUnlockOptions& options) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno("pipe2", "");
     UniqueFd rd(fds[0]), wr(fds[1]);
@@ -78,8 +78,7 @@ Result<void> RealIntegrity::arm_verity_restart(const std::string& name) {
 }
 
 Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const std::string& name,
-                                               const Dir* state_root,
-                                               const TpmUnlockOptions* tpm) {
+                                               const Dir* state_root, const TpmUnlockOptions* tpm) {
     // dm-crypt plus the kernel crypto API sockets libcryptsetup may use (QEMU-NOTES.md).
     for (const char* m : {"dm-crypt", "xts", "algif_skcipher", "algif_hash"})
         devices_.load_module(m);
@@ -88,7 +87,8 @@ Result<AttachedImage> RealIntegrity::open_luks(const std::string& device, const 
     o.key_slot_file = kKeySlotFile;
     if (state_root) {  // the per-device key, after the initramfs's (docs/integrity.md)
         o.state_root_fd = state_root->fd.get();
-        o.state_key = std::string(core::kResetRequestDir) + "/" + std::string(core::kPersistKeyName);
+        o.state_key =
+            std::string(core::kResetRequestDir) + "/" + std::string(core::kPersistKeyName);
     }
     o.label = "persistent partition";
     if (tpm) o.first_stage = tpm_key_stage(*tpm);  // runs in the child, like the rest

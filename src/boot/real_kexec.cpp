@@ -19,10 +19,10 @@ std::pair<std::string, std::string> RealKexec::running_kernel() {
 Result<void> RealKexec::kexec_load(const Dir& root, const std::string& kernel,
                                    const std::string& initrd, const std::string& cmdline) {
     // Checked like every file of an image: a fifo here would block kexec_file_load's read.
-    UniqueFd kfd = TRY(
-        os::open_checked(root.fd.get(), kernel, os::Scope::kImage, os::Want::kFile, O_RDONLY));
-    UniqueFd ifd = TRY(
-        os::open_checked(root.fd.get(), initrd, os::Scope::kImage, os::Want::kFile, O_RDONLY));
+    UniqueFd kfd =
+        TRY(os::open_checked(root.fd.get(), kernel, os::Scope::kImage, os::Want::kFile, O_RDONLY));
+    UniqueFd ifd =
+        TRY(os::open_checked(root.fd.get(), initrd, os::Scope::kImage, os::Want::kFile, O_RDONLY));
     return os::kexec_file_load(kfd.get(), ifd.get(), cmdline, kernel);
 }
 

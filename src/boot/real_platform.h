@@ -75,8 +75,7 @@ class RealIntegrity : public Integrity {
                                       const std::string& name) override;
     Result<void> arm_verity_restart(const std::string& name) override;
     Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
-                                    const Dir* state_root,
-                                    const TpmUnlockOptions* tpm) override;
+                                    const Dir* state_root, const TpmUnlockOptions* tpm) override;
 
   private:
     Devices& devices_;
@@ -94,9 +93,9 @@ class RealProcesses : public Processes {
   public:
     Result<std::vector<std::string>> list_executables(const std::string& dir) override;
     Result<os::ProcessResult> run_program(const std::vector<std::string>& argv,
-                                           const std::vector<std::string>& env,
-                                           std::chrono::milliseconds limit,
-                                           size_t capture_bytes = 0) override;
+                                          const std::vector<std::string>& env,
+                                          std::chrono::milliseconds limit,
+                                          size_t capture_bytes = 0) override;
 };
 
 // One of each real seam. Not copyable: the seams refer to each other.

@@ -110,17 +110,17 @@ Result<Dir> RealRootFs::make_persist_dir(const Dir& persist_root, const std::str
     UniqueFd src = TRY(reopen_dir(*seed));
     UniqueFd dst = TRY(reopen_dir(staging));
     TRY_CTX(os::copy_tree(src.get(), dst.get()), "seeding '" + rel + "' from the image");
-    Dir parent = s.parent.empty()
-                     ? Dir{UniqueFd(::fcntl(persist_root.fd.get(), F_DUPFD_CLOEXEC, 0)),
-                           persist_root.path}
-                     : TRY(make_dirs(persist_root, s.parent));
+    Dir parent =
+        s.parent.empty()
+            ? Dir{UniqueFd(::fcntl(persist_root.fd.get(), F_DUPFD_CLOEXEC, 0)), persist_root.path}
+            : TRY(make_dirs(persist_root, s.parent));
     if (::renameat(persist_root.fd.get(), s.staging.c_str(), parent.fd.get(), s.leaf.c_str()) < 0)
         return fail_errno("renameat", join_path(persist_root.path, rel));
     if (::fsync(dst.get()) < 0) return fail_errno("fsync", join_path(persist_root.path, rel));
     UniqueFd parent_dir = TRY(reopen_dir(parent));
     if (::fsync(parent_dir.get()) < 0) return fail_errno("fsync", parent.path);
-    UniqueFd fd = TRY(os::open_beneath_no_symlinks(persist_root.fd.get(), rel,
-                                                         O_PATH | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd = TRY(
+        os::open_beneath_no_symlinks(persist_root.fd.get(), rel, O_PATH | O_DIRECTORY | O_CLOEXEC));
     return Dir{std::move(fd), join_path(persist_root.path, rel)};
 }
 

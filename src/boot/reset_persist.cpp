@@ -14,8 +14,8 @@
 
 namespace imageinit::boot {
 
-Result<void> execute_reset(const core::ResetDecision& d, const std::string& device,
-                           ResetOps& ops, const std::function<void(core::ResetOp)>& on_op) {
+Result<void> execute_reset(const core::ResetDecision& d, const std::string& device, ResetOps& ops,
+                           const std::function<void(core::ResetOp)>& on_op) {
     std::string key;
     struct Wipe {  // the key never outlives the step in our memory
         std::string& k;
@@ -70,8 +70,9 @@ ResetStepResult reset_persist(ResetOps& ops, const ResetStepInput& in) {
         // A request we cannot parse still asks for a reset: done as a fresh one (the probe
         // decides the kind), the reason for it named in the journal.
         input.request = parsed ? *parsed : core::ResetRequest{};
-        if (!parsed) out.warning = "factory reset request malformed (" + parsed.error().message +
-                                   "): treated as a new request";
+        if (!parsed)
+            out.warning = "factory reset request malformed (" + parsed.error().message +
+                          "): treated as a new request";
     }
     if (!input.request && !input.cmdline) return out;
     if (in.device) {

@@ -9,14 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "boot/platform.h"
 #include "core/persist_reset.h"
-#include "base/result.h"
 
 namespace imageinit::boot {
 
 class ResetOps {
-public:
+  public:
     virtual ~ResetOps() = default;
     // STATE/imageinit/reset-request's text; nullopt when there is none. A symlink, fifo or
     // device node there is an error, never followed (sys/safe_open.h).
@@ -47,8 +47,7 @@ using ResetOpsFactory = std::function<std::unique_ptr<ResetOps>(const Dir& state
 // resumes the reset.
 // ON_OP (optional) is told each operation before it runs (the boot logs it: the power-cut test
 // waits for "reset-persist: luks-format").
-Result<void> execute_reset(const core::ResetDecision& d, const std::string& device,
-                           ResetOps& ops,
+Result<void> execute_reset(const core::ResetDecision& d, const std::string& device, ResetOps& ops,
                            const std::function<void(core::ResetOp)>& on_op = nullptr);
 
 // The reset-persist boot step, between locating the persistent partition and unlocking or
@@ -61,11 +60,11 @@ struct ResetStepInput {
     std::function<Result<std::vector<std::string>>(const std::string&)> find_devices;
 };
 struct ResetStepResult {
-    bool reset = false;    // the partition was recreated (its old content is gone)
-    bool unusable = false; // do not unlock or mount the partition this boot (a reset failed)
-    std::string device;    // the partition to unlock/mount now (may differ: found by PARTUUID)
-    std::string journal;   // for the record's journal and the boot report, when reset
-    std::string warning;   // a refused or failed reset (the request stays; the next boot retries)
+    bool reset = false;     // the partition was recreated (its old content is gone)
+    bool unusable = false;  // do not unlock or mount the partition this boot (a reset failed)
+    std::string device;     // the partition to unlock/mount now (may differ: found by PARTUUID)
+    std::string journal;    // for the record's journal and the boot report, when reset
+    std::string warning;    // a refused or failed reset (the request stays; the next boot retries)
 };
 // Never an error: a reset that cannot be done or fails is a warning, and after a failed one
 // the partition is left alone (unusable) so the boot goes on degraded.

@@ -3,12 +3,12 @@
 
 #include <fcntl.h>
 
+#include "base/unique_fd.h"
 #include "os/atomic_file.h"
 #include "os/blkid.h"
 #include "os/persist_format.h"
 #include "os/resolve.h"
 #include "os/safe_open.h"
-#include "base/unique_fd.h"
 
 namespace imageinit::boot {
 namespace {
@@ -27,8 +27,8 @@ Result<UniqueFd> state_dir(int root) {
 Result<std::optional<std::string>> RealResetOps::read_request() {
     const std::string rel =
         std::string(core::kResetRequestDir) + "/" + std::string(core::kResetRequestName);
-    auto text = os::read_checked(root_, rel, os::Scope::kPartition,
-                                  core::kResetRequestMaxBytes + 1);
+    auto text =
+        os::read_checked(root_, rel, os::Scope::kPartition, core::kResetRequestMaxBytes + 1);
     if (!text) {
         if (text.error().code == ENOENT) return std::optional<std::string>();
         return Unexpected(std::move(text).error());
@@ -57,7 +57,7 @@ Result<std::string> RealResetOps::new_key() { return os::random_bytes(core::kPer
 Result<void> RealResetOps::write_key(const std::string& key) {
     UniqueFd dir = TRY(state_dir(root_));
     return os::write_file_atomic(dir.get(), std::string(core::kPersistKeyName), key,
-                                  os::real_file_ops(), 0400);
+                                 os::real_file_ops(), 0400);
 }
 
 void RealResetOps::load_luks_modules() {

@@ -8,7 +8,7 @@
 namespace imageinit::boot {
 
 class RealResetOps final : public ResetOps {
-public:
+  public:
     // STATE_ROOT_FD: the state partition's root (an O_PATH fd will do); it must outlive this.
     // LOAD_MODULE (optional): loads a kernel module by name, best effort (dm-crypt for LUKS2).
     explicit RealResetOps(int state_root_fd,
@@ -25,7 +25,7 @@ public:
     Result<void> make_fs(const std::string& device, const core::ResetTarget& t,
                          const std::string& key) override;
 
-private:
+  private:
     void load_luks_modules();
     int root_;
     std::function<void(const std::string&)> load_module_;

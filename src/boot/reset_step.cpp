@@ -1,7 +1,7 @@
 // The reset-persist step inside find-persist (contract §14): runs boot/reset_persist.h's step
 // with the operations set_reset_ops gave, and reports what it did (log, boot report, journal).
-#include "boot/boot_sequence.h"
 #include "base/log.h"
+#include "boot/boot_sequence.h"
 
 namespace imageinit::boot {
 
@@ -16,9 +16,7 @@ bool BootSequence::factory_reset(std::optional<std::string>& device) {
         ResetStepInput in;
         in.cmdline = cfg_.reset_persist;
         in.device = device;
-        in.find_devices = [this](const std::string& spec) {
-            return p_.devices.find_devices(spec);
-        };
+        in.find_devices = [this](const std::string& spec) { return p_.devices.find_devices(spec); };
         r = reset_persist(*ops, in);
         return ok();
     });

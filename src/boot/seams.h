@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/result.h"
 #include "boot/platform.h"
 #include "boot/tpm_unlock.h"
-#include "base/result.h"
 #include "os/process.h"
 
 namespace imageinit::boot {
@@ -106,8 +106,7 @@ class Integrity {
     // key file, the per-device key STATE_ROOT/imageinit/persist.key (when STATE_ROOT is given),
     // then a passphrase on the console with bounded retries. EPERM when no key fits.
     virtual Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
-                                            const Dir* state_root,
-                                            const TpmUnlockOptions* tpm) = 0;
+                                            const Dir* state_root, const TpmUnlockOptions* tpm) = 0;
 };
 
 // Slot-owned kernels (contract §7).
@@ -130,9 +129,9 @@ class Processes {
     // os::run_process: ARGV with exactly ENV, killed (with its process group) at LIMIT; with
     // CAPTURE_BYTES > 0 the tail of its output comes back instead of going to our stderr.
     virtual Result<os::ProcessResult> run_program(const std::vector<std::string>& argv,
-                                                   const std::vector<std::string>& env,
-                                                   std::chrono::milliseconds limit,
-                                                   size_t capture_bytes = 0) = 0;
+                                                  const std::vector<std::string>& env,
+                                                  std::chrono::milliseconds limit,
+                                                  size_t capture_bytes = 0) = 0;
 };
 
 }  // namespace imageinit::boot

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "base/log.h"
 #include "boot/apply_plan.h"
 #include "boot/boot_sequence.h"
 #include "boot/hooks.h"
@@ -12,7 +13,6 @@
 #include "boot/signature_check.h"
 #include "boot/slot_kernel.h"
 #include "core/mount_spec.h"
-#include "base/log.h"
 
 namespace imageinit::boot {
 namespace {

@@ -2,8 +2,8 @@
 // says so, loads the slot's kernel and initramfs.
 #include "boot/slot_kernel.h"
 
-#include "core/kexec_decision.h"
 #include "base/log.h"
+#include "core/kexec_decision.h"
 
 namespace imageinit::boot {
 

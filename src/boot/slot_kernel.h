@@ -4,9 +4,9 @@
 
 #include <string>
 
+#include "base/result.h"
 #include "boot/seams.h"
 #include "core/kernel_cmdline.h"
-#include "base/result.h"
 
 namespace imageinit::boot {
 

@@ -13,7 +13,8 @@ LoadedRecord load_record(RootFs& p, const Dir& state_root) {
     out.fresh = true;
     // On the partition's own terms: a symlink, fifo or device node at the record's place is an
     // unusable record (defaults and a warning below), never followed and never waited on.
-    auto bytes = p.read_on_partition(state_root, std::string(core::kRecordPath), core::kRecordMaxBytes + 1);
+    auto bytes =
+        p.read_on_partition(state_root, std::string(core::kRecordPath), core::kRecordMaxBytes + 1);
     if (!bytes) {
         if (bytes.error().code == ENOENT) {
             out.first_boot = true;

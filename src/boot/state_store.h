@@ -12,8 +12,8 @@ namespace imageinit::boot {
 
 struct LoadedRecord {
     core::BootRecord record;
-    std::string warning;  // non-empty when the record was missing or unusable
-    bool fresh = false;   // no usable record: defaults are in use
+    std::string warning;      // non-empty when the record was missing or unusable
+    bool fresh = false;       // no usable record: defaults are in use
     bool first_boot = false;  // there is no record at all: worth a notice, not a warning
 };
 

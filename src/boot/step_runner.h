@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "boot/platform.h"
-#include "base/result.h"
 #include "base/log.h"
+#include "base/result.h"
+#include "boot/platform.h"
 
 namespace imageinit::boot {
 
@@ -38,7 +38,7 @@ struct StepRecord {
 Error current_exception_error();
 
 class StepRunner {
-public:
+  public:
     using Now = std::function<Clock::time_point()>;
     // before_step: called with the step name before it runs (imageinit.break=STEP uses it).
     explicit StepRunner(Now now = Clock::now, std::function<void(const std::string&)> before = {})
@@ -65,7 +65,7 @@ public:
     Clock::time_point now() const { return now_(); }  // the injected clock
     uint32_t total_ms() const;
 
-private:
+  private:
     template <typename T>
     static Result<T> guarded(const std::function<Result<T>()>& fn) {
         try {

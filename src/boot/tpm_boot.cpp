@@ -3,8 +3,8 @@
 
 #include <unistd.h>
 
-#include "core/tpm_policy.h"
 #include "base/log.h"
+#include "core/tpm_policy.h"
 #include "os/tpm2.h"
 
 namespace imageinit::boot {

@@ -6,9 +6,9 @@
 
 #include <chrono>
 
+#include "base/unique_fd.h"
 #include "core/tpm_policy.h"
 #include "os/luks_tokens.h"
-#include "base/unique_fd.h"
 
 namespace imageinit::boot {
 namespace {
@@ -29,14 +29,16 @@ Result<void> keep_copy(const std::string& path, const std::vector<uint8_t>& key)
 }  // namespace
 
 Result<os::KeyStageResult> tpm_unlock(const os::CryptDevice& cd, const std::string& name,
-                                       const TpmUnlockOptions& o) {
+                                      const TpmUnlockOptions& o) {
     os::KeyStageResult out;
     std::vector<core::TpmToken> tokens;
     bool malformed = false;
     for (const auto& t : os::read_tokens(cd, std::string(core::kTpmTokenType))) {
         auto parsed = core::parse_token_json(t.json);
-        if (parsed) tokens.push_back(std::move(*parsed));
-        else malformed = true;
+        if (parsed)
+            tokens.push_back(std::move(*parsed));
+        else
+            malformed = true;
     }
     // A header whose only TPM tokens are malformed is still a sealed header: keep the rule.
     if (tokens.empty() && malformed) tokens.push_back(core::TpmToken{});

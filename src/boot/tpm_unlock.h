@@ -15,9 +15,9 @@ constexpr const char* kTpmKeyCopy = "/run/imageinit/tpm.key";
 
 struct TpmUnlockOptions {
     std::string interface = os::Tpm2::kDefaultInterface;
-    std::string slot;       // the slot being attempted
-    std::string roothash;   // the root hash dm-verity verified it with ("" without verity)
-    std::string key_copy;   // where the unsealed key is kept for `install` (0400), "" = nowhere
+    std::string slot;      // the slot being attempted
+    std::string roothash;  // the root hash dm-verity verified it with ("" without verity)
+    std::string key_copy;  // where the unsealed key is kept for `install` (0400), "" = nowhere
 };
 
 // Header without tokens: nothing done. A slot no key is sealed to: EKEYREJECTED ("TPM unseal
@@ -26,7 +26,7 @@ struct TpmUnlockOptions {
 // slot PCR is extended with "boot done" once a key opened the volume (activated as NAME, or only
 // checked when NAME is ""); a TPM that cannot unseal leaves `failure` set for the recovery paths.
 Result<os::KeyStageResult> tpm_unlock(const os::CryptDevice& cd, const std::string& name,
-                                       const TpmUnlockOptions& options);
+                                      const TpmUnlockOptions& options);
 
 // tpm_unlock as the first stage of os::luks_unlock.
 os::KeyStage tpm_key_stage(TpmUnlockOptions options);

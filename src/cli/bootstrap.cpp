@@ -13,11 +13,11 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "base/log.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "os/fdisk.h"
 #include "os/files.h"
-#include "base/log.h"
 #include "os/process.h"
 
 namespace imageinit::cli {

@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/result.h"
 #include "core/boot_entries.h"
 #include "core/bootstrap_plan.h"
-#include "base/result.h"
 #include "os/loop.h"
 
 namespace imageinit::cli {
@@ -40,7 +40,7 @@ Result<void> run_tool(const std::vector<std::string>& argv,
 // A read-write (or read-only) loop device over one partition of DISK, by offset: the same on a
 // block device and on a disk image file, and no waiting for partition nodes.
 Result<os::LoopDevice> attach_part(const std::string& disk, const core::PartitionPlan& part,
-                                    bool read_only = false);
+                                   bool read_only = false);
 // fsync of the loop device (its writes reach the disk) and of the disk itself.
 Result<void> sync_part(const os::LoopDevice& loop, const std::string& disk);
 Result<void> sync_disk(const std::string& disk);

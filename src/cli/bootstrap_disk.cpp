@@ -123,7 +123,7 @@ Result<void> run_tool(const std::vector<std::string>& argv,
 }
 
 Result<os::LoopDevice> attach_part(const std::string& disk, const core::PartitionPlan& part,
-                                    bool read_only) {
+                                   bool read_only) {
     auto loop = os::attach_loop(disk, read_only, part.start, part.size);
     if (!loop)
         return Unexpected(with_context(std::move(loop).error(),

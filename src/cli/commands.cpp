@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "base/log.h"
 #include "boot/real_platform.h"
 #include "boot/state_store.h"
 #include "cli/bootstrap.h"
@@ -15,7 +16,6 @@
 #include "core/json.h"
 #include "core/slot_select.h"
 #include "os/files.h"
-#include "base/log.h"
 
 namespace imageinit::cli {
 namespace {
@@ -108,9 +108,20 @@ int cmd_status(const std::vector<std::string>& args, const CommonOptions& o) {
         }
         w.end_object().key("journal").begin_array();
         for (const auto& j : r.journal)
-            w.begin_object().key("boot").value(j.boot).key("slot").value(j.slot)
-                .key("outcome").value(j.outcome).key("step").value(j.step)
-                .key("reason").value(j.reason).key("ms").value(j.duration_ms).end_object();
+            w.begin_object()
+                .key("boot")
+                .value(j.boot)
+                .key("slot")
+                .value(j.slot)
+                .key("outcome")
+                .value(j.outcome)
+                .key("step")
+                .value(j.step)
+                .key("reason")
+                .value(j.reason)
+                .key("ms")
+                .value(j.duration_ms)
+                .end_object();
         w.end_array().key("health_checks").value(last_health_report(*h)).end_object();
         out(w.str(), "\n");
         return 0;
@@ -151,8 +162,8 @@ namespace {
 // which is written atomically; DONE says what happened.
 using RecordChange = Result<core::BootRecord> (*)(core::BootRecord, const std::string&);
 
-int change_record(const char* command, const std::vector<std::string>& args,
-                  const CommonOptions& o, RecordChange change,
+int change_record(const char* command, const std::vector<std::string>& args, const CommonOptions& o,
+                  RecordChange change,
                   std::string (*done)(const std::string& running, const core::BootRecord&)) {
     if (!args.empty()) return usage_error(std::string(command) + " takes no arguments");
     auto slot = running_slot(o);

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/kernel_cmdline.h"
 #include "base/result.h"
+#include "core/kernel_cmdline.h"
 #include "core/slot_source.h"
 
 namespace imageinit::cli {
@@ -36,7 +36,7 @@ struct InstallRequest {
     std::string image;
     int tries = 3;
     bool verity = false;
-    core::SlotSource source;  // recorded in slots/TARGET.img.source
+    core::SlotSource source;      // recorded in slots/TARGET.img.source
     core::KernelCmdline cmdline;  // the running system's (partition slots, pinned root hashes)
 };
 // /proc/cmdline of the running system, parsed once by the command that needs it.

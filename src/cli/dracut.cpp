@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log.h"
 #include "boot/boot_sequence.h"
 #include "boot/kernel_services.h"
 #include "boot/real_platform.h"
@@ -20,7 +21,6 @@
 #include "os/devwait.h"
 #include "os/files.h"
 #include "os/module_loader.h"
-#include "base/log.h"
 
 namespace imageinit::cli {
 namespace {
@@ -54,8 +54,9 @@ int cmd_dracut_mount(const std::vector<std::string>& args, const CommonOptions&)
     log::set_debug(cfg.debug);
     for (const auto& w : cfg.warnings) log::warning("command line: " + w);
     if (cfg.shell || cfg.break_step)
-        log::notice("imageinit.shell and imageinit.break are PID 1 options; under dracut use "
-                    "rd.shell and rd.break");
+        log::notice(
+            "imageinit.shell and imageinit.break are PID 1 options; under dracut use "
+            "rd.shell and rd.break");
 
     boot::StepRunner steps;
     // Under udev the devices are already replayed: only listen.

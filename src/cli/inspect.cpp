@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "boot/real_platform.h"
 #include "cli/options.h"
 #include "cli/print.h"
@@ -18,7 +19,6 @@
 #include "core/slot_select.h"
 #include "os/blkid.h"
 #include "os/files.h"
-#include "base/log.h"
 #include "os/mount.h"
 #include "os/safe_open.h"
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "base/log.h"
 #include "boot/real_platform.h"
 #include "cli/install_copy.h"
 #include "cli/options.h"
@@ -21,7 +22,6 @@
 #include "core/mount_plan.h"
 #include "core/slot_select.h"
 #include "os/files.h"
-#include "base/log.h"
 #include "os/mount.h"
 #include "os/resolve.h"
 #include "os/safe_open.h"
@@ -47,8 +47,8 @@ Result<int> seed_slot_scope(const core::MountSpec& spec, const CommonOptions& o,
         if (e.scope != core::PersistScope::kSlot) continue;
         std::string from = core::persist_dir_for(e, running);
         std::string to = core::persist_dir_for(e, target);
-        std::string ctx = "seeding slot " + target + "'s '" + e.target + "' on '" + o.persist_dir +
-                          "'";
+        std::string ctx =
+            "seeding slot " + target + "'s '" + e.target + "' on '" + o.persist_dir + "'";
         auto src = os::open_checked(root, from, os::Scope::kPartition, os::Want::kDir, O_PATH);
         if (!src && src.error().code == ENOENT) continue;  // the running slot never used it
         if (!src) return Unexpected(with_context(std::move(src).error(), ctx));
@@ -77,8 +77,8 @@ struct InstallWork {
     CheckResult checked;
     UniqueFd slots;  // STATE/slots, opened refusing symlinks
     std::string shown, name, final_path;
-    std::string roothash;         // the new image's, with --verity
-    bool tpm_sealed = false;      // PERSIST's key is sealed to the TPM (docs/integrity.md)
+    std::string roothash;     // the new image's, with --verity
+    bool tpm_sealed = false;  // PERSIST's key is sealed to the TPM (docs/integrity.md)
     int seeded = 0;
     bool verity = false;  // write the sidecars: --verity, or a signed image (check-signature)
 };
@@ -113,8 +113,7 @@ Result<void> check_signature(InstallWork& w) {
     std::string trust = TRY(running_trust(w.o.run_dir));
     if (trust.empty()) return ok();
     auto signer = check_image_signature(w.req.image, trust);
-    if (!signer)
-        return fail(signer.error().code, signer.error().message + "; nothing was written");
+    if (!signer) return fail(signer.error().code, signer.error().message + "; nothing was written");
     out("signature: root hash of '", w.req.image, "' signed by '", *signer, "'\n");
     w.verity = true;
     return ok();
@@ -125,8 +124,8 @@ Result<void> check_signature(InstallWork& w) {
 // planted `slots` -> elsewhere is refused and no image or sidecar is written or unlinked
 // outside the partition.
 Result<void> open_slots(InstallWork& w) {
-    auto fd = os::open_checked(w.h->state.fd.get(), "slots", os::Scope::kPartition,
-                                os::Want::kDir, O_PATH);
+    auto fd = os::open_checked(w.h->state.fd.get(), "slots", os::Scope::kPartition, os::Want::kDir,
+                               O_PATH);
     if (!fd && fd.error().code == ENOENT)
         fd = os::mkdir_p_beneath(w.h->state.fd.get(), "slots", 0755);
     if (!fd) return Unexpected(with_context(fd.error(), "'" + w.o.state_dir + "/slots'"));
@@ -215,11 +214,16 @@ struct InstallStep {
 };
 
 const InstallStep kInstallSteps[] = {
-    {"choose-slot", choose_slot},         {"check-image", check_image_step},
-    {"check-signature", check_signature}, {"tpm-check", tpm_check},
-    {"open-slots", open_slots},           {"mark-installing", mark_installing},
-    {"write-image", write_image},         {"verity", write_verity, true},
-    {"tpm-enroll", tpm_enroll, true},     {"record-source", record_source},
+    {"choose-slot", choose_slot},
+    {"check-image", check_image_step},
+    {"check-signature", check_signature},
+    {"tpm-check", tpm_check},
+    {"open-slots", open_slots},
+    {"mark-installing", mark_installing},
+    {"write-image", write_image},
+    {"verity", write_verity, true},
+    {"tpm-enroll", tpm_enroll, true},
+    {"record-source", record_source},
     {"seed-slot-scope", seed},
     {"mark-installed", mark_installed},
 };

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "base/log.h"
 #include "cli/commands.h"
 #include "cli/pid1.h"
-#include "base/log.h"
 
 int main(int argc, char** argv) {
     if (::getpid() == 1) imageinit::cli::pid1_main();

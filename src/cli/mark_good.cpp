@@ -2,13 +2,13 @@
 // the running slot becomes good and primary. The checks' results are kept beside the record.
 #include <cstdlib>
 
+#include "base/log.h"
 #include "boot/health_checks.h"
 #include "boot/real_platform.h"
 #include "cli/options.h"
-#include "cli/tpm_enroll.h"
 #include "cli/print.h"
+#include "cli/tpm_enroll.h"
 #include "core/slot_select.h"
-#include "base/log.h"
 
 namespace imageinit::cli {
 namespace {
@@ -32,8 +32,8 @@ Result<MarkGoodOptions> parse(const std::vector<std::string>& args) {
             char* end = nullptr;
             long s = std::strtol(v.c_str(), &end, 10);
             if (v.empty() || *end != '\0' || s <= 0 || s > 86400)
-                return fail(EINVAL, "mark-good: --check-timeout takes seconds (1-86400), not '" +
-                                        v + "'");
+                return fail(EINVAL,
+                            "mark-good: --check-timeout takes seconds (1-86400), not '" + v + "'");
             m.limit = std::chrono::seconds(s);
         } else {
             return fail(EINVAL, "mark-good: unknown argument '" + a + "'");
@@ -52,8 +52,8 @@ bool health_gate(const MarkGoodOptions& m, RecordHandle& h, const std::string& s
         log::warning("wanted health check " + w + " (a warning only)");
     for (const auto& f : verdict.failed_required) log::error("required health check " + f);
     if (outcomes.empty()) return true;  // no checks: nothing to keep either
-    std::string report = boot::health_report(slot, h.loaded.record.boot_count, outcomes, verdict,
-                                             m.limit);
+    std::string report =
+        boot::health_report(slot, h.loaded.record.boot_count, outcomes, verdict, m.limit);
     boot::RealRootFs files;
     auto dir = files.make_dirs(h.state, boot::kHealthReportDir);
     auto kept = dir ? files.write_file_atomic(*dir, boot::kHealthReportFile, report)

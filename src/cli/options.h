@@ -4,10 +4,10 @@
 
 #include <string>
 
+#include "base/result.h"
 #include "boot/platform.h"
 #include "boot/state_store.h"
 #include "cli/commands.h"
-#include "base/result.h"
 
 namespace imageinit::cli {
 
@@ -39,7 +39,7 @@ namespace imageinit::cli {
 // private mount namespace of this process, so nothing becomes visible to the rest of the system.
 struct ImageRoot {
     boot::Dir root;
-    std::string fstype;  // empty for a directory
+    std::string fstype;            // empty for a directory
     std::vector<boot::Undo> undo;  // rmdir, loop, mount: undone last first
 
     ImageRoot() = default;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log.h"
 #include "boot/boot_sequence.h"
 #include "boot/kernel_services.h"
 #include "boot/real_platform.h"
@@ -22,9 +23,8 @@
 #include "core/kernel_cmdline.h"
 #include "os/devwait.h"
 #include "os/files.h"
-#include "os/module_loader.h"
 #include "os/kexec.h"
-#include "base/log.h"
+#include "os/module_loader.h"
 #include "os/mount.h"
 #include "os/switch_root.h"
 
@@ -45,7 +45,8 @@ bool have_shell() { return ::access(kShell, X_OK) == 0; }
 void run_shell(const char* why, const char* detail = "") {
     // A root shell with the TPM still open could unseal PERSIST's key (docs/integrity.md).
     if (!boot::tpm_close_boot()) {
-        log::write_static(log::Level::kError, {"no shell: the TPM could not be closed for this boot"});
+        log::write_static(log::Level::kError,
+                          {"no shell: the TPM could not be closed for this boot"});
         return;
     }
     log::write_static(log::Level::kWarning,
@@ -124,10 +125,10 @@ Result<void> early_mounts() {
         // machine, which counts as the failed try of the slot (contract §14).
         boot::BootWatchdog watchdog(cfg.watchdog_sec);
         if (cfg.watchdog_sec > 0 && cfg.watchdog_sec <= cfg.timeout_sec)
-            log::warning("imageinit.watchdog=" + std::to_string(cfg.watchdog_sec) +
-                         " is not longer than imageinit.timeout=" +
-                         std::to_string(cfg.timeout_sec) +
-                         ": a slow device wait will end in a watchdog reset");
+            log::warning(
+                "imageinit.watchdog=" + std::to_string(cfg.watchdog_sec) +
+                " is not longer than imageinit.timeout=" + std::to_string(cfg.timeout_sec) +
+                ": a slow device wait will end in a watchdog reset");
         boot::StepRunner steps(boot::Clock::now, [&cfg, &watchdog](const std::string& step) {
             watchdog.feed();
             if (cfg.break_step && *cfg.break_step == step) {

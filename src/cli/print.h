@@ -13,8 +13,7 @@ namespace imageinit::cli {
 namespace detail {
 inline void append(std::string& s, std::string_view piece) { s.append(piece); }
 template <std::integral I>
-    requires(!std::same_as<I, char> && !std::same_as<I, bool>)
-void append(std::string& s, I number) {
+requires(!std::same_as<I, char> && !std::same_as<I, bool>) void append(std::string& s, I number) {
     s += std::to_string(number);
 }
 }  // namespace detail

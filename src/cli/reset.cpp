@@ -3,11 +3,11 @@
 // The reset itself is the boot's reset-persist step (boot/reset_persist.h).
 #include <cstdio>
 
+#include "base/log.h"
 #include "boot/reset_persist_ops.h"
 #include "cli/commands.h"
 #include "core/persist_reset.h"
 #include "os/files.h"
-#include "base/log.h"
 #include "os/safe_open.h"
 
 namespace imageinit::cli {
@@ -19,7 +19,7 @@ const std::string kRequestPath =
 // The request as it is now: nullopt when there is none.
 Result<std::optional<core::ResetRequest>> read_request(int state_root) {
     auto text = os::read_checked(state_root, kRequestPath, os::Scope::kPartition,
-                                  core::kResetRequestMaxBytes + 1);
+                                 core::kResetRequestMaxBytes + 1);
     if (!text) {
         if (text.error().code == ENOENT) return std::optional<core::ResetRequest>();
         return Unexpected(std::move(text).error());
@@ -61,7 +61,8 @@ int cmd_reset(const std::vector<std::string>& args, const CommonOptions& o) {
         }
         if ((*now)->started) {
             log::error("reset: a boot has already begun recreating the persistent partition (" +
-                       (*now)->started->device + "); it cannot be cancelled, the next boot "
+                       (*now)->started->device +
+                       "); it cannot be cancelled, the next boot "
                        "completes it");
             return 1;
         }

@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "cli/verity_sidecars.h"
 #include "core/signature_policy.h"
-#include "base/log.h"
 #include "os/root_hash_signature.h"
 #include "os/safe_open.h"
 #include "os/verity.h"
@@ -31,8 +31,7 @@ Result<std::string> read_host_file(const std::string& path, size_t max_bytes) {
 
 Result<void> write_beside(const std::string& path, const std::string& bytes) {
     std::string tmp = path + ".new";
-    UniqueFd fd(
-        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) return fail_errno("open", tmp);
     if (::write(fd.get(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()))
         return fail_errno("write", tmp);

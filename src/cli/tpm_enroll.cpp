@@ -12,13 +12,13 @@
 #include <cstring>
 #include <set>
 
+#include "base/log.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "core/boot_record.h"
 #include "core/luks_policy.h"
 #include "core/tpm_policy.h"
 #include "os/files.h"
-#include "base/log.h"
 #include "os/luks_tokens.h"
 #include "os/tpm2.h"
 
@@ -182,7 +182,9 @@ int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o)
     std::string key_file;
     bool bind_secure_boot = false;
     for (size_t i = 0; i < args.size(); ++i) {
-        auto take = [&](std::string& v) { return i + 1 < args.size() ? (v = args[++i], true) : false; };
+        auto take = [&](std::string& v) {
+            return i + 1 < args.size() ? (v = args[++i], true) : false;
+        };
         if (args[i] == "--key-file") {
             if (!take(key_file)) return usage("--key-file needs a file");
         } else if (args[i] == "--device") {
@@ -202,14 +204,18 @@ int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o)
         std::set<std::string> hashes;
         for (const char* slot : kSlotNames) {
             auto s = h.loaded.record.slots.find(slot);
-            bool proven = s != h.loaded.record.slots.end() && s->second.health == core::SlotHealth::kGood;
+            bool proven =
+                s != h.loaded.record.slots.end() && s->second.health == core::SlotHealth::kGood;
             if (slot != running && !proven) continue;
             std::string hash = slot_roothash(o, slot);
             if (hash.empty()) {
                 if (slot == running)
-                    return fail(EINVAL, "the running slot " + running + " has no verity root hash "
-                                        "(slots/" + running + ".img.roothash): only measured "
-                                        "images can be sealed to (install it with --verity)");
+                    return fail(EINVAL, "the running slot " + running +
+                                            " has no verity root hash "
+                                            "(slots/" +
+                                            running +
+                                            ".img.roothash): only measured "
+                                            "images can be sealed to (install it with --verity)");
                 continue;
             }
             hashes.insert(hash);
@@ -256,16 +262,15 @@ int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o)
         std::string rec_json = std::string("{\"type\":\"") + kRecoveryTokenType +
                                "\",\"keyslots\":[\"" + std::to_string(*rec_slot) + "\"]}";
         (void)os::add_token(cd, rec_json);
-        if (auto kept = os::write_file(key_copy_path(o),
-                                        std::string(key.begin(), key.end()), 0400);
+        if (auto kept = os::write_file(key_copy_path(o), std::string(key.begin(), key.end()), 0400);
             !kept)
             log::warning("install cannot enrol the next image before a reboot: " +
                          kept.error().message);
         std::string msg = "PERSIST: sealed to the TPM for " + std::to_string(hashes.size()) +
                           " image(s) (key slot " + std::to_string(*tpm_slot) + ", PCRs " +
-                          (secure_boot ? "7+" : "") + "15+23)\n" +
-                          "Recovery key (key slot " + std::to_string(*rec_slot) +
-                          "; shown once, write it down):\n\n    " + recovery + "\n\n";
+                          (secure_boot ? "7+" : "") + "15+23)\n" + "Recovery key (key slot " +
+                          std::to_string(*rec_slot) + "; shown once, write it down):\n\n    " +
+                          recovery + "\n\n";
         return done(msg);
     };
     auto r = run();
@@ -280,12 +285,14 @@ Result<bool> tpm_install_precheck(const CommonOptions& o, bool verity) {
     if (!cd) return false;  // no unlocked LUKS2 PERSIST: nothing is sealed
     if (tpm_tokens(*cd).empty()) return false;
     if (!verity)
-        return fail(EINVAL, "PERSIST's key is sealed to measured images: install the image with "
-                            "--verity, or the new slot would never unlock it");
+        return fail(EINVAL,
+                    "PERSIST's key is sealed to measured images: install the image with "
+                    "--verity, or the new slot would never unlock it");
     struct stat st;
     if (::stat(key_copy_path(o).c_str(), &st) != 0)
-        return fail(ENOENT, "PERSIST's key is sealed to the TPM but this boot did not unseal it ('" +
-                                key_copy_path(o) + "' is missing): run enroll-tpm first");
+        return fail(ENOENT,
+                    "PERSIST's key is sealed to the TPM but this boot did not unseal it ('" +
+                        key_copy_path(o) + "' is missing): run enroll-tpm first");
     return true;
 }
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/commands.h"
 #include "base/result.h"
+#include "cli/commands.h"
 
 namespace imageinit::cli {
 

@@ -10,11 +10,11 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "base/log.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "core/slot_select.h"
 #include "os/files.h"
-#include "base/log.h"
 #include "os/process.h"
 
 extern char** environ;

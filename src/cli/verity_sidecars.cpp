@@ -24,8 +24,7 @@ Result<std::string> read_sidecar(const std::string& path, size_t max_bytes) {
 
 Result<void> write_text(const std::string& path, const std::string& text) {
     std::string tmp = path + ".new";
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                            0644));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) return fail_errno("open", tmp);
     if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
         return fail_errno("write", tmp);

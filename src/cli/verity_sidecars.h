@@ -16,7 +16,8 @@ namespace imageinit::cli {
 Result<std::string> write_verity_sidecars(const std::string& source_image,
                                           const std::string& slot_image);
 
-// Removes SLOT_IMAGE's sidecars (signature included), so a new image never meets the old image's tree.
+// Removes SLOT_IMAGE's sidecars (signature included), so a new image never meets the old image's
+// tree.
 Result<void> remove_verity_sidecars(const std::string& slot_image);
 
 // Checks IMAGE against its sidecars by reading every block (no device-mapper needed). nullopt:

@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <string>
 
-#include "compose/blob_verifier.h"
-#include "compose/oci_layout.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "compose/blob_verifier.h"
+#include "compose/oci_layout.h"
 
 namespace imageinit::compose {
 

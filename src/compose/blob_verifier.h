@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string>
 
+#include "base/result.h"
 #include "compose/oci_layout.h"
 #include "compose/sha256.h"
-#include "base/result.h"
 
 namespace imageinit::compose {
 

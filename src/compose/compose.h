@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
+#include "base/result.h"
 #include "compose/mkfs.h"
 #include "compose/registry/options.h"
-#include "base/result.h"
 
 namespace imageinit::compose {
 

@@ -53,8 +53,7 @@ Result<void> copy_xattrs_fd(int src, int dst, const std::string& what) {
 }  // namespace
 
 Result<UniqueFd> open_dir_at(int dirfd, const std::string& name) {
-    UniqueFd fd(
-        ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return fail_errno("open", name);
     return fd;
 }
@@ -186,7 +185,7 @@ Result<void> copy_node(int src_dir, const std::string& name, const struct stat& 
         UniqueFd in(::openat(src_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
         if (!in) return fail_errno("open", name);
         UniqueFd out(::openat(dst_dir, name.c_str(),
-                                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!out) return fail_errno("create", name);
         for (off_t left = st.st_size; left > 0;) {
             ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr,

@@ -18,13 +18,13 @@
 #include <sstream>
 #include <vector>
 
+#include "base/c_handle.h"
+#include "base/unique_fd.h"
 #include "compose/blob_reader.h"
 #include "compose/entry_policy.h"
 #include "compose/fs_util.h"
 #include "compose/sha256.h"
 #include "compose/whiteout.h"
-#include "base/c_handle.h"
-#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 namespace {
@@ -89,8 +89,7 @@ std::string short_digest(const std::string& digest) { return digest.substr(0, 7 
 // A small cache file, written and closed with every error checked: a lost `dirs` or `size`
 // would leave a layer in the cache that no later compose can use.
 Result<void> write_cache_file(const std::string& path, const std::string& data) {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                            0600));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return fail_errno("open", path);
     for (size_t done = 0; done < data.size();) {
         ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);

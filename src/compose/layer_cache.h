@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "compose/oci_layout.h"
 #include "compose/unpack_limit.h"
-#include "base/result.h"
 
 namespace imageinit::compose {
 

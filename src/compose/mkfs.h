@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "compose/subprocess.h"
 #include "base/result.h"
+#include "compose/subprocess.h"
 
 namespace imageinit::compose {
 

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "compose/json_reader.h"
 #include "base/result.h"
+#include "compose/json_reader.h"
 
 namespace imageinit::compose {
 

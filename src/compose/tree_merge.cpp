@@ -7,10 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/unique_fd.h"
 #include "compose/fs_util.h"
 #include "compose/tree_walk.h"
 #include "compose/whiteout.h"
-#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "compose/layer_cache.h"
 #include "base/result.h"
+#include "compose/layer_cache.h"
 
 namespace imageinit::compose {
 

@@ -6,9 +6,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "base/unique_fd.h"
 #include "compose/entry_policy.h"
 #include "compose/tree_walk.h"
-#include "base/unique_fd.h"
 
 namespace imageinit::compose {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "compose/fs_util.h"
 #include "base/unique_fd.h"
+#include "compose/fs_util.h"
 
 namespace imageinit::compose {
 namespace {

@@ -14,25 +14,25 @@
 namespace imageinit::core {
 
 constexpr int kRecordVersion = 1;
-constexpr size_t kJournalMax = 16;        // boots kept; older ones drop off
-constexpr size_t kRecordMaxBytes = 16384; // larger files are refused as corrupt
+constexpr size_t kJournalMax = 16;                           // boots kept; older ones drop off
+constexpr size_t kRecordMaxBytes = 16384;                    // larger files are refused as corrupt
 constexpr std::string_view kRecordPath = "imageinit/state";  // on the state partition
 
 enum class SlotHealth { kGood, kTrying, kBad };
 
 struct SlotState {
     SlotHealth health = SlotHealth::kGood;
-    int tries_left = 0;   // kTrying only
-    std::string reason;   // kBad only: why
+    int tries_left = 0;  // kTrying only
+    std::string reason;  // kBad only: why
     bool operator==(const SlotState&) const = default;
 };
 
 struct JournalEntry {
-    uint64_t boot = 0;        // boot counter value of that boot
+    uint64_t boot = 0;  // boot counter value of that boot
     std::string slot;
-    std::string outcome;      // "attempt" (handed to the image or cut short), "failed", "exhausted"
-    std::string step;         // failing step, if any
-    std::string reason;       // one line
+    std::string outcome;  // "attempt" (handed to the image or cut short), "failed", "exhausted"
+    std::string step;     // failing step, if any
+    std::string reason;   // one line
     uint32_t duration_ms = 0;
     bool operator==(const JournalEntry&) const = default;
 };
@@ -74,6 +74,7 @@ std::string one_line(std::string_view text);
 uint32_t crc32c(std::string_view bytes);
 
 const char* health_name(SlotHealth health);  // "good", "trying", "bad"
-std::string describe_slot(const SlotState& state);  // "trying (2 left)", "bad: boot attempts exhausted"
+std::string describe_slot(
+    const SlotState& state);  // "trying (2 left)", "bad: boot attempts exhausted"
 
 }  // namespace imageinit::core

@@ -13,7 +13,7 @@ namespace imageinit::core {
 struct BootConfig {
     std::string state_spec = "LABEL=STATE";
     std::optional<std::string> persist_spec = "LABEL=PERSIST";  // nullopt: imageinit.persist=none
-    bool persist_required = false;                               // imageinit.persist.required
+    bool persist_required = false;                              // imageinit.persist.required
     std::map<std::string, std::string> slot_specs;  // imageinit.slot.NAME=SPEC (partition slots)
     std::optional<std::string> forced_slot;         // imageinit.slot=a|b|recovery
     int timeout_sec = 30;                           // imageinit.timeout=SECONDS (device wait)

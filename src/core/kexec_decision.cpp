@@ -83,14 +83,14 @@ bool has_kexec_marker(std::string_view cmdline) {
 Result<std::string> kexec_cmdline(std::string_view cmdline, const std::string& slot) {
     std::vector<std::string> kept;
     bool after_dashes = false, inserted = false;
-    const std::string added = "imageinit.slot=" + slot + " " + std::string(kKexecMarker) + "=" + slot;
+    const std::string added =
+        "imageinit.slot=" + slot + " " + std::string(kKexecMarker) + "=" + slot;
     for (auto& w : raw_words(cmdline)) {
         if (!after_dashes && w == "--") {
             after_dashes = true;
             kept.push_back(added);
             inserted = true;
-        } else if (!after_dashes &&
-                   (key_of(w) == "imageinit.slot" || key_of(w) == kKexecMarker)) {
+        } else if (!after_dashes && (key_of(w) == "imageinit.slot" || key_of(w) == kKexecMarker)) {
             continue;
         }
         kept.push_back(std::move(w));
@@ -112,8 +112,8 @@ Result<KexecDecision> decide_kexec(const KexecInput& in) {
         return d;
     }
     if (in.kexec_marker) {
-        d.why = "already kexec'd into slot " + in.slot + "'s kernel (" +
-                std::string(kKexecMarker) + " on the command line)";
+        d.why = "already kexec'd into slot " + in.slot + "'s kernel (" + std::string(kKexecMarker) +
+                " on the command line)";
         return d;
     }
     if (!in.has_initrd)

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/mount_spec.h"
 #include "base/result.h"
+#include "core/mount_spec.h"
 
 namespace imageinit::core {
 

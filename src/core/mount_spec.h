@@ -24,8 +24,8 @@ enum class EntryKind {
 enum class PersistScope { kShared, kSlot };
 
 struct SpecEntry {
-    std::string file;          // for messages: the spec's file name
-    int line = 0;              // 1-based line in that file
+    std::string file;  // for messages: the spec's file name
+    int line = 0;      // 1-based line in that file
     EntryKind kind = EntryKind::kTmpfs;
     std::string source;        // first field as written (decoded by libmount)
     std::string persist_path;  // persist kinds: normalised path on the persistent partition
@@ -37,7 +37,7 @@ struct SpecEntry {
 };
 
 struct MountSpec {
-    std::string file;               // where it came from (or "(default spec)")
+    std::string file;  // where it came from (or "(default spec)")
     std::vector<SpecEntry> entries;
     bool is_default = false;
 };

@@ -32,11 +32,16 @@ const char* persist_kind_name(PersistKind kind) {
 
 const char* reset_op_name(ResetOp op) {
     switch (op) {
-        case ResetOp::kMarkStarted: return "mark-started";
-        case ResetOp::kWriteKey: return "write-key";
-        case ResetOp::kLuksFormat: return "luks-format";
-        case ResetOp::kMakeFs: return "make-fs";
-        case ResetOp::kClearRequest: return "clear-request";
+        case ResetOp::kMarkStarted:
+            return "mark-started";
+        case ResetOp::kWriteKey:
+            return "write-key";
+        case ResetOp::kLuksFormat:
+            return "luks-format";
+        case ResetOp::kMakeFs:
+            return "make-fs";
+        case ResetOp::kClearRequest:
+            return "clear-request";
     }
     return "?";
 }
@@ -67,8 +72,8 @@ Result<ResetRequest> parse_reset_request(std::string_view text) {
         ++lineno;
         if (lineno == 1) {
             if (line != kMagic)
-                return line_error(1, "not a reset request (expected '" + std::string(kMagic) +
-                                         "')");
+                return line_error(1,
+                                  "not a reset request (expected '" + std::string(kMagic) + "')");
             continue;
         }
         size_t sp = line.find(' ');
@@ -86,7 +91,7 @@ Result<ResetRequest> parse_reset_request(std::string_view text) {
             continue;
         }
         if (!r.started) return line_error(lineno, "'" + key + "' before 'started'");
-        std::string* field = key == "device" ? &r.started->device
+        std::string* field = key == "device"  ? &r.started->device
                              : key == "label" ? &r.started->label
                              : key == "uuid"  ? &r.started->uuid
                                               : nullptr;

@@ -7,32 +7,32 @@
 #include <string>
 #include <vector>
 
-#include "core/boot_record.h"
 #include "base/result.h"
+#include "core/boot_record.h"
 
 namespace imageinit::core {
 
 struct SlotChoiceInput {
     BootRecord record;
-    std::vector<std::string> present;       // slots that exist on this device ("a", "b", "recovery")
-    std::optional<std::string> forced;      // imageinit.slot=
-    std::set<std::string> failed_this_boot; // candidates already tried and failed in this boot
+    std::vector<std::string> present;   // slots that exist on this device ("a", "b", "recovery")
+    std::optional<std::string> forced;  // imageinit.slot=
+    std::set<std::string> failed_this_boot;  // candidates already tried and failed in this boot
 };
 
 struct Attempt {
     std::string slot;
-    std::string why;       // "primary, good" / "fallback: a is good" / "forced by imageinit.slot"
-    BootRecord record;     // to write durably BEFORE touching the image (tries decremented,
-                           // exhausted slots marked bad, journal entry "attempt" appended)
+    std::string why;    // "primary, good" / "fallback: a is good" / "forced by imageinit.slot"
+    BootRecord record;  // to write durably BEFORE touching the image (tries decremented,
+                        // exhausted slots marked bad, journal entry "attempt" appended)
     bool last_resort = false;  // every slot was bad; tried anyway rather than brick the device
 };
 
 struct Choice {
-    std::optional<Attempt> attempt;   // nothing left when empty
-    BootRecord record;                // the record to write: attempt->record when there is an
-                                      // attempt, else the changes made while choosing (exhausted
-                                      // slots marked bad); equal to the input: nothing to write
-    std::vector<std::string> skipped; // "b: bad (boot attempts exhausted)" lines for the log
+    std::optional<Attempt> attempt;    // nothing left when empty
+    BootRecord record;                 // the record to write: attempt->record when there is an
+                                       // attempt, else the changes made while choosing (exhausted
+                                       // slots marked bad); equal to the input: nothing to write
+    std::vector<std::string> skipped;  // "b: bad (boot attempts exhausted)" lines for the log
 };
 
 // The next candidate to try. Order: forced slot only; else primary, the other A/B slot if good,

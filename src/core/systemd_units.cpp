@@ -84,20 +84,20 @@ std::vector<UnitFile> systemd_mount_units(const MountPlan& plan, const UnitConte
                          "[Unit]\nDescription=imageinit persistent partition\n"
                          "DefaultDependencies=no\nConflicts=umount.target\n"
                          "Before=umount.target\n\n[Mount]\nWhat=" +
-                         unit_value(ctx.persist_device) + "\nWhere=" +
-                         unit_value(ctx.persist_mount) + "\nOptions=nosuid,nodev\n"});
+                         unit_value(ctx.persist_device) +
+                         "\nWhere=" + unit_value(ctx.persist_mount) + "\nOptions=nosuid,nodev\n"});
     for (const auto& m : plan.mounts) {
         if (!on_persist(m) || has_control_char(m.target) || has_control_char(m.persist_dir))
             continue;
         bool bind = m.action == MountAction::kBind;
         std::string what = bind ? ctx.persist_mount + "/" + m.persist_dir : "overlay";
-        units.push_back(
-            {mount_unit_name(m.target),
-             std::string(kHeader) + "[Unit]\nDescription=imageinit persistent " +
-                 (bind ? "bind" : "overlay") + " on " + unit_value(m.target) +
-                 "\nRequires=" + persist_unit + "\nAfter=" + persist_unit +
-                 "\n\n[Mount]\nWhat=" + unit_value(what) + "\nWhere=" + unit_value(m.target) +
-                 (bind ? "\nType=none\nOptions=bind\n" : "\nType=overlay\n")});
+        units.push_back({mount_unit_name(m.target),
+                         std::string(kHeader) + "[Unit]\nDescription=imageinit persistent " +
+                             (bind ? "bind" : "overlay") + " on " + unit_value(m.target) +
+                             "\nRequires=" + persist_unit + "\nAfter=" + persist_unit +
+                             "\n\n[Mount]\nWhat=" + unit_value(what) +
+                             "\nWhere=" + unit_value(m.target) +
+                             (bind ? "\nType=none\nOptions=bind\n" : "\nType=overlay\n")});
     }
     return units;
 }

@@ -14,7 +14,7 @@
 namespace imageinit::core {
 
 struct UnitFile {
-    std::string name;     // "var.mount"
+    std::string name;  // "var.mount"
     std::string content;
 };
 

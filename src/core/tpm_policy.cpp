@@ -99,13 +99,13 @@ Result<Sha256Digest> policy_pcr_digest(const std::vector<PcrValue>& pcrs) {
         select[pcrs[i].index / 8] |= static_cast<uint8_t>(1u << (pcrs[i].index % 8));
         values += bytes(pcrs[i].value);
     }
-    std::string msg(32, '\0');        // policyDigest of a fresh session
+    std::string msg(32, '\0');  // policyDigest of a fresh session
     put_be(msg, kCcPolicyPcr, 4);
-    put_be(msg, 1, 4);                // TPML_PCR_SELECTION.count
-    put_be(msg, kAlgSha256, 2);       // .hash
-    put_be(msg, sizeof select, 1);    // .sizeofSelect
+    put_be(msg, 1, 4);              // TPML_PCR_SELECTION.count
+    put_be(msg, kAlgSha256, 2);     // .hash
+    put_be(msg, sizeof select, 1);  // .sizeofSelect
     msg.append(reinterpret_cast<const char*>(select), sizeof select);
-    msg += bytes(sha256(values));     // pcrDigest
+    msg += bytes(sha256(values));  // pcrDigest
     return sha256(msg);
 }
 
@@ -148,7 +148,8 @@ Result<TpmToken> parse_token_json(std::string_view json) {
     if (!json_object_object_get_ex(root.get(), "pcr-bank", &v) ||
         json_object_get_string(v) != std::string("sha256"))
         return fail(EINVAL, "token: 'pcr-bank' is not 'sha256'");
-    if (!json_object_object_get_ex(root.get(), "pcrs", &v) || !json_object_is_type(v, json_type_array))
+    if (!json_object_object_get_ex(root.get(), "pcrs", &v) ||
+        !json_object_is_type(v, json_type_array))
         return fail(EINVAL, "token: no 'pcrs' array");
     for (size_t i = 0; i < json_object_array_length(v); ++i) {
         json_object* p = json_object_array_get_idx(v, i);
@@ -168,15 +169,18 @@ TpmDecision decide_tpm_unlock(const std::vector<TpmToken>& tokens, const std::st
                               const std::string& roothash) {
     if (tokens.empty()) return {TpmPlan::kNoTokens, {}, ""};
     if (roothash.empty())
-        return {TpmPlan::kFailSlot, {},
-                "slot " + slot + " has no verity root hash to measure, and PERSIST is sealed "
-                "to measured images only"};
+        return {TpmPlan::kFailSlot,
+                {},
+                "slot " + slot +
+                    " has no verity root hash to measure, and PERSIST is sealed "
+                    "to measured images only"};
     std::string wanted = normalize_roothash(roothash).value_or(roothash);
     TpmDecision d{TpmPlan::kUnseal, {}, ""};
     for (size_t i = 0; i < tokens.size(); ++i)
         if (tokens[i].roothash == wanted) d.matching.push_back(i);
     if (d.matching.empty())
-        return {TpmPlan::kFailSlot, {},
+        return {TpmPlan::kFailSlot,
+                {},
                 "no key is sealed to slot " + slot + "'s image (root hash " + wanted +
                     "): it was not installed with imageinit install"};
     return d;

@@ -66,9 +66,9 @@ Result<std::string> normalize_roothash(std::string_view hex);
 
 // What a slot attempt does about PERSIST when the header carries TPM tokens.
 enum class TpmPlan {
-    kNoTokens,    // not sealed to a TPM: key file / passphrase as before
-    kFailSlot,    // no key is sealed to this image: a failed attempt (same-boot fallback)
-    kUnseal,      // try the tokens in `matching`; if none unseals: recovery paths, then degraded
+    kNoTokens,  // not sealed to a TPM: key file / passphrase as before
+    kFailSlot,  // no key is sealed to this image: a failed attempt (same-boot fallback)
+    kUnseal,    // try the tokens in `matching`; if none unseals: recovery paths, then degraded
 };
 struct TpmDecision {
     TpmPlan plan;

@@ -11,7 +11,7 @@
 namespace imageinit::os {
 
 class FileOps {
-public:
+  public:
     virtual ~FileOps() = default;
     // Replaces NAME (O_EXCL) with a new file of MODE: a key file is never readable by others,
     // not even empty.

@@ -170,9 +170,8 @@ Result<DeviceIdentity> probe_identity(const std::string& device) {
     DeviceIdentity id;
     auto value = [&](const char* name) {
         const char* v = nullptr;
-        return blkid_probe_lookup_value(pr.get(), name, &v, nullptr) == 0 && v
-                   ? std::string(v)
-                   : std::string();
+        return blkid_probe_lookup_value(pr.get(), name, &v, nullptr) == 0 && v ? std::string(v)
+                                                                               : std::string();
     };
     id.fstype = value("TYPE");
     id.label = value("LABEL");

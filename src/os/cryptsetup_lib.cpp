@@ -32,11 +32,11 @@ Loaded load() {
                     "': " + (why ? why : "unknown error") + ")";
         return out;
     }
-#define IMAGEINIT_CRYPT_FN(name)                                                              \
-    out.api.name = reinterpret_cast<decltype(&::name)>(::dlsym(h, #name));                    \
-    if (!out.api.name) {                                                                      \
-        out.error = std::string("libcryptsetup has no symbol '") + #name + "' (too old?)";   \
-        return out;                                                                           \
+#define IMAGEINIT_CRYPT_FN(name)                                                           \
+    out.api.name = reinterpret_cast<decltype(&::name)>(::dlsym(h, #name));                 \
+    if (!out.api.name) {                                                                   \
+        out.error = std::string("libcryptsetup has no symbol '") + #name + "' (too old?)"; \
+        return out;                                                                        \
     }
 #include "os/cryptsetup_fns.inc"
 #undef IMAGEINIT_CRYPT_FN

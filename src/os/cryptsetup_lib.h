@@ -27,7 +27,7 @@ Result<const CryptsetupApi*> cryptsetup();
 // A crypt_device handle (CHandle-style owner; the deleter calls the loaded crypt_free). Messages
 // libcryptsetup logs for it are kept and returned by last_message(), for error texts.
 class CryptDevice {
-public:
+  public:
     // crypt_init(DEVICE) or, with DATA_DEVICE, crypt_init_data_device(DEVICE, DATA_DEVICE).
     static Result<CryptDevice> open(const std::string& device, const std::string& data_device = "");
     crypt_device* get() const { return cd_.get(); }
@@ -37,7 +37,7 @@ public:
     // "CALL 'WHAT': strerror(-r) (libcryptsetup's last message)"
     Unexpected error(const std::string& call, const std::string& what, int r) const;
 
-private:
+  private:
     struct Free {
         const CryptsetupApi* api;
         void operator()(crypt_device* cd) const;

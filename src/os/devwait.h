@@ -14,7 +14,7 @@
 namespace imageinit::os {
 
 class DeviceWaiter {
-public:
+  public:
     using ModaliasHandler = std::function<void(const std::string& modalias)>;
 
     // Opens the netlink socket (NETLINK_KOBJECT_UEVENT) before any coldplug so no event is lost.
@@ -37,7 +37,7 @@ public:
                             std::chrono::steady_clock::time_point deadline,
                             const std::string& what);
 
-private:
+  private:
     void handle_modalias(const std::string& modalias);
     // Reads every queued uevent, handing MODALIAS= of "add" events on; true if one of them was
     // about a block device.

@@ -48,8 +48,7 @@ Result<LoopDevice> attach_loop(const std::string& file, bool read_only, uint64_t
     // unwinding slot never leaks a loop device (loop(4), LO_FLAGS_AUTOCLEAR).
     config.info.lo_flags = LO_FLAGS_AUTOCLEAR | (read_only ? LO_FLAGS_READ_ONLY : 0);
     // For `losetup -l` and /sys/block/loopN/loop/backing_file readers; truncated if long.
-    std::strncpy(reinterpret_cast<char*>(config.info.lo_file_name), file.c_str(),
-                 LO_NAME_SIZE - 1);
+    std::strncpy(reinterpret_cast<char*>(config.info.lo_file_name), file.c_str(), LO_NAME_SIZE - 1);
 
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
         int n = ::ioctl(control.get(), LOOP_CTL_GET_FREE);

@@ -18,7 +18,7 @@ struct LoopDevice {
 
 // Attaches `file` (offset/size 0 = whole file) read-only via /dev/loop-control + LOOP_CONFIGURE,
 // retrying when another process wins the race for the free device.
-Result<LoopDevice> attach_loop(const std::string& file, bool read_only = true,
-                               uint64_t offset = 0, uint64_t size_limit = 0);
+Result<LoopDevice> attach_loop(const std::string& file, bool read_only = true, uint64_t offset = 0,
+                               uint64_t size_limit = 0);
 
 }  // namespace imageinit::os

@@ -16,10 +16,10 @@
 #include <cstdlib>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "core/luks_policy.h"
 #include "os/cryptsetup_lib.h"
 #include "os/safe_open.h"
-#include "base/unique_fd.h"
 
 namespace imageinit::os {
 namespace {
@@ -30,7 +30,7 @@ constexpr size_t kStateKeyMin = 32, kStateKeyMax = 64;
 
 // A key buffer that never reaches swap and is wiped on every exit path.
 class Secret {
-public:
+  public:
     Secret() { locked_ = ::mlock(buf_, sizeof buf_) == 0; }
     ~Secret() {
         ::explicit_bzero(buf_, sizeof buf_);
@@ -44,7 +44,7 @@ public:
     void set_size(size_t n) { size_ = n; }
     static constexpr size_t capacity() { return kMaxKey; }
 
-private:
+  private:
     char buf_[kMaxKey];
     size_t size_ = 0;
     bool locked_ = false;
@@ -145,9 +145,9 @@ Result<bool> ask(int fd, const std::string& prompt, std::chrono::seconds timeout
 }
 
 long ms_since(std::chrono::steady_clock::time_point t0) {
-    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now() - t0)
-                                 .count());
+    return static_cast<long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
 }
 
 // Tries KEY against SLOTS in order, one named slot at a time (never CRYPT_ANY_SLOT); returns
@@ -156,8 +156,8 @@ const Slot* try_slots(const CryptDevice& cd, const std::string& name, const Secr
                       const std::vector<Slot>& slots, long& ms) {
     for (const auto& s : slots) {
         auto t0 = std::chrono::steady_clock::now();
-        int r = cd.api().crypt_activate_by_passphrase(cd.get(), name.c_str(), s.number,
-                                                      key.data(), key.size(), 0);
+        int r = cd.api().crypt_activate_by_passphrase(cd.get(), name.c_str(), s.number, key.data(),
+                                                      key.size(), 0);
         ms = ms_since(t0);
         if (r >= 0) return &s;
     }
@@ -215,9 +215,9 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
         Secret key;
         TRY(read_key_file(o.key_file, key));
         if (const Slot* s = try_slots(cd, name, key, machine, ms))
-            return LuksUnlocked{"/dev/mapper/" + name,
-                                "key file, " + describe(*s) + ", " + std::to_string(ms) + " ms" +
-                                    after_first};
+            return LuksUnlocked{
+                "/dev/mapper/" + name,
+                "key file, " + describe(*s) + ", " + std::to_string(ms) + " ms" + after_first};
         tried.push_back("the key file");
     }
 

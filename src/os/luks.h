@@ -20,10 +20,11 @@ struct KeyStageResult {
     std::optional<std::string> how;
     std::string failure;
 };
-using KeyStage = std::function<Result<KeyStageResult>(const CryptDevice& cd, const std::string& name)>;
+using KeyStage =
+    std::function<Result<KeyStageResult>(const CryptDevice& cd, const std::string& name)>;
 
 struct LuksUnlockOptions {
-    std::string key_file;   // tried first when it exists ("/etc/imageinit/keyfile")
+    std::string key_file;       // tried first when it exists ("/etc/imageinit/keyfile")
     std::string key_slot_file;  // optional: the key slot the key file belongs to, one number
     // The per-device key on the state partition, tried after the key file: STATE_KEY below
     // STATE_ROOT_FD ("imageinit/persist.key"), opened as a partition file (sys/safe_open.h),
@@ -33,9 +34,8 @@ struct LuksUnlockOptions {
     std::string console = "/dev/console";  // where the passphrase is asked for ("" = never ask)
     int passphrase_tries = 3;
     std::chrono::seconds prompt_timeout{60};  // per try; nobody typing ends the prompt
-    std::string label;  // for the prompt: "PERSIST"
-    KeyStage first_stage;  // optional
-
+    std::string label;                        // for the prompt: "PERSIST"
+    KeyStage first_stage;                     // optional
 };
 
 struct LuksUnlocked {

@@ -8,8 +8,8 @@
 
 #include <cerrno>
 
-#include "os/files.h"
 #include "base/unique_fd.h"
+#include "os/files.h"
 
 namespace imageinit::os {
 namespace {

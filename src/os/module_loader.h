@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/module_index.h"
 #include "base/result.h"
+#include "core/module_index.h"
 
 namespace imageinit::os {
 

@@ -36,7 +36,7 @@ Result<void> move_mount(const std::string& from, const std::string& to);
 std::string fd_path(int fd);
 
 class MountGuard {
-public:
+  public:
     MountGuard() = default;
     explicit MountGuard(std::string target) : target_(std::move(target)) {}
     MountGuard(MountGuard&& o) noexcept : target_(std::move(o.target_)) { o.target_.clear(); }
@@ -49,7 +49,7 @@ public:
     void release();                     // umount2(MNT_DETACH) now, if still owned
     const std::string& target() const { return target_; }
 
-private:
+  private:
     std::string target_;
 };
 

@@ -9,9 +9,9 @@
 #include <chrono>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "os/cryptsetup_lib.h"
 #include "os/process.h"
-#include "base/unique_fd.h"
 
 namespace imageinit::os {
 namespace {
@@ -66,8 +66,7 @@ Result<std::string> luks_open_with_key(const std::string& device, const std::str
     CryptDevice cd = TRY(CryptDevice::open(device));
     int r = cd.api().crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
     if (r < 0) return cd.error("crypt_load", device, r);
-    r = cd.api().crypt_activate_by_passphrase(cd.get(), name.c_str(), 0, key.data(), key.size(),
-                                              0);
+    r = cd.api().crypt_activate_by_passphrase(cd.get(), name.c_str(), 0, key.data(), key.size(), 0);
     if (r < 0) return cd.error("crypt_activate_by_passphrase", device, r);
     return "/dev/mapper/" + name;
 }
@@ -93,10 +92,9 @@ Result<void> mkfs_ext4(const std::string& device, const std::string& label,
     if (!label.empty()) argv.insert(argv.end(), {"-L", label});
     if (!uuid.empty()) argv.insert(argv.end(), {"-U", uuid});
     argv.push_back(device);
-    ProcessResult r = TRY(run_process(argv, {"PATH=/usr/sbin:/sbin:/usr/bin:/bin"},
-                                      std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          kMkfsLimit),
-                                      4096));
+    ProcessResult r =
+        TRY(run_process(argv, {"PATH=/usr/sbin:/sbin:/usr/bin:/bin"},
+                        std::chrono::duration_cast<std::chrono::milliseconds>(kMkfsLimit), 4096));
     if (r.exit_code != 0) {
         std::string out = r.output;
         while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();

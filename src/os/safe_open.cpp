@@ -26,8 +26,9 @@ Result<UniqueFd> resolve(int root_fd, const std::string& path, Scope scope, int 
             // the link itself (openat2(2)), which the type check below refuses.
             auto fd = open_beneath_no_symlinks(root_fd, path, flags | O_NOFOLLOW);
             if (!fd && fd.error().code == ELOOP)
-                return fail(ELOOP, quoted(path) + " is or passes through a symlink: symlinks on "
-                                                  "this partition are never followed");
+                return fail(ELOOP, quoted(path) +
+                                       " is or passes through a symlink: symlinks on "
+                                       "this partition are never followed");
             if (!fd && fd.error().code == EXDEV)
                 return fail(EXDEV, quoted(path) + " leads outside the partition");
             return fd;
@@ -45,14 +46,22 @@ Result<UniqueFd> resolve(int root_fd, const std::string& path, Scope scope, int 
 
 const char* file_kind(mode_t mode) {
     switch (mode & S_IFMT) {
-        case S_IFREG: return "a regular file";
-        case S_IFDIR: return "a directory";
-        case S_IFLNK: return "a symlink";
-        case S_IFIFO: return "a fifo";
-        case S_IFSOCK: return "a socket";
-        case S_IFCHR: return "a character device";
-        case S_IFBLK: return "a block device";
-        default: return "of an unknown type";
+        case S_IFREG:
+            return "a regular file";
+        case S_IFDIR:
+            return "a directory";
+        case S_IFLNK:
+            return "a symlink";
+        case S_IFIFO:
+            return "a fifo";
+        case S_IFSOCK:
+            return "a socket";
+        case S_IFCHR:
+            return "a character device";
+        case S_IFBLK:
+            return "a block device";
+        default:
+            return "of an unknown type";
     }
 }
 
@@ -76,9 +85,9 @@ Result<UniqueFd> open_checked(int root_fd, const std::string& path, Scope scope,
                                O_PATH | (scope == Scope::kPartition ? O_NOFOLLOW : 0));
             if (any && ::fstat(any->get(), &st) == 0 &&
                 (want == Want::kDir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)))
-                return fail(code, quoted(path) + " is " + file_kind(st.st_mode) +
-                                      (want == Want::kDir ? ", not a directory"
-                                                          : ", not a regular file"));
+                return fail(
+                    code, quoted(path) + " is " + file_kind(st.st_mode) +
+                              (want == Want::kDir ? ", not a directory" : ", not a regular file"));
         }
         return Unexpected(std::move(fd).error());
     }
@@ -104,8 +113,8 @@ Result<std::string> read_head_checked(int root_fd, const std::string& path, Scop
     std::string out(max_bytes, '\0');
     size_t have = 0;
     while (have < max_bytes) {
-        ssize_t n = ::pread(fd.get(), out.data() + have, max_bytes - have,
-                            static_cast<off_t>(have));
+        ssize_t n =
+            ::pread(fd.get(), out.data() + have, max_bytes - have, static_cast<off_t>(have));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail_errno("read", path);
         if (n == 0) break;

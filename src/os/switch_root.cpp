@@ -12,8 +12,8 @@
 #include <cerrno>
 
 #include "base/c_handle.h"
-#include "os/mount.h"
 #include "base/unique_fd.h"
+#include "os/mount.h"
 
 namespace imageinit::os {
 namespace {

@@ -37,7 +37,8 @@ TPML_PCR_SELECTION selection(const std::vector<uint32_t>& pcrs) {
     sel.count = 1;
     sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
     sel.pcrSelections[0].sizeofSelect = 3;
-    for (auto p : pcrs) sel.pcrSelections[0].pcrSelect[p / 8] |= static_cast<uint8_t>(1u << (p % 8));
+    for (auto p : pcrs)
+        sel.pcrSelections[0].pcrSelect[p / 8] |= static_cast<uint8_t>(1u << (p % 8));
     return sel;
 }
 
@@ -49,8 +50,7 @@ TPM2B_PUBLIC srk_template() {
     t.publicArea.nameAlg = TPM2_ALG_SHA256;
     t.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
                                     TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                                    TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED |
-                                    TPMA_OBJECT_DECRYPT;
+                                    TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
     auto& ecc = t.publicArea.parameters.eccDetail;
     ecc.symmetric.algorithm = TPM2_ALG_AES;
     ecc.symmetric.keyBits.aes = 128;
@@ -211,9 +211,9 @@ Result<SealedKey> Tpm2::seal(const TpmDigest& policy, const std::vector<uint8_t>
     State::Flush flush{s_.get(), parent};
     TPM2B_PRIVATE* priv = nullptr;
     TPM2B_PUBLIC* pub = nullptr;
-    TSS2_RC rc = s_->api->Esys_Create(s_->ctx, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                      ESYS_TR_NONE, &sensitive, &tmpl, &outside, &none, &priv,
-                                      &pub, nullptr, nullptr, nullptr);
+    TSS2_RC rc = s_->api->Esys_Create(s_->ctx, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                      &sensitive, &tmpl, &outside, &none, &priv, &pub, nullptr,
+                                      nullptr, nullptr);
     ::explicit_bzero(&sensitive, sizeof sensitive);
     if (rc != TSS2_RC_SUCCESS) return tpm_fail("TPM2_Create (sealed key)", rc);
     SealedKey out;

@@ -26,7 +26,7 @@ struct SealedKey {
 
 // Key bytes that are wiped when dropped.
 class SecretBytes {
-public:
+  public:
     SecretBytes() = default;
     SecretBytes(const SecretBytes&) = delete;
     SecretBytes& operator=(const SecretBytes&) = delete;
@@ -35,12 +35,12 @@ public:
     std::vector<uint8_t>& bytes() { return bytes_; }
     const std::vector<uint8_t>& bytes() const { return bytes_; }
 
-private:
+  private:
     std::vector<uint8_t> bytes_;
 };
 
 class Tpm2 {
-public:
+  public:
     static constexpr const char* kDefaultInterface = "device:/dev/tpmrm0";
     // INTERFACE: "device:/dev/tpmrm0" or "swtpm:host=127.0.0.1,port=P" (tpm2_lib.h).
     static Result<Tpm2> open(const std::string& interface = kDefaultInterface);
@@ -62,7 +62,7 @@ public:
     // (a trial session): what the tests compare core::policy_pcr_digest with.
     Result<TpmDigest> trial_policy_pcr(const std::vector<uint32_t>& pcrs);
 
-private:
+  private:
     struct State;
     explicit Tpm2(std::unique_ptr<State> s);
     std::unique_ptr<State> s_;

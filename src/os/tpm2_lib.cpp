@@ -35,11 +35,11 @@ Loaded load() {
     if (!esys) return out.error = dl_error(kEsys), out;
     void* mu = ::dlopen(kMu, RTLD_NOW | RTLD_LOCAL);
     if (!mu) return out.error = dl_error(kMu), out;
-#define IMAGEINIT_TPM_FN(lib, name)                                                          \
-    out.api.name = reinterpret_cast<decltype(&::name)>(::dlsym(lib, #name));                 \
-    if (!out.api.name) {                                                                     \
-        out.error = std::string("tpm2-tss has no symbol '") + #name + "' (too old?)";       \
-        return out;                                                                          \
+#define IMAGEINIT_TPM_FN(lib, name)                                                   \
+    out.api.name = reinterpret_cast<decltype(&::name)>(::dlsym(lib, #name));          \
+    if (!out.api.name) {                                                              \
+        out.error = std::string("tpm2-tss has no symbol '") + #name + "' (too old?)"; \
+        return out;                                                                   \
     }
 #include "os/tpm2_fns.inc"
 #undef IMAGEINIT_TPM_FN

@@ -12,8 +12,8 @@
 #include <cstring>
 #include <vector>
 
-#include "os/cryptsetup_lib.h"
 #include "base/unique_fd.h"
+#include "os/cryptsetup_lib.h"
 
 namespace imageinit::os {
 namespace {
@@ -69,8 +69,8 @@ void dm_init(DmBuffer& b, const std::string& name, uint32_t flags) {
 Result<void> dm_call(int control, unsigned long request, DmBuffer& b, const char* what,
                      const std::string& name) {
     if (::ioctl(control, request, b.data) < 0) return fail_errno(what, name);
-    if (b.io()->flags & DM_BUFFER_FULL_FLAG) return fail(ENOBUFS, std::string(what) + " '" + name +
-                                                                  "': table too long");
+    if (b.io()->flags & DM_BUFFER_FULL_FLAG)
+        return fail(ENOBUFS, std::string(what) + " '" + name + "': table too long");
     return ok();
 }
 
@@ -83,8 +83,8 @@ Result<std::string> parse_roothash(const std::string& text) {
     for (char& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     bool ok_hex = hex.find_first_not_of("0123456789abcdef") == std::string::npos;
     if (!ok_hex || hex.size() % 2 || hex.size() < 32 || hex.size() > 128)
-        return fail(EINVAL, "bad root hash '" + hex.substr(0, 140) +
-                                "': want 32 to 128 hex digits");
+        return fail(EINVAL,
+                    "bad root hash '" + hex.substr(0, 140) + "': want 32 to 128 hex digits");
     return hex;
 }
 
@@ -137,8 +137,8 @@ Result<std::string> verity_activate(const std::string& data_device, const std::s
     std::string hex = TRY(parse_roothash(roothash_hex));
     CryptDevice cd = TRY(load(data_device, hash_device, 0));
     std::string root = from_hex(hex);
-    int r = cd.api().crypt_activate_by_volume_key(cd.get(), name.c_str(), root.data(),
-                                                  root.size(), CRYPT_ACTIVATE_READONLY);
+    int r = cd.api().crypt_activate_by_volume_key(cd.get(), name.c_str(), root.data(), root.size(),
+                                                  CRYPT_ACTIVATE_READONLY);
     if (r == -EPERM || r == -EINVAL)
         return cd.error("activate dm-verity '" + name + "' with root hash " + hex + " on",
                         data_device, r);
@@ -169,7 +169,8 @@ Result<void> verity_restart_on_corruption(const std::string& name) {
     DmBuffer b;
     dm_init(b, name, DM_STATUS_TABLE_FLAG);
     TRY(dm_call(control.get(), DM_TABLE_STATUS, b, "DM_TABLE_STATUS", name));
-    if (b.io()->target_count != 1) return fail(EINVAL, "'" + name + "' is not a single-target device");
+    if (b.io()->target_count != 1)
+        return fail(EINVAL, "'" + name + "' is not a single-target device");
     auto* spec = reinterpret_cast<dm_target_spec*>(b.data + b.io()->data_start);
     if (std::strncmp(spec->target_type, "verity", sizeof spec->target_type) != 0)
         return fail(EINVAL, "'" + name + "' is not a dm-verity device");

@@ -16,9 +16,14 @@ std::string make_spec(int entries) {
     for (int i = 0; i < entries; ++i) {
         std::string n = std::to_string(i);
         switch (i % 4) {
-            case 0: text += "tmpfs /run/t" + n + " tmpfs mode=1777,size=16m 0 0\n"; break;
-            case 1: text += "overlay /etc/o" + n + " overlay x-imageinit.upper=tmpfs 0 0\n"; break;
-            case 2: text += "persist:/var/lib/b" + n + " /var/lib/b" + n + " none bind 0 0\n";
+            case 0:
+                text += "tmpfs /run/t" + n + " tmpfs mode=1777,size=16m 0 0\n";
+                break;
+            case 1:
+                text += "overlay /etc/o" + n + " overlay x-imageinit.upper=tmpfs 0 0\n";
+                break;
+            case 2:
+                text += "persist:/var/lib/b" + n + " /var/lib/b" + n + " none bind 0 0\n";
                 break;
             default:
                 text += "persist:/srv/o" + n + " /srv/o" + n +

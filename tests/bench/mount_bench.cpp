@@ -37,13 +37,13 @@ struct Images {
         if (!::mkdtemp(tmpl)) return;
         dir = tmpl;
         std::string tree = dir + "/tree";
-        std::string cmd =
-            "set -e; cd " + dir + "; mkdir -p tree/etc tree/tmp tree/srv tree/var/lib/test "
-            "tree/var/lib/slotconf tree/sbin mnt persist store root; "
-            "echo hello > tree/etc/hostname; echo seed > tree/var/lib/test/seed; "
-            "mksquashfs tree squashfs.img -quiet -noappend -comp zstd >/dev/null; "
-            "mkfs.erofs --quiet -zlz4hc erofs.img tree >/dev/null; "
-            "mkfs.ext4 -q -b 4096 -O ^has_journal -d tree ext4.img 8M >/dev/null";
+        std::string cmd = "set -e; cd " + dir +
+                          "; mkdir -p tree/etc tree/tmp tree/srv tree/var/lib/test "
+                          "tree/var/lib/slotconf tree/sbin mnt persist store root; "
+                          "echo hello > tree/etc/hostname; echo seed > tree/var/lib/test/seed; "
+                          "mksquashfs tree squashfs.img -quiet -noappend -comp zstd >/dev/null; "
+                          "mkfs.erofs --quiet -zlz4hc erofs.img tree >/dev/null; "
+                          "mkfs.ext4 -q -b 4096 -O ^has_journal -d tree ext4.img 8M >/dev/null";
         ok = ::system(cmd.c_str()) == 0;
     }
     ~Images() {
@@ -102,8 +102,7 @@ void BM_ApplyPlan(benchmark::State& state) {
     auto plan = spec ? core::plan_mounts(*spec, core::PlanContext{"a", true})
                      : Result<core::MountPlan>(fail(EINVAL, "spec"));
     auto loop = os::attach_loop(d + "/squashfs.img");
-    bool ready = plan && loop &&
-                 os::mount(loop->path, d + "/root", "squashfs", MS_RDONLY, "") &&
+    bool ready = plan && loop && os::mount(loop->path, d + "/root", "squashfs", MS_RDONLY, "") &&
                  os::mount("tmpfs", d + "/persist", "tmpfs", 0, "mode=0755") &&
                  os::mount("tmpfs", d + "/store", "tmpfs", 0, "mode=0700");
     if (!ready) {

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <string>
 
+#include "base/unique_fd.h"
 #include "core/boot_record.h"
 #include "os/atomic_file.h"
-#include "base/unique_fd.h"
 
 namespace imageinit {
 namespace {

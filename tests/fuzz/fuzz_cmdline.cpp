@@ -47,8 +47,7 @@ void fuzz_cmdline(const uint8_t* data, size_t size) {
         FUZZ_CHECK(hex.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos, hex);
     }
     FUZZ_CHECK(cfg.timeout_sec >= 0 && cfg.timeout_sec <= 3600, std::to_string(cfg.timeout_sec));
-    FUZZ_CHECK(cfg.watchdog_sec >= 0 && cfg.watchdog_sec <= 3600,
-               std::to_string(cfg.watchdog_sec));
+    FUZZ_CHECK(cfg.watchdog_sec >= 0 && cfg.watchdog_sec <= 3600, std::to_string(cfg.watchdog_sec));
     // The image's init is exec'd: an absolute path without control characters.
     FUZZ_CHECK(!cfg.init.empty() && cfg.init[0] == '/' && !has_control(cfg.init), cfg.init);
     if (cfg.break_step) FUZZ_CHECK(cfg.break_step->size() <= 64, *cfg.break_step);

@@ -1,12 +1,13 @@
 // Device specs through libblkid on loop-attached images, and the duplicate-label policy.
+#include "os/blkid.h"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 
-#include "os/blkid.h"
-#include "os/loop.h"
 #include "namespace_fixture.h"
+#include "os/loop.h"
 
 namespace imageinit::os {
 namespace {
@@ -62,8 +63,10 @@ TEST_F(NamespaceTest, FindDevicesByPartlabelAndWholeDiskOfThePartition) {
     if (!have_tool("sfdisk") || !have_tool("partx")) GTEST_SKIP() << "needs sfdisk and partx";
     std::string part = "iit-root-" + std::to_string(::getpid());
     std::string disk = path("disk.img");
-    ASSERT_TRUE(sh("truncate -s 8M " + disk + " && printf 'label: gpt\\nstart=2048, size=4096, "
-                   "name=" + part + "\\n' | sfdisk -q " + disk + " >/dev/null"));
+    ASSERT_TRUE(sh("truncate -s 8M " + disk +
+                   " && printf 'label: gpt\\nstart=2048, size=4096, "
+                   "name=" +
+                   part + "\\n' | sfdisk -q " + disk + " >/dev/null"));
     in_namespace([&] {
         auto loop = attach_loop(disk, /*read_only=*/false);
         ASSERT_TRUE(loop) << loop.error().message;
@@ -86,9 +89,10 @@ TEST_F(NamespaceTest, FindDevicesSkipsAWholeDiskThatHasPartitions) {
     if (!have_tool("sfdisk") || !have_tool("partx")) GTEST_SKIP() << "needs sfdisk and partx";
     std::string label = "IIW" + std::to_string(::getpid() % 100000);
     std::string disk = path("whole.img");
-    ASSERT_TRUE(sh("mkfs.ext4 -q -L " + label + " " + disk + " 8M && printf 'label: dos\\n"
-                   "start=2048, size=4096, type=83\\n' | sfdisk -q --wipe never " + disk +
-                   " >/dev/null"));
+    ASSERT_TRUE(sh("mkfs.ext4 -q -L " + label + " " + disk +
+                   " 8M && printf 'label: dos\\n"
+                   "start=2048, size=4096, type=83\\n' | sfdisk -q --wipe never " +
+                   disk + " >/dev/null"));
     in_namespace([&] {
         auto loop = attach_loop(disk, /*read_only=*/true);
         ASSERT_TRUE(loop) << loop.error().message;
@@ -135,8 +139,8 @@ TEST(PickDevice, SingleMatchWinsAnywhereAndNoMatchIsAnError) {
     EXPECT_EQ(p->device, "/dev/sdb1");
     EXPECT_TRUE(p->ignored.empty());
     EXPECT_FALSE(pick_device("LABEL=PERSIST", {}, {}, "/dev/vda"));
-    EXPECT_FALSE(pick_device("LABEL=X", {"/dev/vda1", "/dev/vda2"}, {"/dev/vda", "/dev/vda"},
-                             "/dev/vda"));
+    EXPECT_FALSE(
+        pick_device("LABEL=X", {"/dev/vda1", "/dev/vda2"}, {"/dev/vda", "/dev/vda"}, "/dev/vda"));
 }
 
 }  // namespace

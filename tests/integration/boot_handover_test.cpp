@@ -8,12 +8,12 @@
 #include <chrono>
 #include <set>
 
+#include "namespace_fixture.h"
 #include "os/devwait.h"
 #include "os/files.h"
 #include "os/loop.h"
 #include "os/mount.h"
 #include "os/switch_root.h"
-#include "namespace_fixture.h"
 
 namespace imageinit::os {
 namespace {
@@ -98,11 +98,11 @@ TEST_F(NamespaceTest, DeviceWaiterColdplugsModaliasesOnceAndHonoursTheDeadline) 
         std::set<std::string> unique(seen.begin(), seen.end());
         EXPECT_EQ(unique.size(), seen.size());
 
-        EXPECT_TRUE(waiter->wait_until([] { return true; },
-                                       std::chrono::steady_clock::now(), "nothing"));
+        EXPECT_TRUE(
+            waiter->wait_until([] { return true; }, std::chrono::steady_clock::now(), "nothing"));
         auto start = std::chrono::steady_clock::now();
-        auto r = waiter->wait_until([] { return false; },
-                                    start + std::chrono::milliseconds(200), "LABEL=NOPE");
+        auto r = waiter->wait_until([] { return false; }, start + std::chrono::milliseconds(200),
+                                    "LABEL=NOPE");
         auto took = std::chrono::steady_clock::now() - start;
         ASSERT_FALSE(r);
         EXPECT_EQ(r.error().code, ETIMEDOUT);
@@ -124,8 +124,8 @@ TEST_F(NamespaceTest, DeviceWaiterWakesOnAUevent) {
         ASSERT_TRUE(loop);
         int checks = 0;
         auto start = std::chrono::steady_clock::now();
-        auto r = waiter->wait_until([&] { return ++checks >= 2; },
-                                    start + std::chrono::seconds(5), "a uevent");
+        auto r = waiter->wait_until([&] { return ++checks >= 2; }, start + std::chrono::seconds(5),
+                                    "a uevent");
         ASSERT_TRUE(r) << r.error().message;
         EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
     });

@@ -1,9 +1,10 @@
 // copy_tree, the seeding of a persistent directory: owners, modes, times, symlinks as links.
+#include "os/files.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "os/files.h"
 #include "namespace_fixture.h"
 
 namespace imageinit::os {

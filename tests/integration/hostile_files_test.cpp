@@ -102,8 +102,8 @@ TEST_F(HostileFiles, OpenCheckedNamesEverySpecialFileAndNeverBlocks) {
             ASSERT_FALSE(r) << c.name;
             EXPECT_EQ(r.error().message, c.message) << c.name;
         }
-        auto not_dir = os::open_checked(dir.get(), "fifo", os::Scope::kPartition,
-                                         os::Want::kDir, O_PATH);
+        auto not_dir =
+            os::open_checked(dir.get(), "fifo", os::Scope::kPartition, os::Want::kDir, O_PATH);
         ASSERT_FALSE(not_dir);
         EXPECT_EQ(not_dir.error().message, "'fifo' is a fifo, not a directory");
         // In an image a symlink is legitimate: followed, inside the root.
@@ -227,7 +227,8 @@ class HostileInstall : public NamespaceTest {
                        "/sbin/init && chmod 755 " + tree + "/sbin/init"));
         write(tree + "/etc/imageinit/fstab",
               "persist:/etc/ssh /etc/ssh none bind,x-imageinit.scope=slot 0 0\n");
-        ASSERT_TRUE(sh("mksquashfs " + tree + " " + image_ + " -quiet -no-progress -all-root "
+        ASSERT_TRUE(sh("mksquashfs " + tree + " " + image_ +
+                       " -quiet -no-progress -all-root "
                        ">/dev/null"));
         ASSERT_TRUE(sh("mkdir -p " + state_ + "/slots " + persist_ + "/slots/a/etc/ssh " +
                        outside_ + "/etc/ssh && echo running-key > " + persist_ +
@@ -245,8 +246,8 @@ class HostileInstall : public NamespaceTest {
 
 // `status` reads each slot's .source sidecar on STATE: a fifo there is ignored, not waited on.
 TEST_F(HostileInstall, StatusIgnoresAFifoSlotSource) {
-    ASSERT_TRUE(sh("mkfifo " + state_ + "/slots/a.img.source && echo x > " + state_ +
-                   "/slots/a.img"));
+    ASSERT_TRUE(
+        sh("mkfifo " + state_ + "/slots/a.img.source && echo x > " + state_ + "/slots/a.img"));
     in_namespace([&] {
         ::alarm(kHangAlarmSec * 2);
         // timeout(1): a hang fails the case without leaving the command behind.

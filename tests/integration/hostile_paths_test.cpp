@@ -253,8 +253,7 @@ TEST_F(HostilePaths, SymlinkInPersistentUpperDoesNotRedirectALaterMount) {
                        "tmpfs /var/lib/x tmpfs size=1M\n",
                        undo);
         ASSERT_FALSE(r);
-        EXPECT_NE(r.error().message.find("resolves to '/etc' through a symlink"),
-                  std::string::npos)
+        EXPECT_NE(r.error().message.find("resolves to '/etc' through a symlink"), std::string::npos)
             << r.error().message;
         EXPECT_FALSE(mount_points().count(root_ + "/etc")) << "the tmpfs for /var/lib/x went "
                                                               "over /etc";

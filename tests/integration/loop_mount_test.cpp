@@ -10,11 +10,11 @@
 #include <fstream>
 #include <thread>
 
+#include "namespace_fixture.h"
 #include "os/blkid.h"
 #include "os/files.h"
 #include "os/loop.h"
 #include "os/mount.h"
-#include "namespace_fixture.h"
 
 namespace imageinit::os {
 namespace {
@@ -145,8 +145,9 @@ TEST_F(NamespaceTest, OverlayWithFdPathLayers) {
         auto work = open_dir(path("scratch/work"), O_PATH);
         auto target = open_dir(path("target"), O_PATH);
         ASSERT_TRUE(lower && upper && work && target);
-        std::string opts = "lowerdir=" + fd_path(lower->get()) + ",upperdir=" +
-                           fd_path(upper->get()) + ",workdir=" + fd_path(work->get());
+        std::string opts = "lowerdir=" + fd_path(lower->get()) +
+                           ",upperdir=" + fd_path(upper->get()) +
+                           ",workdir=" + fd_path(work->get());
         auto m = mount_on_fd("overlay", target->get(), "overlay", 0, opts, "/etc");
         ASSERT_TRUE(m) << m.error().message;
         EXPECT_EQ(slurp(path("target/motd")), "image\n");

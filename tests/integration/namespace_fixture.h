@@ -18,7 +18,7 @@
 namespace imageinit::testing {
 
 class NamespaceTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (::geteuid() != 0) GTEST_SKIP() << "needs root (mount namespaces, loop devices)";
         char tmpl[] = "/tmp/imageinit-it.XXXXXX";

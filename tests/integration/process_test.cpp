@@ -109,8 +109,8 @@ TEST(RunProcess, CaptureKeepsOnlyTheLastBytes) {
 }
 
 TEST(RunProcess, CapturesTheOutputOfAProgramKilledAtTheLimit) {
-    auto r = run_process({"/bin/sh", "-c", "echo waiting for the service; sleep 60"}, {}, 300ms,
-                         4096);
+    auto r =
+        run_process({"/bin/sh", "-c", "echo waiting for the service; sleep 60"}, {}, 300ms, 4096);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_TRUE(r->timed_out);
     EXPECT_EQ(r->output, "waiting for the service\n");

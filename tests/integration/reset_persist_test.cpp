@@ -29,8 +29,10 @@ bool exists(const std::string& p) {
 TEST_F(NamespaceTest, ResetRecreatesExt4EmptyWithItsLabelAndUuid) {
     const std::string img = path("persist.img"), tree = path("tree"), mnt = path("mnt");
     ASSERT_TRUE(sh("mkdir -p " + tree + "/shared/etc " + mnt + " " + path("state") +
-                   " && echo precious > " + tree + "/shared/etc/old-file && mkfs.ext4 -q -b 4096"
-                   " -L PERSIST -U " + kUuid + " -d " + tree + " " + img + " 16M"));
+                   " && echo precious > " + tree +
+                   "/shared/etc/old-file && mkfs.ext4 -q -b 4096"
+                   " -L PERSIST -U " +
+                   kUuid + " -d " + tree + " " + img + " 16M"));
     in_namespace([&] {
         auto loop = os::attach_loop(img, false);
         ASSERT_TRUE(loop) << loop.error().message;
@@ -46,7 +48,8 @@ TEST_F(NamespaceTest, ResetRecreatesExt4EmptyWithItsLabelAndUuid) {
         EXPECT_EQ(r.warning, "");
         EXPECT_FALSE(r.unusable);
         EXPECT_NE(r.journal.find("factory reset of PERSIST " + loop->path + " (ext4)"),
-                  std::string::npos) << r.journal;
+                  std::string::npos)
+            << r.journal;
         EXPECT_FALSE(exists(path("state/imageinit/reset-request")));
         EXPECT_FALSE(exists(path("state/imageinit/persist.key")));  // ext4: no key
 
@@ -74,8 +77,8 @@ TEST_F(NamespaceTest, LuksFormatLeavesAHeaderOnlyTheNewKeyOpens) {
     ASSERT_TRUE(sh("mkdir -p " + path("state") + " && truncate -s 32M " + img +
                    " && head -c 64 /dev/urandom > " + path("old.key") +
                    " && cryptsetup luksFormat -q --type luks2 --label PERSIST --uuid " + kUuid +
-                   " --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file " +
-                   path("old.key") + " " + img));
+                   " --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file " + path("old.key") +
+                   " " + img));
     in_namespace([&] {
         auto loop = os::attach_loop(img, false);
         ASSERT_TRUE(loop) << loop.error().message;
@@ -113,7 +116,8 @@ TEST_F(NamespaceTest, MkfsOfAMissingDeviceNamesItAndTheProgram) {
         auto r = os::mkfs_ext4(path("no-such-device"), "PERSIST", "");
         ASSERT_FALSE(r);
         EXPECT_NE(r.error().message.find("mke2fs '" + path("no-such-device") + "': exit status"),
-                  std::string::npos) << r.error().message;
+                  std::string::npos)
+            << r.error().message;
     });
 }
 

@@ -1,13 +1,14 @@
 // The safe resolver: openat2 scoping inside a root, the no-symlink walk for the persistent
 // partition, mkdir -p that refuses symlinks, and mounts that a symlink swap cannot redirect.
+#include "os/resolve.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "namespace_fixture.h"
 #include "os/files.h"
 #include "os/mount.h"
-#include "os/resolve.h"
-#include "namespace_fixture.h"
 
 namespace imageinit::os {
 namespace {
@@ -37,8 +38,8 @@ TEST_F(NamespaceTest, OpenInRootKeepsSymlinksInside) {
     in_namespace([&] {
         auto rfd = open_dir(root, O_PATH);
         ASSERT_TRUE(rfd);
-        for (const char* p : {"/etc/abs/key", "/etc/rel/key", "/../../secret/key",
-                              "etc/../../secret/key"}) {
+        for (const char* p :
+             {"/etc/abs/key", "/etc/rel/key", "/../../secret/key", "etc/../../secret/key"}) {
             auto fd = open_in_root(rfd->get(), p, O_RDONLY);
             ASSERT_TRUE(fd) << p << ": " << fd.error().message;
             EXPECT_EQ(read_at(*fd), "inside\n") << p;

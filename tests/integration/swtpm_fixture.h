@@ -3,6 +3,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,10 +16,8 @@
 #include <string>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 class SwtpmFixture : public testing::Test {
-protected:
+  protected:
     void SetUp() override { start(); }
     void TearDown() override { stop(); }
 
@@ -58,11 +57,9 @@ protected:
         stop();
         start();
     }
-    std::string interface() const {
-        return "swtpm:host=127.0.0.1,port=" + std::to_string(port_);
-    }
+    std::string interface() const { return "swtpm:host=127.0.0.1,port=" + std::to_string(port_); }
 
-private:
+  private:
     static bool can_connect(int port) {
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in a = {};

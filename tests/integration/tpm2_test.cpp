@@ -1,11 +1,12 @@
 // sys/tpm2 against a software TPM: the PCR values and policy digests core/tpm_policy computes
 // are the ones a TPM computes, and a key sealed to a slot unseals only with that slot measured
 // and before "boot done".
+#include "os/tpm2.h"
+
 #include <gtest/gtest.h>
 
 #include "core/tpm_policy.h"
 #include "swtpm_fixture.h"
-#include "os/tpm2.h"
 
 using namespace imageinit;
 
@@ -15,7 +16,7 @@ const std::string kRootA = "4f2a1c0de1d8c5b3a6e7f00112233445566778899aabbccddeef
 const std::string kRootB = "0000000000000000000000000000000000000000000000000000000000000b0b";
 
 class Tpm2Swtpm : public SwtpmFixture {
-protected:
+  protected:
     os::Tpm2 open() {
         auto t = os::Tpm2::open(interface());
         EXPECT_TRUE(t) << t.error().message;

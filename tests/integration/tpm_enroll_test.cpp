@@ -2,19 +2,18 @@
 // of the PID 1 unlock (boot::tpm_unlock, check-only: the host has no device-mapper): the key
 // unseals for the enrolled image only, a foreign image's slot is rejected, the printed recovery
 // key opens the volume, and mark-good retires the keys of images no longer installed.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <regex>
 
-#include <gtest/gtest.h>
-
-#include "core/tpm_policy.h"
-#include "swtpm_fixture.h"
 #include "boot/tpm_unlock.h"
+#include "core/tpm_policy.h"
 #include "os/luks_tokens.h"
 #include "os/process.h"
+#include "swtpm_fixture.h"
 
 using namespace imageinit;
 namespace fs = std::filesystem;
@@ -30,7 +29,7 @@ void write(const fs::path& p, const std::string& s) {
 }
 
 class TpmEnroll : public SwtpmFixture {
-protected:
+  protected:
     void SetUp() override {
         SwtpmFixture::SetUp();
         if (IsSkipped()) return;
@@ -48,9 +47,9 @@ protected:
         std::ofstream(persist_).close();
         fs::resize_file(persist_, 32 << 20);
         auto r = os::run_process({"/usr/sbin/cryptsetup", "luksFormat", "--batch-mode", "--type",
-                                   "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
-                                   "1000", "--key-file", (dir_ / "machine.key").string(), persist_},
-                                  {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, std::chrono::seconds(60));
+                                  "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                                  "--key-file", (dir_ / "machine.key").string(), persist_},
+                                 {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, std::chrono::seconds(60));
         ASSERT_TRUE(r && r->exit_code == 0) << "luksFormat failed";
     }
     void TearDown() override {
@@ -60,12 +59,13 @@ protected:
     os::ProcessResult imageinit(std::vector<std::string> args) {
         std::vector<std::string> argv = {bin_};
         argv.insert(argv.end(), args.begin(), args.end());
-        for (const char* o : {"--state-dir", "state", "--run-dir", "run", "--persist-dir", "persist"})
+        for (const char* o :
+             {"--state-dir", "state", "--run-dir", "run", "--persist-dir", "persist"})
             argv.push_back(o[0] == '-' ? std::string(o) : (dir_ / o).string());
         auto r = os::run_process(argv,
-                                  {"IMAGEINIT_PERSIST_DEVICE=" + persist_,
-                                   "IMAGEINIT_TPM=" + interface(), "PATH=/usr/sbin:/usr/bin"},
-                                  std::chrono::seconds(120), 64 << 10);
+                                 {"IMAGEINIT_PERSIST_DEVICE=" + persist_,
+                                  "IMAGEINIT_TPM=" + interface(), "PATH=/usr/sbin:/usr/bin"},
+                                 std::chrono::seconds(120), 64 << 10);
         EXPECT_TRUE(r) << r.error().message;
         return r ? *r : os::ProcessResult{};
     }
@@ -89,7 +89,8 @@ protected:
 };
 
 TEST_F(TpmEnroll, EnrolledImageUnsealsForeignImageFailsItsSlotRecoveryKeyOpens) {
-    auto r = imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string(), "--slot", "a"});
+    auto r =
+        imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string(), "--slot", "a"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     std::smatch m;
     ASSERT_TRUE(std::regex_search(r.output, m, std::regex("([0-9a-f]{4}(-[0-9a-f]{4}){7})")))
@@ -108,14 +109,16 @@ TEST_F(TpmEnroll, EnrolledImageUnsealsForeignImageFailsItsSlotRecoveryKeyOpens) 
     ASSERT_FALSE(b);
     EXPECT_EQ(b.error().code, EKEYREJECTED);
     EXPECT_NE(b.error().message.find("TPM unseal failed: no key is sealed to slot b"),
-              std::string::npos) << b.error().message;
+              std::string::npos)
+        << b.error().message;
 
     auto cd = header();
     EXPECT_TRUE(os::keyslot_of(cd, std::vector<uint8_t>(recovery.begin(), recovery.end())));
 }
 
 TEST_F(TpmEnroll, ClearedTpmLeavesTheRecoveryPathsWithTheReason) {
-    ASSERT_EQ(imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string()}).exit_code, 0);
+    ASSERT_EQ(imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string()}).exit_code,
+              0);
     restart_blank();
     auto a = unlock("a", kRootA);
     ASSERT_TRUE(a) << a.error().message;  // not the slot's fault: no failed attempt
@@ -127,7 +130,8 @@ TEST_F(TpmEnroll, MarkGoodRetiresKeysOfImagesNoLongerInstalled) {
     write(dir_ / "state/slots/b.img.roothash", kRootB + "\n");
     // Slot b proven too: enroll-tpm seals to both images.
     write(dir_ / "state/imageinit/state", "");
-    ASSERT_EQ(imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string()}).exit_code, 0);
+    ASSERT_EQ(imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string()}).exit_code,
+              0);
     {
         auto cd = header();
         EXPECT_GE(os::read_tokens(cd, "imageinit-tpm2").size(), 1u);

@@ -13,8 +13,8 @@
 #include <map>
 #include <sstream>
 
-#include "core/boot_record.h"
 #include "base/unique_fd.h"
+#include "core/boot_record.h"
 
 namespace imageinit::os {
 namespace {

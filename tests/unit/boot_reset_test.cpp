@@ -100,8 +100,8 @@ TEST(BootReset, RequestedResetRunsBeforePersistIsMountedAndIsJournalled) {
     ResetBoot boot;
     boot.ops->request = core::encode_reset_request({});
     ASSERT_TRUE(boot.run());
-    EXPECT_EQ(boot.ops->ops, (std::vector<std::string>{"write-request", "make-fs /dev/sda2",
-                                                       "clear-request"}));
+    EXPECT_EQ(boot.ops->ops,
+              (std::vector<std::string>{"write-request", "make-fs /dev/sda2", "clear-request"}));
     // Nothing of the persistent partition was mounted when it was recreated.
     std::vector<std::string> before(boot.fake.log().begin(),
                                     boot.fake.log().begin() + boot.ops->log_at_make_fs);
@@ -146,9 +146,9 @@ TEST(BootReset, FailedResetBootsTheSlotDegradedWithoutPersist) {
     EXPECT_EQ(std::count(boot.fake.log().begin(), boot.fake.log().end(), kPersistLine), 0);
     bool named = false;
     for (const auto& w : boot.report().warnings)
-        named = named || w.find("factory reset of the persistent partition /dev/sda2 failed "
-                                "(make-fs: mke2fs '/dev/sda2': exit status 1)") !=
-                             std::string::npos;
+        named = named || w.find(
+                             "factory reset of the persistent partition /dev/sda2 failed "
+                             "(make-fs: mke2fs '/dev/sda2': exit status 1)") != std::string::npos;
     EXPECT_TRUE(named);
     ASSERT_TRUE(boot.ops->request);  // the next boot tries again
     EXPECT_TRUE(core::parse_reset_request(*boot.ops->request)->started);

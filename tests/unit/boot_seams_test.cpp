@@ -94,8 +94,9 @@ TEST(BootSeams, LuksPersistIsUnlockedInsideTheAttemptThenItsMappingMounted) {
     ASSERT_TRUE(handover) << handover.error().message;
     EXPECT_FALSE(boot.report().degraded);
     size_t unlock = index_of(boot, "unlock /dev/sda2 as /dev/mapper/imageinit-persist");
-    EXPECT_EQ(boot.fake.log().at(unlock),
-              "unlock /dev/sda2 as /dev/mapper/imageinit-persist (slot a measured, root hash none)");
+    EXPECT_EQ(
+        boot.fake.log().at(unlock),
+        "unlock /dev/sda2 as /dev/mapper/imageinit-persist (slot a measured, root hash none)");
     EXPECT_EQ(boot.fake.log().at(unlock + 1),
               "mount /dev/mapper/imageinit-persist on /run/imageinit/persist (ext4, nosuid,nodev)");
     EXPECT_GT(unlock, index_of(boot, "attach "));
@@ -126,10 +127,12 @@ TEST(BootSeams, TpmUnsealRefusedForTheSlotFailsItAndTheProvenSlotUnlocks) {
     EXPECT_HAS(boot.report().fallbacks[0].reason, "TPM unseal failed");
     // b was measured with the root hash dm-verity verified it with; its image never mounted.
     EXPECT_TRUE(logged(boot, "unlock /dev/sda2 (slot b measured, root hash abcd) refused"));
-    EXPECT_FALSE(logged(boot, "mount /dev/mapper/imageinit-verity-b on /sysroot (erofs, ro,nodev)"));
+    EXPECT_FALSE(
+        logged(boot, "mount /dev/mapper/imageinit-verity-b on /sysroot (erofs, ro,nodev)"));
     EXPECT_TRUE(logged(boot, "remove /dev/mapper/imageinit-verity-b"));
-    EXPECT_TRUE(logged(boot, "unlock /dev/sda2 as /dev/mapper/imageinit-persist "
-                             "(slot a measured, root hash none)"));
+    EXPECT_TRUE(logged(boot,
+                       "unlock /dev/sda2 as /dev/mapper/imageinit-persist "
+                       "(slot a measured, root hash none)"));
 }
 
 TEST(BootSeams, SlotThatFailsAfterTheUnlockClosesPersistForTheNextAttempt) {
@@ -152,8 +155,9 @@ TEST(BootSeams, LuksThatStaysLockedDegradesTheBoot) {
     EXPECT_TRUE(boot.report().degraded);
     EXPECT_TRUE(std::any_of(boot.report().warnings.begin(), boot.report().warnings.end(),
                             [](const std::string& w) {
-                                return w.starts_with("DEGRADED: persistent partition /dev/sda2 "
-                                                     "stays locked: no key fits");
+                                return w.starts_with(
+                                    "DEGRADED: persistent partition /dev/sda2 "
+                                    "stays locked: no key fits");
                             }));
     auto mounted = boot.fake.mounted();
     EXPECT_EQ(std::count(mounted.begin(), mounted.end(), "/run/imageinit/persist"), 0);

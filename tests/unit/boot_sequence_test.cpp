@@ -170,12 +170,12 @@ TEST(BootSequence, NoInitInTheImageFailsTheSlotAfterItsMountsAndUnwindsThemAll) 
 TEST(BootSequence, BadSpecFailsTheSlotWithFileAndLine) {
     UpdateBoot boot(bootable_image("tmpfs /tmp tmpfs mode=1777\nbogus\n"));
     ASSERT_TRUE(boot.run());
-    EXPECT_EQ(
-        boot.fake.log(),
-        concat({{kStateLine, kPersistLine, kOverlayStoreLine, "write imageinit/state",
-                 "attach /dev/loop0 to " + kImageB, "mount /dev/loop0 on /sysroot (erofs, ro,nodev)",
-                 "umount /sysroot", "detach /dev/loop0", "write imageinit/state"},
-                boot_of_a()}));
+    EXPECT_EQ(boot.fake.log(),
+              concat({{kStateLine, kPersistLine, kOverlayStoreLine, "write imageinit/state",
+                       "attach /dev/loop0 to " + kImageB,
+                       "mount /dev/loop0 on /sysroot (erofs, ro,nodev)", "umount /sysroot",
+                       "detach /dev/loop0", "write imageinit/state"},
+                      boot_of_a()}));
     ASSERT_EQ(boot.report().fallbacks.size(), 1u);
     EXPECT_EQ(boot.report().fallbacks[0].step, "read-spec");
     EXPECT_HAS(boot.report().fallbacks[0].reason, "/etc/imageinit/fstab:2:");

@@ -115,7 +115,9 @@ TEST(Cmdline, BadValuesKeepDefaultsAndWarn) {
 }
 
 TEST(Cmdline, ControlCharactersInSpecAreRefused) {
-    BootConfig c = parse_cmdline(std::string("imageinit.state=LABEL=A\x01" "B"));
+    BootConfig c =
+        parse_cmdline(std::string("imageinit.state=LABEL=A\x01"
+                                  "B"));
     EXPECT_EQ(c.state_spec, "LABEL=STATE");
     EXPECT_EQ(c.warnings.size(), 1u);
 }

@@ -55,9 +55,9 @@ Result<std::vector<std::string>> FakeProcesses::list_executables(const std::stri
 }
 
 Result<os::ProcessResult> FakeProcesses::run_program(const std::vector<std::string>& argv,
-                                                      const std::vector<std::string>& env,
-                                                      std::chrono::milliseconds limit,
-                                                      size_t capture_bytes) {
+                                                     const std::vector<std::string>& env,
+                                                     std::chrono::milliseconds limit,
+                                                     size_t capture_bytes) {
     (void)env, (void)limit, (void)capture_bytes;
     model_.note("run " + argv.at(0));
     os::ProcessResult r;

@@ -29,8 +29,7 @@ class FakeIntegrity : public Integrity {
                                       const std::string& name) override;
     Result<void> arm_verity_restart(const std::string& name) override;
     Result<AttachedImage> open_luks(const std::string& device, const std::string& name,
-                                    const Dir* state_root,
-                                    const TpmUnlockOptions* tpm) override;
+                                    const Dir* state_root, const TpmUnlockOptions* tpm) override;
 
   private:
     FakePlatform& model_;
@@ -59,9 +58,9 @@ class FakeProcesses : public Processes {
 
     Result<std::vector<std::string>> list_executables(const std::string& dir) override;
     Result<os::ProcessResult> run_program(const std::vector<std::string>& argv,
-                                           const std::vector<std::string>& env,
-                                           std::chrono::milliseconds limit,
-                                           size_t capture_bytes = 0) override;
+                                          const std::vector<std::string>& env,
+                                          std::chrono::milliseconds limit,
+                                          size_t capture_bytes = 0) override;
 
   private:
     FakePlatform& model_;

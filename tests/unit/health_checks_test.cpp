@@ -51,14 +51,13 @@ TEST(HealthJudge, PassingChecksAreHealthy) {
 }
 
 TEST(HealthJudge, FailingRequiredCheckIsUnhealthyAndNamesItWithItsLastLine) {
-    auto v = judge_health(
-        {required("10-app", exited(1, "probing\napp does not answer on :8080\n\n")),
-         required("20-ok", exited(0))},
-        kLimit);
+    auto v =
+        judge_health({required("10-app", exited(1, "probing\napp does not answer on :8080\n\n")),
+                      required("20-ok", exited(0))},
+                     kLimit);
     EXPECT_FALSE(v.healthy());
     ASSERT_EQ(v.failed_required.size(), 1u);
-    EXPECT_EQ(v.failed_required[0],
-              "required/10-app: exit status 1: app does not answer on :8080");
+    EXPECT_EQ(v.failed_required[0], "required/10-app: exit status 1: app does not answer on :8080");
 }
 
 TEST(HealthJudge, FailingWantedCheckIsOnlyAWarning) {
@@ -90,8 +89,8 @@ TEST(HealthJudge, RequiredCheckThatCannotRunFails) {
 }
 
 TEST(HealthJudge, ControlCharactersInOutputCannotForgeLogLines) {
-    auto v = judge_health({required("10-x", exited(1, "bad\x1b[31m\rimageinit: all good"))},
-                          kLimit);
+    auto v =
+        judge_health({required("10-x", exited(1, "bad\x1b[31m\rimageinit: all good"))}, kLimit);
     ASSERT_EQ(v.failed_required.size(), 1u);
     EXPECT_EQ(v.failed_required[0].find_first_of("\x1b\r\n"), std::string::npos)
         << v.failed_required[0];
@@ -143,8 +142,8 @@ class ChecksPlatform : public Processes {
         return d == dirs.end() ? std::vector<std::string>{} : d->second;
     }
     Result<os::ProcessResult> run_program(const std::vector<std::string>& argv,
-                                           const std::vector<std::string>& env,
-                                           milliseconds limit, size_t capture_bytes) override {
+                                          const std::vector<std::string>& env, milliseconds limit,
+                                          size_t capture_bytes) override {
         ran.push_back(argv.at(0) + " " + env.back() + " " + std::to_string(limit.count()));
         captured.push_back(capture_bytes);
         auto e = exit_codes.find(argv.at(0));

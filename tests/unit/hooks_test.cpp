@@ -19,9 +19,9 @@ os::ProcessResult exited(int code) {
 }
 
 TEST(HookOrder, SortsBytewiseLikeTheCLocale) {
-    EXPECT_EQ(order_hooks({"20-ssh", "10-machine-id", "9-early", "Zz", "a", "10-Machine"}),
-              (std::vector<std::string>{"10-Machine", "10-machine-id", "20-ssh", "9-early", "Zz",
-                                        "a"}));
+    EXPECT_EQ(
+        order_hooks({"20-ssh", "10-machine-id", "9-early", "Zz", "a", "10-Machine"}),
+        (std::vector<std::string>{"10-Machine", "10-machine-id", "20-ssh", "9-early", "Zz", "a"}));
 }
 
 TEST(HookOrder, SkipsHiddenFilesAndPackageLeftovers) {
@@ -31,11 +31,10 @@ TEST(HookOrder, SkipsHiddenFilesAndPackageLeftovers) {
 
 TEST(HookEnv, CarriesStageSlotRootAndPersist) {
     EXPECT_EQ(hook_environment(ctx()),
-              (std::vector<std::string>{"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                                        "IMAGEINIT_STAGE=pre-pivot", "IMAGEINIT_SLOT=b",
-                                        "IMAGEINIT_ROOT=/sysroot",
-                                        "IMAGEINIT_PERSIST=/run/imageinit/persist",
-                                        "IMAGEINIT_DEGRADED=0"}));
+              (std::vector<std::string>{
+                  "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IMAGEINIT_STAGE=pre-pivot",
+                  "IMAGEINIT_SLOT=b", "IMAGEINIT_ROOT=/sysroot",
+                  "IMAGEINIT_PERSIST=/run/imageinit/persist", "IMAGEINIT_DEGRADED=0"}));
 }
 
 TEST(HookEnv, DegradedBootHasAnEmptyPersist) {
@@ -71,7 +70,8 @@ TEST(HookJudge, ExitHundredRejectsTheSlot) {
     std::vector<std::string> w;
     auto r = judge_hook(ctx(), {"10-x", exited(kHookRejectsSlot)}, milliseconds(1000), w);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message, "hook pre-pivot/10-x (slot b) rejected the slot (exit status 100)");
+    EXPECT_EQ(r.error().message,
+              "hook pre-pivot/10-x (slot b) rejected the slot (exit status 100)");
     EXPECT_TRUE(w.empty());
 }
 

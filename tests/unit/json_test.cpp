@@ -8,8 +8,19 @@ using imageinit::core::JsonWriter;
 
 TEST(Json, NestedStructureHasCommasInTheRightPlaces) {
     JsonWriter w;
-    w.begin_object().key("a").value(1).key("b").begin_array().value("x").value(true).null()
-        .end_array().key("c").begin_object().end_object().end_object();
+    w.begin_object()
+        .key("a")
+        .value(1)
+        .key("b")
+        .begin_array()
+        .value("x")
+        .value(true)
+        .null()
+        .end_array()
+        .key("c")
+        .begin_object()
+        .end_object()
+        .end_object();
     EXPECT_EQ(w.str(), R"({"a":1,"b":["x",true,null],"c":{}})");
 }
 

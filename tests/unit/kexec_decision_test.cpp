@@ -63,7 +63,8 @@ TEST(BzImageVersion, RejectsWhatIsNotABzImage) {
 TEST(SameKernel, ComparesReleaseAndVersion) {
     EXPECT_TRUE(same_kernel(kRunning, kRelease, kVersion));
     EXPECT_FALSE(same_kernel(kOther, kRelease, kVersion));
-    EXPECT_FALSE(same_kernel(kRunning, kRelease, "#2 SMP PREEMPT_DYNAMIC Debian 6.1.55-1 (2023-09-29)"));
+    EXPECT_FALSE(
+        same_kernel(kRunning, kRelease, "#2 SMP PREEMPT_DYNAMIC Debian 6.1.55-1 (2023-09-29)"));
     EXPECT_FALSE(same_kernel(kRunning, "", ""));
 }
 
@@ -87,8 +88,9 @@ TEST(DecideKexec, DifferentKernelIsKexecdWithTheSlotForced) {
     auto d = decide_kexec(input());
     ASSERT_TRUE(d);
     EXPECT_TRUE(d->kexec);
-    EXPECT_EQ(d->cmdline,
-              "BOOT_IMAGE=/vmlinuz console=ttyS0 panic=-1 quiet imageinit.slot=b imageinit.kexec=b");
+    EXPECT_EQ(
+        d->cmdline,
+        "BOOT_IMAGE=/vmlinuz console=ttyS0 panic=-1 quiet imageinit.slot=b imageinit.kexec=b");
 }
 
 TEST(DecideKexec, UnreadableVersionLetsTheKernelJudge) {
@@ -131,7 +133,8 @@ TEST(KexecCmdline, ReplacesSlotWordsAndKeepsEverythingElse) {
     auto c = kexec_cmdline(
         "root=x imageinit.slot=a imageinit.slot.b=PARTLABEL=b \"opt=a b\" imageinit.kexec=a", "b");
     ASSERT_TRUE(c);
-    EXPECT_EQ(*c, "root=x imageinit.slot.b=PARTLABEL=b \"opt=a b\" imageinit.slot=b imageinit.kexec=b");
+    EXPECT_EQ(*c,
+              "root=x imageinit.slot.b=PARTLABEL=b \"opt=a b\" imageinit.slot=b imageinit.kexec=b");
 }
 
 TEST(KexecCmdline, InsertsBeforeTheInitArguments) {

@@ -1,8 +1,8 @@
 // Factory reset, the pure part: the request file's text form and the decision table
 // (core/persist_reset.h). The executor's crash-point tests: reset_persist_test.cpp.
-#include <gtest/gtest.h>
-
 #include "core/persist_reset.h"
+
+#include <gtest/gtest.h>
 
 namespace imageinit {
 namespace {
@@ -90,25 +90,37 @@ TEST(ResetDecide, OperationsPerKindAndOrigin) {
     };
     const ResetTarget luks_started{PersistKind::kLuks2, "PARTUUID=p9", "P2", "u-9"};
     const std::vector<Row> rows = {
-        {"request, ext4", {ResetRequest{}, false, found("ext4")},
+        {"request, ext4",
+         {ResetRequest{}, false, found("ext4")},
          {O::kMarkStarted, O::kMakeFs, O::kClearRequest},
-         {PersistKind::kExt4, "PARTUUID=p3", "PERSIST", "u-1"}, "requested by 'imageinit reset'"},
-        {"request, LUKS2", {ResetRequest{}, false, found("crypto_LUKS")},
+         {PersistKind::kExt4, "PARTUUID=p3", "PERSIST", "u-1"},
+         "requested by 'imageinit reset'"},
+        {"request, LUKS2",
+         {ResetRequest{}, false, found("crypto_LUKS")},
          {O::kMarkStarted, O::kWriteKey, O::kLuksFormat, O::kMakeFs, O::kClearRequest},
-         {PersistKind::kLuks2, "PARTUUID=p3", "PERSIST", "u-1"}, "requested by 'imageinit reset'"},
-        {"command line only", {std::nullopt, true, found("ext4")},
+         {PersistKind::kLuks2, "PARTUUID=p3", "PERSIST", "u-1"},
+         "requested by 'imageinit reset'"},
+        {"command line only",
+         {std::nullopt, true, found("ext4")},
          {O::kMarkStarted, O::kMakeFs, O::kClearRequest},
-         {PersistKind::kExt4, "PARTUUID=p3", "PERSIST", "u-1"}, "imageinit.reset=persist"},
-        {"no partition uuid: the device path", {ResetRequest{}, false, found("ext4", "")},
+         {PersistKind::kExt4, "PARTUUID=p3", "PERSIST", "u-1"},
+         "imageinit.reset=persist"},
+        {"no partition uuid: the device path",
+         {ResetRequest{}, false, found("ext4", "")},
          {O::kMarkStarted, O::kMakeFs, O::kClearRequest},
-         {PersistKind::kExt4, "/dev/vda3", "PERSIST", "u-1"}, "requested by 'imageinit reset'"},
+         {PersistKind::kExt4, "/dev/vda3", "PERSIST", "u-1"},
+         "requested by 'imageinit reset'"},
         // Resuming trusts the request, not the probe: the partition may be unrecognisable now
         // (or not found at all), and a torn LUKS2 header must not come back as plain ext4.
-        {"resume, partition unrecognisable", {ResetRequest{luks_started}, false, found("")},
-         {O::kWriteKey, O::kLuksFormat, O::kMakeFs, O::kClearRequest}, luks_started,
+        {"resume, partition unrecognisable",
+         {ResetRequest{luks_started}, false, found("")},
+         {O::kWriteKey, O::kLuksFormat, O::kMakeFs, O::kClearRequest},
+         luks_started,
          "resuming a reset a power cut interrupted"},
-        {"resume, partition not found", {ResetRequest{luks_started}, false, std::nullopt},
-         {O::kWriteKey, O::kLuksFormat, O::kMakeFs, O::kClearRequest}, luks_started,
+        {"resume, partition not found",
+         {ResetRequest{luks_started}, false, std::nullopt},
+         {O::kWriteKey, O::kLuksFormat, O::kMakeFs, O::kClearRequest},
+         luks_started,
          "resuming a reset a power cut interrupted"},
     };
     for (const auto& row : rows) {
@@ -126,7 +138,8 @@ TEST(ResetDecide, RefusesWithoutAPartitionOrWithUnknownContent) {
     auto d = core::decide_reset(none);
     EXPECT_FALSE(d.reset);
     EXPECT_NE(d.refusal.find("no persistent partition found (the request stays)"),
-              std::string::npos) << d.refusal;
+              std::string::npos)
+        << d.refusal;
     ResetInput xfs{std::nullopt, true, found("xfs")};
     d = core::decide_reset(xfs);
     EXPECT_FALSE(d.reset);

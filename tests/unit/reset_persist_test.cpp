@@ -2,11 +2,12 @@
 // partition and device cut at every operation (as sys/atomic_file's crash-point tests): after any
 // power cut the next boot must end in a complete, empty partition of the same kind, label and
 // UUID whose key is on the state partition, and the request must never be gone before that.
+#include "boot/reset_persist.h"
+
 #include <gtest/gtest.h>
 
 #include <climits>
 
-#include "boot/reset_persist.h"
 #include "core/persist_reset.h"
 
 namespace imageinit {
@@ -79,13 +80,17 @@ class CrashWorld final : public boot::ResetOps {
         if (t.kind == PersistKind::kLuks2 && (disk.kind != "luks2" || disk.header_key != k))
             return fail(EPERM, "the key does not open the container");
         if (torn()) {
-            if (t.kind == PersistKind::kExt4) disk = Disk{"", "", "", "", Fs::kTorn};
-            else disk.fs = Fs::kTorn;
+            if (t.kind == PersistKind::kExt4)
+                disk = Disk{"", "", "", "", Fs::kTorn};
+            else
+                disk.fs = Fs::kTorn;
             return fail(EIO, "power cut");
         }
         TRY(step("make-fs"));
-        if (t.kind == PersistKind::kExt4) disk = Disk{"ext4", "", t.label, t.uuid, Fs::kEmpty};
-        else disk.fs = Fs::kEmpty;
+        if (t.kind == PersistKind::kExt4)
+            disk = Disk{"ext4", "", t.label, t.uuid, Fs::kEmpty};
+        else
+            disk.fs = Fs::kEmpty;
         return ok();
     }
 
@@ -151,8 +156,8 @@ CrashWorld world_with(const std::string& kind, bool request) {
 // K), then boots again (twice: a second cut-free boot must change nothing).
 void cut_and_reboot(const std::string& kind, bool by_cmdline, int k, bool tear,
                     const std::vector<ResetOp>* order = nullptr) {
-    SCOPED_TRACE(kind + (by_cmdline ? " cmdline" : " request") + " cut after " +
-                 std::to_string(k) + (tear ? " torn" : ""));
+    SCOPED_TRACE(kind + (by_cmdline ? " cmdline" : " request") + " cut after " + std::to_string(k) +
+                 (tear ? " torn" : ""));
     CrashWorld w = world_with(kind, !by_cmdline);
     const CrashWorld::Disk original = w.disk;
     ResetDecision d = w.next_boot(by_cmdline);

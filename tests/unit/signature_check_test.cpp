@@ -42,8 +42,7 @@ class SignatureCheck : public ::testing::Test {
         }
         vendor_cert_ = slurp(dir / "vendor.crt");
         vendor_sig_ = *os::sign_root_hash(kHash, slurp(dir / "vendor.key"), vendor_cert_);
-        other_sig_ =
-            *os::sign_root_hash(kHash, slurp(dir / "other.key"), slurp(dir / "other.crt"));
+        other_sig_ = *os::sign_root_hash(kHash, slurp(dir / "other.key"), slurp(dir / "other.crt"));
         fs::remove_all(dir);
     }
     void SetUp() override {

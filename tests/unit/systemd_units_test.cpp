@@ -50,9 +50,9 @@ TEST(SystemdUnits, PersistentMountsAreOrderedBeforeThePersistentPartition) {
     auto units = systemd_mount_units(plan_of(kSpec), ctx());
     std::vector<std::string> names;
     for (const auto& u : units) names.push_back(u.name);
-    EXPECT_EQ(names, (std::vector<std::string>{"run-imageinit-state.mount",
-                                               "run-imageinit-persist.mount", "var.mount",
-                                               "etc-ssh.mount"}));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"run-imageinit-state.mount", "run-imageinit-persist.mount",
+                                        "var.mount", "etc-ssh.mount"}));
     const UnitFile* var = find(units, "var.mount");
     EXPECT_TRUE(has_line(var, "Requires=run-imageinit-persist.mount"));
     EXPECT_TRUE(has_line(var, "After=run-imageinit-persist.mount"));
@@ -83,8 +83,7 @@ TEST(SystemdUnits, DegradedBootHasNoPersistentUnits) {
 }
 
 TEST(SystemdUnits, PercentSignsAreNotSpecifiers) {
-    auto units = systemd_mount_units(
-        plan_of("persist:/srv/100% /srv/100% none bind 0 0\n"), ctx());
+    auto units = systemd_mount_units(plan_of("persist:/srv/100% /srv/100% none bind 0 0\n"), ctx());
     const UnitFile* u = find(units, "srv-100\\x25.mount");
     ASSERT_NE(u, nullptr);
     EXPECT_TRUE(has_line(u, "Where=/srv/100%%")) << u->content;

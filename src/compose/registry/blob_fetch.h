@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "compose/blob_verifier.h"
 #include "compose/oci_layout.h"
 #include "compose/registry/client.h"
-#include "base/result.h"
-#include "base/unique_fd.h"
 
 namespace imageinit::compose::registry {
 

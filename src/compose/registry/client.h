@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "compose/oci_layout.h"
 #include "compose/registry/auth_file.h"
 #include "compose/registry/http.h"
 #include "compose/registry/options.h"
 #include "compose/registry/reference.h"
-#include "base/result.h"
 
 namespace imageinit::compose::registry {
 

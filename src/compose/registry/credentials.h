@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "compose/registry/auth_file.h"
 #include "base/result.h"
+#include "compose/registry/auth_file.h"
 
 namespace imageinit::compose::registry {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "base/result.h"
 #include "base/c_handle.h"
+#include "base/result.h"
 
 namespace imageinit::compose::registry {
 

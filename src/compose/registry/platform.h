@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "compose/oci_layout.h"
 #include "base/result.h"
+#include "compose/oci_layout.h"
 
 namespace imageinit::compose::registry {
 

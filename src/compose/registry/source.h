@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "compose/layer_cache.h"
 #include "compose/oci_layout.h"
 #include "compose/registry/options.h"
 #include "compose/registry/reference.h"
-#include "base/result.h"
 
 namespace imageinit::compose::registry {
 
