@@ -16,9 +16,9 @@
 #include "cli/options.h"
 #include "cli/print.h"
 #include "core/boot_record.h"
-#include "core/luks_policy.h"
 #include "core/tpm_policy.h"
 #include "os/files.h"
+#include "os/luks.h"
 #include "os/luks_tokens.h"
 #include "os/tpm2.h"
 
@@ -75,14 +75,7 @@ Result<os::CryptDevice> open_persist(const Target& t) {
         api->crypt_free(raw);
         if (device.empty()) return fail(ENODEV, "cannot tell which device PERSIST is");
     }
-    os::CryptDevice cd = TRY(os::CryptDevice::open(device));
-    int r = cd.api().crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
-    if (r < 0) return cd.error("load LUKS2 header of", device, r);
-    const char* json = nullptr;
-    r = cd.api().crypt_dump_json(cd.get(), &json, 0);
-    if (r < 0 || !json) return cd.error("read LUKS2 metadata of", device, r < 0 ? r : -EINVAL);
-    TRY_CTX(core::check_luks2_policy(json), device);
-    return cd;
+    return os::load_luks2_checked(device);
 }
 
 Result<std::vector<uint8_t>> random_bytes(size_t n) {

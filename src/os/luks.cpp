@@ -170,8 +170,7 @@ std::string describe(const Slot& s) {
 
 }  // namespace
 
-Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& name,
-                                 const LuksUnlockOptions& o) {
+Result<CryptDevice> load_luks2_checked(const std::string& device) {
     CryptDevice cd = TRY(CryptDevice::open(device));
     int r = cd.api().crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
     if (r < 0) return cd.error("load LUKS2 header of", device, r);
@@ -179,6 +178,12 @@ Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& n
     r = cd.api().crypt_dump_json(cd.get(), &json, 0);
     if (r < 0 || !json) return cd.error("read LUKS2 metadata of", device, r < 0 ? r : -EINVAL);
     TRY_CTX(core::check_luks2_policy(json), device);
+    return cd;
+}
+
+Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& name,
+                                 const LuksUnlockOptions& o) {
+    CryptDevice cd = TRY(load_luks2_checked(device));
 
     std::vector<Slot> slots = active_slots(cd);
     std::vector<Slot> machine, human;

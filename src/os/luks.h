@@ -43,6 +43,10 @@ struct LuksUnlocked {
     std::string how;   // "key file, key slot 1 (pbkdf2), 23 ms"
 };
 
+// DEVICE's LUKS2 header, loaded and past the header policy (core/luks_policy.h): what the boot's
+// unlock and `enroll-tpm` both start from.
+Result<CryptDevice> load_luks2_checked(const std::string& device);
+
 // Maps DEVICE as NAME. Errors: EPERM for a refused header or no key that fits (the message says
 // which keys were tried), ENOTSUP without libcryptsetup, others from libcryptsetup.
 Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& name,
