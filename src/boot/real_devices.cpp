@@ -20,14 +20,6 @@
 namespace imageinit::boot {
 namespace {
 
-// The path a mount made on an fd really landed on, for undoing it later by path.
-std::string real_path_of(int fd, const std::string& fallback) {
-    char buf[4096];
-    ssize_t n = ::readlink(os::fd_path(fd).c_str(), buf, sizeof buf - 1);
-    if (n <= 0) return fallback;
-    return std::string(buf, static_cast<size_t>(n));
-}
-
 Undo unmount_undo(std::string path) {
     return Undo([path = std::move(path)] { (void)os::umount(path, MNT_DETACH); });
 }
@@ -87,7 +79,7 @@ Result<Undo> RealMounts::mount_path(const std::string& source, const std::string
 Result<Undo> RealMounts::mount_on(const std::string& source, const Dir& target,
                                   const std::string& fstype, unsigned long flags,
                                   const std::string& data) {
-    std::string where = real_path_of(target.fd.get(), target.path);
+    std::string where = os::real_path_of(target.fd.get(), target.path);
     TRY(os::mount_on_fd(source, target.fd.get(), fstype, flags, data, target.path));
     return unmount_undo(where);
 }
@@ -110,7 +102,7 @@ Result<Undo> RealMounts::mount_overlay(const Dir& lower, const Dir& upper, const
 }
 
 Result<Undo> RealMounts::bind(const Dir& source, const Dir& target, unsigned long flags) {
-    std::string where = real_path_of(target.fd.get(), target.path);
+    std::string where = os::real_path_of(target.fd.get(), target.path);
     TRY(os::bind_fds(source.fd.get(), target.fd.get(), flags, source.path, target.path));
     return unmount_undo(where);
 }

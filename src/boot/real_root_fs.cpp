@@ -17,14 +17,6 @@
 namespace imageinit::boot {
 namespace {
 
-// The path a mount made on an fd really landed on, for undoing it later by path.
-std::string real_path_of(int fd, const std::string& fallback) {
-    char buf[4096];
-    ssize_t n = ::readlink(os::fd_path(fd).c_str(), buf, sizeof buf - 1);
-    if (n <= 0) return fallback;
-    return std::string(buf, static_cast<size_t>(n));
-}
-
 std::string strip_slash(const std::string& p) {
     size_t i = 0;
     while (i < p.size() && p[i] == '/') ++i;
@@ -64,8 +56,8 @@ Result<Dir> RealRootFs::open_in_root(const Dir& root, const std::string& path, b
 
 Result<Dir> RealRootFs::open_mount_point(const Dir& root, const std::string& path) {
     Dir dir = TRY(open_in_root(root, path, true));
-    std::string root_at = real_path_of(root.fd.get(), root.path);
-    std::string landed = real_path_of(dir.fd.get(), dir.path);
+    std::string root_at = os::real_path_of(root.fd.get(), root.path);
+    std::string landed = os::real_path_of(dir.fd.get(), dir.path);
     TRY(core::check_landing(path, root_at, landed));
     return dir;
 }

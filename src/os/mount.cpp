@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -60,6 +61,13 @@ Result<void> bind_with_attrs(int src_fd, int target_fd, unsigned long flags,
 }  // namespace
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+std::string real_path_of(int fd, const std::string& fallback) {
+    char buf[4096];
+    ssize_t n = ::readlink(fd_path(fd).c_str(), buf, sizeof buf - 1);
+    if (n <= 0) return fallback;
+    return std::string(buf, static_cast<size_t>(n));
+}
 
 Result<void> mount(const std::string& source, const std::string& target, const std::string& fstype,
                    unsigned long flags, const std::string& data) {

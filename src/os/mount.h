@@ -34,6 +34,9 @@ Result<void> move_mount(const std::string& from, const std::string& to);
 
 // "/proc/self/fd/N": the path that names an open fd to mount(2) and overlayfs options.
 std::string fd_path(int fd);
+// The path an open fd really names (readlink of fd_path), for undoing a mount made on the fd
+// later by path; FALLBACK when the kernel cannot say.
+std::string real_path_of(int fd, const std::string& fallback);
 
 class MountGuard {
   public:
