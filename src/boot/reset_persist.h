@@ -19,11 +19,11 @@ class ResetOps {
   public:
     virtual ~ResetOps() = default;
     // STATE/imageinit/reset-request's text; nullopt when there is none. A symlink, fifo or
-    // device node there is an error, never followed (sys/safe_open.h).
+    // device node there is an error, never followed (os/safe_open.h).
     virtual Result<std::optional<std::string>> read_request() = 0;
     // The partition at DEVICE as probed now (libblkid): kind, label, UUID, PARTUUID.
     virtual Result<core::PersistFound> identify(const std::string& device) = 0;
-    // STATE/imageinit/reset-request replaced atomically (sys/atomic_file.h).
+    // STATE/imageinit/reset-request replaced atomically (os/atomic_file.h).
     virtual Result<void> write_request(const std::string& content) = 0;
     // Removes STATE/imageinit/reset-request and makes the removal durable (fsync of the dir).
     virtual Result<void> clear_request() = 0;

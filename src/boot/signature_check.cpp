@@ -1,5 +1,5 @@
 // Signed slots at boot (see signature_check.h): the policy of core/signature_policy.h with the
-// files of the initramfs and the state partition, verified by sys/root_hash_signature.h.
+// files of the initramfs and the state partition, verified by os/root_hash_signature.h.
 #include "boot/signature_check.h"
 
 #include "boot/boot_sequence.h"

@@ -34,7 +34,7 @@ const char* const kSlotNames[] = {"a", "b", "recovery"};
 
 struct Target {
     std::string device;     // "" = the device under /dev/mapper/imageinit-persist
-    std::string interface;  // TPM interface (sys/tpm2_lib.h)
+    std::string interface;  // TPM interface (os/tpm2_lib.h)
 };
 
 // The environment names another device or TPM (tests: a LUKS2 file, swtpm).

@@ -130,7 +130,7 @@ Result<void> compose_layers(const Options& opts, const registry::Source& source,
     return ok();
 }
 
-// --sign: OUT holds the detached PKCS#7 signature of ROOT_HASH (sys/root_hash_signature.h, the
+// --sign: OUT holds the detached PKCS#7 signature of ROOT_HASH (os/root_hash_signature.h, the
 // same code `imageinit sign` uses).
 Result<void> sign_root_hash_file(const std::string& root_hash, const Options& opts,
                                  const std::string& out) {

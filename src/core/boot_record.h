@@ -1,6 +1,6 @@
 // The boot-state record (contract §4): per-slot health, the primary slot, and a bounded journal
 // of recent boots, in one small checksummed text file on the state partition. Pure encode and
-// decode; the atomic write lives in sys/atomic_file.h.
+// decode; the atomic write lives in os/atomic_file.h.
 #pragma once
 
 #include <cstdint>

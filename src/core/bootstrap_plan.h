@@ -52,7 +52,7 @@ Result<uint64_t> parse_size(const std::string& text);
 // "64 MiB", "1.5 GiB"
 std::string format_size(uint64_t bytes);
 
-// What the disk holds now, as probed (sys/fdisk.h, mountinfo, the ESP's loader).
+// What the disk holds now, as probed (os/fdisk.h, mountinfo, the ESP's loader).
 struct DiskFacts {
     std::string name;                       // /dev/vdb
     std::vector<std::string> in_use;        // "'/dev/vdb1' is mounted on '/'", holders

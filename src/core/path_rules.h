@@ -1,6 +1,6 @@
 // Rules for paths that come from the mount spec or the persistent partition: lexical
 // normalisation and the targets we refuse. Pure string functions; the kernel-side walk
-// (openat2 RESOLVE_IN_ROOT) lives in sys/resolve.h.
+// (openat2 RESOLVE_IN_ROOT) lives in os/resolve.h.
 #pragma once
 
 #include <string>

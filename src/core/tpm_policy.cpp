@@ -1,5 +1,5 @@
 // TPM2 PCR/policy pre-computation, the sealed-key token, and the unlock decisions (see
-// tpm_policy.h). Nothing here talks to a TPM: sys/tpm2.cpp does, with these values.
+// tpm_policy.h). Nothing here talks to a TPM: os/tpm2.cpp does, with these values.
 #include "core/tpm_policy.h"
 
 #include <json-c/json.h>

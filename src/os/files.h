@@ -14,7 +14,7 @@ Result<UniqueFd> open_dir(const std::string& path, int extra_flags = 0);
 
 // Reads a whole file, refusing more than max_bytes (EFBIG). For the kernel's files (/proc,
 // /sys) and imageinit's own; a file on a partition or in an image goes through
-// sys/safe_open.h, which never blocks on a fifo.
+// os/safe_open.h, which never blocks on a fifo.
 Result<std::string> read_file(const std::string& path, size_t max_bytes);
 // Reads FD to its end, refusing more than max_bytes (EFBIG). SHOWN names the file in errors.
 Result<std::string> read_fd(int fd, size_t max_bytes, const std::string& shown);

@@ -27,7 +27,7 @@ struct LuksUnlockOptions {
     std::string key_file;       // tried first when it exists ("/etc/imageinit/keyfile")
     std::string key_slot_file;  // optional: the key slot the key file belongs to, one number
     // The per-device key on the state partition, tried after the key file: STATE_KEY below
-    // STATE_ROOT_FD ("imageinit/persist.key"), opened as a partition file (sys/safe_open.h),
+    // STATE_ROOT_FD ("imageinit/persist.key"), opened as a partition file (os/safe_open.h),
     // 32..64 bytes. Skipped when state_root_fd < 0 or the file does not exist.
     int state_root_fd = -1;
     std::string state_key;

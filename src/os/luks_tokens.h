@@ -24,7 +24,7 @@ Result<void> remove_token(const CryptDevice& cd, int id);
 
 // How a new key slot stretches its key: a random machine key needs no stretching (pbkdf2,
 // 1000 iterations, like the initramfs key file); a typed recovery key gets argon2id (64 MiB,
-// 4 passes), which is also what sends it to the passphrase prompt's slots (sys/luks.cpp).
+// 4 passes), which is also what sends it to the passphrase prompt's slots (os/luks.cpp).
 enum class KeyKind { kMachine, kTyped };
 // Adds NEW_KEY in a new key slot, authorised by EXISTING (any slot). Returns the slot.
 Result<int> add_keyslot(const CryptDevice& cd, const std::vector<uint8_t>& existing,

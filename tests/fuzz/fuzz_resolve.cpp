@@ -1,4 +1,4 @@
-// Fuzz body: path resolution inside a root (sys/resolve.h) against a tree full of hostile
+// Fuzz body: path resolution inside a root (os/resolve.h) against a tree full of hostile
 // symlinks. Input: "PATH", or "LINK\0PATH" to first point the symlink /dyn/link at LINK.
 // Property: whatever open_in_root and open_beneath_no_symlinks return lies inside the root, as
 // the kernel reports it through readlink(/proc/self/fd/N). Needs no privileges: the tree is a

@@ -53,7 +53,7 @@ Result<GcStats> collect(const GcOptions& opts) {
     }
     for (const std::string& dir : opts.slots_dirs) {
         // The slots directory is on STATE: a sidecar there is read from the directory's fd,
-        // never through a symlink and never waiting on a fifo (sys/safe_open.h).
+        // never through a symlink and never waiting on a fifo (os/safe_open.h).
         UniqueFd dir_fd = TRY(os::open_checked(AT_FDCWD, dir, os::Scope::kHost, os::Want::kDir));
         for (const std::string& name : TRY(list_dir(dir, false))) {
             if (!name.ends_with(".img.source")) continue;

@@ -93,7 +93,7 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 // Debian's bundle is ~200 KB; a certificate file is a few KB.
 constexpr size_t kMaxCertFile = 16 << 20;
 
-// A CA file --cert-dir or the system names: never waiting on a fifo (sys/safe_open.h).
+// A CA file --cert-dir or the system names: never waiting on a fifo (os/safe_open.h).
 Result<std::string> read_cert_file(const std::string& path) {
     return os::read_checked(AT_FDCWD, path, os::Scope::kHost, kMaxCertFile);
 }
