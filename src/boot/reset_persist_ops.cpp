@@ -1,4 +1,4 @@
-// RealResetOps (see reset_persist_ops.h): one sys/ call per operation.
+// RealResetOps (see reset_persist_ops.h): one os/ call per operation.
 #include "boot/reset_persist_ops.h"
 
 #include <fcntl.h>

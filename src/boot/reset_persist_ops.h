@@ -1,4 +1,4 @@
-// The real operations of a factory reset (boot/reset_persist.h's ResetOps) over sys/: files on
+// The real operations of a factory reset (boot/reset_persist.h's ResetOps) over os/: files on
 // the state partition below its root fd, the LUKS2 header and mke2fs on the persistent one.
 #pragma once
 

@@ -1,4 +1,4 @@
-// A software TPM (swtpm's socket interface on loopback) for the tests of sys/tpm2 and the
+// A software TPM (swtpm's socket interface on loopback) for the tests of os/tpm2 and the
 // TPM commands: started per test with its own state directory, killed at the end.
 #pragma once
 

@@ -1,4 +1,4 @@
-// sys/tpm2 against a software TPM: the PCR values and policy digests core/tpm_policy computes
+// os/tpm2 against a software TPM: the PCR values and policy digests core/tpm_policy computes
 // are the ones a TPM computes, and a key sealed to a slot unseals only with that slot measured
 // and before "boot done".
 #include "os/tpm2.h"

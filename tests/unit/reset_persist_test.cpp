@@ -1,5 +1,5 @@
 // Factory reset, the executor and the boot step (boot/reset_persist.h) against a modelled state
-// partition and device cut at every operation (as sys/atomic_file's crash-point tests): after any
+// partition and device cut at every operation (as os/atomic_file's crash-point tests): after any
 // power cut the next boot must end in a complete, empty partition of the same kind, label and
 // UUID whose key is on the state partition, and the request must never be gone before that.
 #include "boot/reset_persist.h"
@@ -23,7 +23,7 @@ using core::ResetTarget;
 
 // ---- the executor, cut at every operation
 
-// The state partition (its files are replaced atomically: sys/atomic_file's tests cover that
+// The state partition (its files are replaced atomically: os/atomic_file's tests cover that
 // the old or the new content survives) and the persistent partition, whose formatting can tear.
 class CrashWorld final : public boot::ResetOps {
   public:
