@@ -9,35 +9,35 @@ is the same scenario: `IMAGEINIT_BOOTSTRAP_CUTS=100 qemu/run-tests bootstrap-pow
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import shutil
-import socket
 import subprocess
-import tempfile
-import threading
 import time
 from pathlib import Path
 
-import harness as h
-from scenarios import scenario
-from scenarios_device import OVMF_CODE, OVMF_VARS, firmware_boot, slot_image_with_kernel
+import host
+import images
+import vm
+from disks import copy_partition, partitions, state_file
+from testkit import firmware_boot, scenario
 
-MiB = 1 << 20
+MiB = host.MiB
 MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
 DONE = "imageinit-bootstrap: done"
 STARTED = "imageinit-bootstrap: installing onto"
+# A direct kernel boot of the medium's initramfs onto /dev/vda.
+MEDIUM_APPEND = "rdinit=/bootstrap-init imageinit.bootstrap=/dev/vda"
 
 
 def build_medium(ctx, image: Path, append: str = "") -> Path:
     out = ctx.dir / "medium.img"
-    h.run([h.REPO / "initrd" / "mkbootstrap", "--kver", ctx.kernel.kver,
-           "--moddir", ctx.kernel.modroot, "--kernel", ctx.kernel.vmlinuz,
-           "--binary", ctx.binary, "--output", out, "--compress-level", "3",
-           "--append", f"console=ttyS0 panic=-1 printk.time=1 {append}".strip(),
-           "--device-cmdline", h.DEFAULT_APPEND, image])
+    host.run([host.REPO / "initrd" / "mkbootstrap", "--kver", ctx.kernel.kver,
+              "--moddir", ctx.kernel.modroot, "--kernel", ctx.kernel.vmlinuz,
+              "--binary", ctx.binary, "--output", out, "--compress-level", "3",
+              "--append", f"console=ttyS0 panic=-1 printk.time=1 {append}".strip(),
+              "--device-cmdline", vm.DEFAULT_APPEND, image])
     return out
 
 
@@ -48,43 +48,13 @@ def blank_disk(path: Path, size: int = 1024 * MiB) -> Path:
     return path
 
 
-class Monitor:
-    """The QEMU human monitor on a unix socket: one command at a time, each waiting for the
-    next "(qemu)" prompt."""
-
-    def __init__(self, path: Path, deadline: float):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        while True:
-            try:
-                self.sock.connect(str(path))
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock.settimeout(30)
-        self._until_prompt()
-
-    def _until_prompt(self) -> None:
-        buf = b""
-        while not buf.endswith(b"(qemu) "):
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("monitor closed")
-            buf += chunk
-
-    def cmd(self, line: str) -> None:
-        self.sock.sendall(line.encode() + b"\n")
-        self._until_prompt()
-
-
 def capture_cuts(log_path: Path, mon_path: Path, disk: Path, out_dir: Path, rng: random.Random,
                  captures: list, deadline: float) -> None:
     """Power cuts without killing QEMU: at random moments of the bootstrap, stop the machine
     (QEMU drains the block layer), copy the disk file, continue. Each copy is exactly what a
     QEMU kill at that moment would leave on the disk file; the run itself goes on."""
     try:
-        mon = Monitor(mon_path, deadline)
+        mon = vm.Monitor(mon_path, deadline)
         while time.monotonic() < deadline:
             text = log_path.read_text(errors="replace") if log_path.exists() else ""
             if STARTED in text:
@@ -105,50 +75,21 @@ def capture_cuts(log_path: Path, mon_path: Path, disk: Path, out_dir: Path, rng:
 
 
 def medium_boot(ctx, target: Path, medium: Path, timeout: float = 400,
-                cuts: list | None = None, rng: random.Random | None = None) -> h.BootResult:
+                cuts: list | None = None, rng: random.Random | None = None) -> vm.BootResult:
     """OVMF with the blank target (vda) and the medium (vdb): the firmware finds nothing to
     boot on the target and starts the medium, which installs and powers off. With CUTS, disk
     copies at random moments of the bootstrap are appended to it (capture_cuts)."""
     n = len(ctx.boots) + 1
-    vars_copy = ctx.dir / f"OVMF_VARS{n}.fd"
-    shutil.copy2(OVMF_VARS, vars_copy)
     log_path = ctx.dir / f"boot{n}.log"
-    log_path.unlink(missing_ok=True)
-    mon_dir = Path(tempfile.mkdtemp(prefix="qmon"))
-    mon_path = mon_dir / "mon.sock"
-    cmd = ["timeout", "-k", "5", str(int(timeout)), "qemu-system-x86_64",
-           "-accel", h.probe_accel(ctx.kernel), "-m", "1024", "-nodefaults", "-vga", "none",
-           "-no-reboot", "-display", "none", "-serial", f"file:{log_path}",
-           "-monitor", f"unix:{mon_path},server=on,wait=off",
-           "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-           "-drive", f"if=pflash,format=raw,file={vars_copy}",
-           "-drive", f"file={target},if=virtio,format=raw",
-           "-drive", f"file={medium},if=virtio,format=raw"]
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    taker = None
-    if cuts is not None:
-        taker = threading.Thread(target=capture_cuts, daemon=True,
-                                 args=(log_path, mon_path, target, ctx.dir, rng, cuts,
-                                       t0 + timeout))
-        taker.start()
-    out, _ = proc.communicate()
-    if taker:
-        taker.join(timeout=60)
-    shutil.rmtree(mon_dir, ignore_errors=True)
-    text = log_path.read_text(errors="replace") if log_path.exists() else ""
-    r = h.BootResult(rc=proc.returncode, log=text, seconds=time.monotonic() - t0,
-                     log_path=log_path, timed_out=proc.returncode == h.TIMEOUT_CODE)
+
+    def take_cuts(mon_path: Path, deadline: float) -> None:
+        capture_cuts(log_path, mon_path, target, ctx.dir, rng, cuts, deadline)
+
+    r = vm.boot(ctx.kernel, None, [target, medium], log_path, timeout=timeout, memory=1024,
+                firmware=vm.ovmf_vars(ctx.dir / f"OVMF_VARS{n}.fd"),
+                on_monitor=take_cuts if cuts is not None else None)
     ctx.boots.append(r)
     return r
-
-
-def partitions(disk: Path) -> list:
-    out = subprocess.run(["sfdisk", "-J", disk], stdout=subprocess.PIPE, text=True,
-                         stderr=subprocess.DEVNULL)
-    if out.returncode != 0:
-        return []
-    return json.loads(out.stdout)["partitiontable"]["partitions"]
 
 
 def esp_file(disk: Path, start: int, path: str) -> bytes | None:
@@ -157,20 +98,13 @@ def esp_file(disk: Path, start: int, path: str) -> bytes | None:
     return r.stdout if r.returncode == 0 else None
 
 
-def state_file(disk: Path, part: dict, path: str, work: Path) -> bytes | None:
-    img = work / "state.part"
-    h.run(["dd", f"if={disk}", f"of={img}", "bs=512", f"skip={part['start']}",
-           f"count={part['size']}", "status=none"])
-    out = work / "dumped"
-    out.unlink(missing_ok=True)
-    subprocess.run(["debugfs", "-R", f"dump {path} {out}", img], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    img.unlink()
-    if not out.exists():
-        return None
-    data = out.read_bytes()
-    out.unlink()
-    return data
+def state_file_on(disk: Path, part: dict, path: str, work: Path) -> bytes | None:
+    """PATH on the state partition PART of a disk file (copied out into WORK to read it)."""
+    img = copy_partition(disk, part, work / "state.part")
+    try:
+        return state_file(img, path)
+    finally:
+        img.unlink()
 
 
 def check_invariant(disk: Path, image: Path, initrd: bytes, kernel: bytes,
@@ -190,27 +124,30 @@ def check_invariant(disk: Path, image: Path, initrd: bytes, kernel: bytes,
         problems.append("ESP initramfs incomplete")
     if not esp_file(disk, parts[0]["start"], "loader/entries/imageinit.conf"):
         problems.append("no boot entry")
-    if state_file(disk, parts[1], "/slots/a.img", work) != image.read_bytes():
+    if state_file_on(disk, parts[1], "/slots/a.img", work) != image.read_bytes():
         problems.append("slot a incomplete")
-    record = state_file(disk, parts[1], "/imageinit/state", work) or b""
+    record = state_file_on(disk, parts[1], "/imageinit/state", work) or b""
     if b"primary a" not in record:
         problems.append("no record")
     return True, ", ".join(problems)
 
 
 def image_with_kernel(ctx, slot_id: str) -> Path:
-    return slot_image_with_kernel(ctx, ctx.kernel, ctx.dir / f"{slot_id}.img", slot_id=slot_id)
+    return images.slot_image_with_kernel(ctx.binary, ctx.kernel, ctx.dir / f"{slot_id}.img",
+                                         slot_id=slot_id)
 
 
 def boot_files(ctx, image: Path) -> tuple[bytes, bytes]:
+    """(initrd.img, vmlinuz) of IMAGE's /boot: what the ESP must hold."""
     staged = ctx.dir / "stage"
     shutil.rmtree(staged, ignore_errors=True)
-    h.run(["unsquashfs", "-q", "-n", "-d", staged, image, "boot/vmlinuz", "boot/initrd.img"])
+    host.run(["unsquashfs", "-q", "-n", "-d", staged, image, "boot/vmlinuz", "boot/initrd.img"])
     return ((staged / "boot" / "initrd.img").read_bytes(),
             (staged / "boot" / "vmlinuz").read_bytes())
 
 
 def medium_initrd(ctx, medium: Path) -> Path:
+    """The medium's initramfs, from its ESP (a direct kernel boot of the medium)."""
     initrd = ctx.dir / "medium-initrd.img"
     initrd.write_bytes(esp_file(medium, 2048, "initrd.img"))
     return initrd
@@ -236,8 +173,8 @@ def bootstrap_install_boot_update(ctx):
                + " | ".join(r.log.splitlines()[-6:]))
     ctx.expect(not r.timed_out, "the medium did not power off after the bootstrap")
     m = re.search(r"bootstrap: done: .* \((\d+\.\d) s\)", r.log)
-    h.log(f"bootstrap-install-boot-update: medium run {r.seconds:.1f} s, "
-          f"imageinit bootstrap {m.group(1) if m else '?'} s, {len(cuts)} cuts (seed {seed})")
+    host.log(f"bootstrap-install-boot-update: medium run {r.seconds:.1f} s, "
+             f"imageinit bootstrap {m.group(1) if m else '?'} s, {len(cuts)} cuts (seed {seed})")
 
     initrd_bytes, kernel_bytes = boot_files(ctx, a)
     work = ctx.dir / "inspect"
@@ -253,16 +190,15 @@ def bootstrap_install_boot_update(ctx):
             resumable, kept = cut, n
         else:
             cut.unlink()
-    h.log(f"bootstrap-install-boot-update: cuts (-: blank, p: partitioned, B: bootable): "
-          f"{''.join(outcomes)}")
+    host.log(f"bootstrap-install-boot-update: cuts (-: blank, p: partitioned, B: bootable): "
+             f"{''.join(outcomes)}")
     ctx.expect(resumable is not None, "no cut fell between the partitioning and the loader")
     for cut in cuts:
         if cut != resumable:
             cut.unlink(missing_ok=True)
 
-    r = h.boot(ctx.kernel, medium_initrd(ctx, medium), [resumable, medium],
-               ctx.dir / "resume.log", append="rdinit=/bootstrap-init imageinit.bootstrap=/dev/vda",
-               timeout=400, memory=1024)
+    r = vm.boot(ctx.kernel, medium_initrd(ctx, medium), [resumable, medium],
+                ctx.dir / "resume.log", append=MEDIUM_APPEND, timeout=400, memory=1024)
     ctx.boots.append(r)
     ctx.expect(DONE in r.log, f"the rerun on cut {kept} did not complete the disk: "
                + " | ".join(r.log.splitlines()[-6:]))
@@ -302,20 +238,14 @@ def bootstrap_power_cuts(ctx):
     a = image_with_kernel(ctx, "A")
     medium = build_medium(ctx, a)
     # Direct kernel boot of the medium's initramfs: the firmware adds nothing to what is cut.
-    initrd = ctx.dir / "medium-initrd.img"
-    initrd.write_bytes(esp_file(medium, 2048, "initrd.img"))
+    initrd = medium_initrd(ctx, medium)
     work = ctx.dir / "inspect"
     work.mkdir(exist_ok=True)
-    staged = ctx.dir / "stage"
-    shutil.rmtree(staged, ignore_errors=True)
-    h.run(["unsquashfs", "-q", "-n", "-d", staged, a, "boot/vmlinuz", "boot/initrd.img"])
-    kernel_bytes = (staged / "boot" / "vmlinuz").read_bytes()
-    initrd_bytes = (staged / "boot" / "initrd.img").read_bytes()
-    append = "rdinit=/bootstrap-init imageinit.bootstrap=/dev/vda"
+    initrd_bytes, kernel_bytes = boot_files(ctx, a)
 
-    def run(disk: Path, n: int, kill_after: float | None) -> h.BootResult:
-        r = h.boot(ctx.kernel, initrd, [disk, medium], ctx.dir / f"cut{n}.log", append=append,
-                   timeout=240, memory=1024, kill_after=kill_after)
+    def run(disk: Path, n: int, kill_after: float | None) -> vm.BootResult:
+        r = vm.boot(ctx.kernel, initrd, [disk, medium], ctx.dir / f"cut{n}.log",
+                    append=MEDIUM_APPEND, timeout=240, memory=1024, kill_after=kill_after)
         ctx.boots.append(r)
         return r
 
@@ -327,8 +257,8 @@ def bootstrap_power_cuts(ctx):
     ctx.expect(len(u) >= 2, "no uptime on bootstrap-init's start and done lines")
     offset = max(0.0, ref.seconds - u[-1] - 0.5)
     window = (u[0] + offset, u[-1] + offset)
-    h.log(f"bootstrap-power-cuts: seed {seed}, reference run {ref.seconds:.1f} s, cuts in "
-          f"{window[0]:.1f}..{window[1]:.1f} s")
+    host.log(f"bootstrap-power-cuts: seed {seed}, reference run {ref.seconds:.1f} s, cuts in "
+             f"{window[0]:.1f}..{window[1]:.1f} s")
     ok, problem = check_invariant(ctx.dir / "ref.img", a, initrd_bytes, kernel_bytes, work)
     ctx.expect(ok and not problem, f"the finished reference disk is not complete: {problem}")
 
@@ -343,7 +273,7 @@ def bootstrap_power_cuts(ctx):
                    f"loader but {problem}")
         ctx.expect("FAILED" not in r.log.replace("FAILED sysroot", ""),
                    f"run {n}: bootstrap failed: " + " | ".join(r.log.splitlines()[-4:]))
-    h.log("bootstrap-power-cuts: " + " ".join(outcomes))
+    host.log("bootstrap-power-cuts: " + " ".join(outcomes))
     r = run(disk, cuts + 1, None)
     ctx.expect(DONE in r.log, "the run after the cuts did not complete the disk: "
                + " | ".join(r.log.splitlines()[-6:]))

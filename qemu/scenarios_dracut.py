@@ -1,5 +1,5 @@
 """QEMU scenarios for issue 5: initramfs hooks (minimal initramfs) and the dracut module, in a
-systemd-based and a non-systemd dracut initramfs. Registered into scenarios.SCENARIOS.
+systemd-based and a non-systemd dracut initramfs. Registered into testkit.SCENARIOS (qemu/catalog.py).
 
 The test hooks (below) record their environment and what is mounted into /run, which moves into
 the booted system; one rejects slot a (exit 100: same-boot fallback to recovery), one fails
@@ -14,11 +14,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import harness as h
-from scenarios import BASIC_CHECKS, Context, json_values, scenario
+import disks
+import host
+import images
+from guest_script import BASIC_CHECKS
+from testkit import Context, json_values, scenario
+from vm import BootResult
 
-DRACUT_MODULE = h.REPO / "dracut-module" / "90imageinit"
-SHIPPED_HOOKS = h.REPO / "hooks"
+SHIPPED_HOOKS = host.REPO / "hooks"
 
 RECORD_HOOK = r"""#!/bin/sh
 # Test hook: one line per run into /run/imageinit/hooktest/log.
@@ -69,44 +72,12 @@ def hooks_dir(ctx: Context) -> Path:
     return d
 
 
-def build_dracut_initrd(ctx: Context, hooks: Path, systemd: bool) -> Path:
-    """dracut --no-hostonly with our module from this repository (not installed system-wide:
-    a symlinked copy of /usr/lib/dracut as dracutbasedir), the harness's kernel modules, and
-    neither the host's dracut.conf nor its hostonly guesses."""
-    flavour = "systemd" if systemd else "nosystemd"
-    key = h.file_digest(ctx.binary, *sorted(DRACUT_MODULE.iterdir()),
-                        extra=ctx.kernel.kver + flavour + h.tree_digest(hooks))
-    out = h.WORK / f"dracut-{flavour}.img"
-    stamp = out.with_name(out.name + ".key")
-    if out.exists() and stamp.exists() and stamp.read_text() == key:
-        return out
-    with tempfile.TemporaryDirectory(dir=h.WORK) as tmp:
-        base = Path(tmp) / "dracut"
-        (Path(tmp) / "none").mkdir()
-        h.run(["cp", "-as", "/usr/lib/dracut/.", f"{base}/"])
-        (base / "modules.d" / "90imageinit").symlink_to(DRACUT_MODULE)
-        modules = "dracut-systemd imageinit" if systemd else "base udev-rules imageinit"
-        env = dict(os.environ, dracutbasedir=str(base), IMAGEINIT_BINARY=str(ctx.binary),
-                   IMAGEINIT_HOOKS_DIR=str(hooks))
-        cmd = ["dracut", "-q", "--force", "--no-hostonly", "--no-hostonly-cmdline",
-               "--no-early-microcode", "--conf", "/dev/null", "--confdir", f"{tmp}/none",
-               "--kver", ctx.kernel.kver,
-               "--kmoddir", ctx.kernel.modroot / "lib" / "modules" / ctx.kernel.kver,
-               "-m", modules, "--compress", "zstd", Path(tmp) / "initrd.img"]
-        if not systemd:
-            cmd[1:1] = ["--omit", "systemd"]
-        h.run(cmd, env=env)
-        shutil.move(Path(tmp) / "initrd.img", out)
-    stamp.write_text(key)
-    return out
-
-
 def hook_disk(ctx: Context) -> Path:
     """Slot a is rejected by the test hook, recovery boots."""
     return ctx.disk({"a": ctx.image(slot_id="BAD"), "recovery": ctx.image(slot_id="R")})
 
 
-def expect_hook_story(ctx: Context, r: h.BootResult, what: str) -> None:
+def expect_hook_story(ctx: Context, r: BootResult, what: str) -> None:
     ctx.expect_pass(r, what)
     lines = r.section("hooklog").strip().splitlines()
     want = ["pre-mount 05-record slot=a", "pre-mount 05-record slot=recovery",
@@ -134,11 +105,11 @@ def hooks_minimal_initramfs(ctx):
     """Minimal initramfs --with-shell --hooks --install resize2fs: order, environment, reject
     and failure policy; machine-id kept across a reboot; the persistent ext4 grown once."""
     hooks = hooks_dir(ctx)
-    initrd = h.build_initrd(ctx.binary, ctx.kernel, h.WORK / "initrd-hooks.img",
-                            ["--with-shell", "--hooks", str(hooks), "--install", "resize2fs"])
+    initrd = images.build_initrd(ctx.binary, ctx.kernel, host.WORK / "initrd-hooks.img",
+                                 ["--with-shell", "--hooks", str(hooks), "--install", "resize2fs"])
     ctx.initrd = initrd
     disk = hook_disk(ctx)
-    shrink_persist(disk, 16 * h.MiB)
+    shrink_persist(disk, 16 * host.MiB)
     r = ctx.boot(disk, HOOK_CHECKS + "finish\n")
     expect_hook_story(ctx, r, "boot 1")
     kib = int(r.log.split("TEST: persist-kib ")[1].split()[0])
@@ -152,18 +123,17 @@ def hooks_minimal_initramfs(ctx):
 
 def shrink_persist(disk: Path, size: int) -> None:
     """Replace partition 2 (persist) by a SIZE ext4: a factory image smaller than its partition."""
-    table = json.loads(h.run(["sfdisk", "-J", disk]).stdout)["partitiontable"]
-    start = table["partitions"][1]["start"] * 512
+    start = disks.partitions(disk)[1]["start"] * 512
     with tempfile.TemporaryDirectory(dir=disk.parent) as tmp:
         img = Path(tmp) / "p.ext4"
-        h.mkfs_ext4_dir(img, "PERSIST", None, size)
-        h.run(["dd", f"if={img}", f"of={disk}", "bs=1M", f"seek={start // h.MiB}",
-               "conv=notrunc", "status=none"])
+        disks.mkfs_ext4_dir(img, "PERSIST", None, size)
+        host.run(["dd", f"if={img}", f"of={disk}", "bs=1M", f"seek={start // host.MiB}",
+                  "conv=notrunc", "status=none"])
 
 
 def dracut_boot(ctx: Context, systemd: bool) -> None:
     hooks = hooks_dir(ctx)
-    ctx.initrd = build_dracut_initrd(ctx, hooks, systemd)
+    ctx.initrd = images.build_dracut_initrd(ctx.binary, ctx.kernel, hooks, systemd)
     disk = hook_disk(ctx)
     r = ctx.boot(disk, HOOK_CHECKS + "finish\n", timeout=180,
                  append="root=imageinit rd.shell=0 rd.emergency=reboot")
@@ -190,7 +160,7 @@ def dracut_total_failure(ctx: Context, systemd: bool) -> None:
     """No bootable slot (a's image has no init) with only root=imageinit on the command line:
     dracut reboots by itself (QEMU exits through -no-reboot), no shell, no kernel panic."""
     hooks = hooks_dir(ctx)
-    ctx.initrd = build_dracut_initrd(ctx, hooks, systemd)
+    ctx.initrd = images.build_dracut_initrd(ctx.binary, ctx.kernel, hooks, systemd)
     disk = ctx.disk({"a": ctx.image(slot_id="A", broken_init=True)})
     r = ctx.boot(disk, "finish\n", timeout=240, append="root=imageinit")
     what = "systemd dracut" if systemd else "dracut without systemd"

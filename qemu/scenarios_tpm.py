@@ -25,14 +25,17 @@ import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-import harness as h
-from scenarios import scenario
-from scenarios_integrity import (MACHINE_KEY, PERSIST_CHECKS, luks_partition, unlock_ms,
-                                 verity_format)
+import guest_script
+import host
+import images
+import vm
+from disks import state_partition
+from integrity_images import (MACHINE_KEY, PERSIST_CHECKS, luks_partition, unlock_ms,
+                              verity_format)
+from testkit import scenario
 
 
 class Swtpm:
@@ -101,21 +104,15 @@ def host_imageinit(ctx, tpm_state: Path, persist: Path, args: list[str]) -> str:
         t.stop()
 
 
-def state_disk(ctx, n: int) -> Path:
-    out = ctx.dir / f"state{n}.ext4"
-    h.mkfs_ext4_dir(out, "STATE", ctx.dir / "state",
-                    h.align(h.dir_size(ctx.dir / "state") + 16 * h.MiB, h.MiB))
-    return out
-
-
 def tpm_boot(ctx, n: int, initrd: Path, persist: Path, tpm_state: Path, script: str,
-             console=None) -> h.BootResult:
+             console=None) -> vm.BootResult:
     t = Swtpm(tpm_state, for_qemu=True)
     try:
-        ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", script)
-        r = h.boot(ctx.kernel, initrd, [state_disk(ctx, n), persist, ctl],
-                   ctx.dir / f"boot{n}.log", timeout=150, console_input=console,
-                   qemu_args=t.qemu_args())
+        ctl = guest_script.build_control_disk(ctx.dir / f"ctl{n}.img", script)
+        state = state_partition(ctx.dir / f"state{n}.ext4", ctx.dir / "state")
+        r = vm.boot(ctx.kernel, initrd, [state, persist, ctl],
+                    ctx.dir / f"boot{n}.log", timeout=150, console_input=console,
+                    qemu_args=t.qemu_args())
     finally:
         t.stop()
     ctx.boots.append(r)
@@ -157,15 +154,16 @@ finish
 def tpm_sealed_persist(ctx):
     if not shutil.which("swtpm"):
         ctx.expect(False, "swtpm is not installed (tests/install-deps)")
-    initrd = h.build_initrd(ctx.binary, ctx.kernel, h.WORK / "initrd-tpm.img", ["--with-tpm"])
+    initrd = images.build_initrd(ctx.binary, ctx.kernel, host.WORK / "initrd-tpm.img",
+                                 ["--with-tpm"])
     a_img, a_root = verity_image(ctx, "A", "a")
     b_img, b_root = verity_image(ctx, "B", "b")
     c_img, c_root = verity_image(ctx, "C", "foreign")
     (ctx.dir / "state" / "slots").mkdir(parents=True)
     (ctx.dir / "run").mkdir()
     put_slot(ctx, "a", a_img, a_root)
-    h.run([ctx.binary, "mark-good", "--no-checks", "--state-dir", ctx.dir / "state",
-           "--slot", "a"])
+    host.run([ctx.binary, "mark-good", "--no-checks", "--state-dir", ctx.dir / "state",
+              "--slot", "a"])
     persist = luks_partition(ctx, "persist", key=MACHINE_KEY)
     tpm_state = ctx.dir / "tpm"
 
