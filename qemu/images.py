@@ -310,9 +310,12 @@ def _build_image(binary: Path, v: ImageVariant) -> Path:
 
 
 def slot_image_with_kernel(binary: Path, kernel: Kernel, out: Path, slot_id: str = "B",
-                           corrupt_kernel: bool = False) -> Path:
-    """A squashfs slot image carrying /boot/vmlinuz and /boot/initrd.img (imageinit for KERNEL)."""
-    initrd = build_initrd(binary, kernel, WORK / f"initrd-{kernel.kver}.img")
+                           corrupt_kernel: bool = False, initrd_args: tuple[str, ...] = ()) -> Path:
+    """A squashfs slot image carrying /boot/vmlinuz and /boot/initrd.img (imageinit for KERNEL,
+    built with mkinitrd's INITRD_ARGS, e.g. --with-tpm)."""
+    suffix = "".join(a.replace("-", "") for a in initrd_args)
+    initrd = build_initrd(binary, kernel, WORK / f"initrd-{kernel.kver}{suffix}.img",
+                          list(initrd_args))
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         stage = stage_rootfs(binary, Path(tmp) / "root", slot_id)
         (stage / "boot").mkdir(exist_ok=True)

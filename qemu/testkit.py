@@ -113,9 +113,11 @@ def ab_boot(ctx: Context, disk: Path | None, script: str, append: str = "",
 
 
 def firmware_boot(ctx: Context, disk: Path, script: str, timeout: float = 300,
-                  files: dict[str, Path] | None = None) -> BootResult:
-    """OVMF + the disk (no -kernel): the firmware starts the disk's boot loader (1 GiB)."""
-    return ctx.boot(disk, script, timeout=timeout, files=files, memory=1024, firmware=True)
+                  files: dict[str, Path] | None = None, **vm_args) -> BootResult:
+    """OVMF + the disk (no -kernel): the firmware starts the disk's boot loader (1 GiB).
+    VM_ARGS go to vm.boot (qemu_args: a TPM...)."""
+    return ctx.boot(disk, script, timeout=timeout, files=files, memory=1024, firmware=True,
+                    **vm_args)
 
 
 def json_values(obj, key: str) -> list:
