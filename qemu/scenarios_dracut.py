@@ -16,6 +16,8 @@ from pathlib import Path
 
 import harness as h
 from scenarios import BASIC_CHECKS, Context, json_values, scenario
+from scenarios_integrity import build_disk, record_files
+from scenarios_sign import cert, verity_slot
 
 DRACUT_MODULE = h.REPO / "dracut-module" / "90imageinit"
 SHIPPED_HOOKS = h.REPO / "hooks"
@@ -69,12 +71,14 @@ def hooks_dir(ctx: Context) -> Path:
     return d
 
 
-def build_dracut_initrd(ctx: Context, hooks: Path, systemd: bool) -> Path:
+def build_dracut_initrd(ctx: Context, hooks: Path, systemd: bool,
+                        trust: Path | None = None) -> Path:
     """dracut --no-hostonly with our module from this repository (not installed system-wide:
     a symlinked copy of /usr/lib/dracut as dracutbasedir), the harness's kernel modules, and
-    neither the host's dracut.conf nor its hostonly guesses."""
-    flavour = "systemd" if systemd else "nosystemd"
-    key = h.file_digest(ctx.binary, *sorted(DRACUT_MODULE.iterdir()),
+    neither the host's dracut.conf nor its hostonly guesses. TRUST: a certificate, given as a
+    distribution would (a dracut.conf.d file naming /etc/imageinit/trust.d/*.pem)."""
+    flavour = ("systemd" if systemd else "nosystemd") + ("-trust" if trust else "")
+    key = h.file_digest(ctx.binary, *sorted(DRACUT_MODULE.iterdir()), *([trust] if trust else []),
                         extra=ctx.kernel.kver + flavour + h.tree_digest(hooks))
     out = h.WORK / f"dracut-{flavour}.img"
     stamp = out.with_name(out.name + ".key")
@@ -83,6 +87,11 @@ def build_dracut_initrd(ctx: Context, hooks: Path, systemd: bool) -> Path:
     with tempfile.TemporaryDirectory(dir=h.WORK) as tmp:
         base = Path(tmp) / "dracut"
         (Path(tmp) / "none").mkdir()
+        if trust:
+            (Path(tmp) / "trust.d").mkdir()
+            shutil.copy(trust, Path(tmp) / "trust.d" / "vendor.pem")
+            (Path(tmp) / "none" / "90-trust.conf").write_text(
+                f'imageinit_trust="{tmp}/trust.d/*.pem"\n')
         h.run(["cp", "-as", "/usr/lib/dracut/.", f"{base}/"])
         (base / "modules.d" / "90imageinit").symlink_to(DRACUT_MODULE)
         modules = "dracut-systemd imageinit" if systemd else "base udev-rules imageinit"
@@ -161,13 +170,28 @@ def shrink_persist(disk: Path, size: int) -> None:
                "conv=notrunc", "status=none"])
 
 
+def signed_hook_disk(ctx: Context) -> Path:
+    """hook_disk with signed slots for an initramfs that trusts `vendor` (issue 18): a (signed,
+    rejected by the hook), b (proven, verity but unsigned: refused by its signature before any
+    hook runs), recovery (signed) boots."""
+    files = {**verity_slot(ctx, "BAD", "a", "vendor"), **verity_slot(ctx, "B", "b", None),
+             **verity_slot(ctx, "R", "recovery", "vendor"), **record_files(ctx)}
+    slots = {n: ctx.dir / f"{n}.img" for n in ("a", "b", "recovery")}
+    return build_disk(ctx.dir / "disk.img", slots, files, None)
+
+
 def dracut_boot(ctx: Context, systemd: bool) -> None:
+    """The hook story, in an initramfs whose dracut.conf trusts a certificate: PID 1 in dracut
+    mode refuses the unsigned slot b as the minimal initramfs does."""
     hooks = hooks_dir(ctx)
-    ctx.initrd = build_dracut_initrd(ctx, hooks, systemd)
-    disk = hook_disk(ctx)
-    r = ctx.boot(disk, HOOK_CHECKS + "finish\n", timeout=180,
-                 append="root=imageinit rd.shell=0 rd.emergency=reboot")
-    expect_hook_story(ctx, r, "systemd dracut" if systemd else "dracut without systemd")
+    ctx.initrd = build_dracut_initrd(ctx, hooks, systemd, trust=cert("vendor")[1])
+    disk = signed_hook_disk(ctx)
+    script = HOOK_CHECKS + "check trust-published test -s /run/imageinit/trust.pem\nfinish\n"
+    r = ctx.boot(disk, script, timeout=180, append="root=imageinit rd.shell=0 rd.emergency=reboot")
+    what = "systemd dracut" if systemd else "dracut without systemd"
+    expect_hook_story(ctx, r, what)
+    for line in ("signature of slot b's root hash: missing", "root hash signed by '/CN=vendor'"):
+        ctx.expect(line in r.log, f"{what}: the boot log does not say \"{line}\"")
 
 
 @scenario("dracut-systemd")
