@@ -37,9 +37,11 @@ def fetch_second_kernel() -> h.Kernel:
 
 
 def slot_image_with_kernel(ctx, kernel: h.Kernel, out: Path, slot_id: str = "B",
-                           corrupt_kernel: bool = False) -> Path:
-    """A squashfs slot image carrying /boot/vmlinuz and /boot/initrd.img (imageinit for KERNEL)."""
-    initrd = h.build_initrd(ctx.binary, kernel, h.WORK / f"initrd-{kernel.kver}.img")
+                           corrupt_kernel: bool = False, initrd_args: tuple[str, ...] = ()) -> Path:
+    """A squashfs slot image carrying /boot/vmlinuz and /boot/initrd.img (imageinit for KERNEL,
+    built with mkinitrd INITRD_ARGS)."""
+    name = f"initrd-{kernel.kver}{''.join(initrd_args)}.img"
+    initrd = h.build_initrd(ctx.binary, kernel, h.WORK / name, list(initrd_args))
     rootfs = h.build_rootfs(ctx.binary)
     with tempfile.TemporaryDirectory(dir=ctx.dir) as tmp:
         stage = Path(tmp) / "root"
