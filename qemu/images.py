@@ -117,15 +117,22 @@ DRACUT_MODULE = REPO / "dracut-module" / "90imageinit"
 
 
 def dracut_with_module(binary: Path, out: Path, args: list, env: dict | None = None,
-                       timeout: float | None = None, host_config: bool = True) -> Path:
+                       timeout: float | None = None, host_config: bool = True,
+                       trust: Path | None = None) -> Path:
     """dracut ARGS writing OUT, with dracut-module/90imageinit of this repository (not installed
     system-wide: a symlinked copy of /usr/lib/dracut as dracutbasedir) and BINARY as imageinit.
-    host_config=False: neither the host's dracut.conf nor its dracut.conf.d."""
+    host_config=False: neither the host's dracut.conf nor its dracut.conf.d, only (with TRUST, a
+    certificate) a dracut.conf.d file naming it as a distribution would: imageinit_trust=GLOB."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         if not host_config:
             (Path(tmp) / "none").mkdir()
             args = [*args, "--conf", "/dev/null", "--confdir", f"{tmp}/none"]
+            if trust:
+                (Path(tmp) / "trust.d").mkdir()
+                shutil.copy(trust, Path(tmp) / "trust.d" / "vendor.pem")
+                (Path(tmp) / "none" / "90-trust.conf").write_text(
+                    f'imageinit_trust="{tmp}/trust.d/*.pem"\n')
         base = Path(tmp) / "dracut"
         run(["cp", "-as", "/usr/lib/dracut/.", f"{base}/"])
         (base / "modules.d" / "90imageinit").symlink_to(DRACUT_MODULE)
@@ -139,11 +146,13 @@ def dracut_with_module(binary: Path, out: Path, args: list, env: dict | None = N
     return out
 
 
-def build_dracut_initrd(binary: Path, kernel: Kernel, hooks: Path, systemd: bool) -> Path:
+def build_dracut_initrd(binary: Path, kernel: Kernel, hooks: Path, systemd: bool,
+                        trust: Path | None = None) -> Path:
     """dracut --no-hostonly with our module and the hooks in HOOKS, the test kernel's modules,
-    and neither the host's dracut.conf nor its hostonly guesses; with or without systemd."""
-    flavour = "systemd" if systemd else "nosystemd"
-    key = file_digest(binary, *sorted(DRACUT_MODULE.iterdir()),
+    and neither the host's dracut.conf nor its hostonly guesses; with or without systemd;
+    trusting the certificate TRUST (issue 18)."""
+    flavour = ("systemd" if systemd else "nosystemd") + ("-trust" if trust else "")
+    key = file_digest(binary, *sorted(DRACUT_MODULE.iterdir()), *([trust] if trust else []),
                       extra=kernel.kver + flavour + tree_digest(hooks))
     out = WORK / f"dracut-{flavour}.img"
     stamp = out.with_name(out.name + ".key")
@@ -154,7 +163,7 @@ def build_dracut_initrd(binary: Path, kernel: Kernel, hooks: Path, systemd: bool
             "--kver", kernel.kver, "--kmoddir", kernel.modroot / "lib" / "modules" / kernel.kver,
             "-m", modules, "--compress", "zstd", *([] if systemd else ["--omit", "systemd"])]
     dracut_with_module(binary, out, args, env={"IMAGEINIT_HOOKS_DIR": str(hooks)},
-                       host_config=False)
+                       host_config=False, trust=trust)
     stamp.write_text(key)
     return out
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -140,3 +141,38 @@ def verity_files(image: Path, slot: str, roothash) -> dict:
     return {f"slots/{slot}.img.verity": Path(f"{image}.verity").read_bytes(),
             f"slots/{slot}.img.roothash":
                 roothash if roothash is disks.FIFO else (roothash + "\n").encode()}
+
+
+# Signed slots (issue 18): test certificates, an initramfs that trusts them, signed sidecars.
+KEYS = host.WORK / "sign-keys"
+
+
+def cert(who: str) -> tuple[Path, Path]:
+    """KEY, CERT of a self-signed RSA test certificate with CN=WHO."""
+    key, crt = KEYS / f"{who}.key", KEYS / f"{who}.crt"
+    if not crt.exists():
+        KEYS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                        "36500", "-subj", f"/CN={who}", "-keyout", key, "-out", f"{crt}.new"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        Path(f"{crt}.new").rename(crt)
+    return key, crt
+
+
+def trust_initrd(ctx, *who: str) -> Path:
+    args = [a for w in who for a in ("--trust", str(cert(w)[1]))]
+    out = host.WORK / f"initrd-trust-{'-'.join(who)}.img"
+    return images.build_initrd(ctx.binary, ctx.kernel, out, args)
+
+
+def verity_slot(ctx, slot_id: str, name: str, signer: str | None) -> dict[str, bytes]:
+    """slots/NAME.img's sidecars (and its signature by SIGNER) for the state partition."""
+    img = slot_copy(ctx, slot_id, f"{name}.img")
+    root = verity_format(img)
+    Path(f"{img}.roothash").write_text(root + "\n")
+    files = verity_files(img, name, root)
+    if signer:
+        key, crt = cert(signer)
+        host.run([ctx.binary, "sign", img, "--key", key, "--cert", crt])
+        files[f"slots/{name}.img.roothash.p7s"] = Path(f"{img}.roothash.p7s").read_bytes()
+    return files

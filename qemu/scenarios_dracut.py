@@ -18,6 +18,7 @@ import disks
 import host
 import images
 from guest_script import BASIC_CHECKS
+from integrity_images import cert, record_files, verity_slot
 from testkit import Context, json_values, scenario
 from vm import BootResult
 
@@ -131,13 +132,29 @@ def shrink_persist(disk: Path, size: int) -> None:
                   "conv=notrunc", "status=none"])
 
 
+def signed_hook_disk(ctx: Context) -> Path:
+    """hook_disk with signed slots for an initramfs that trusts `vendor` (issue 18): a (signed,
+    rejected by the hook), b (proven, verity but unsigned: refused by its signature before any
+    hook runs), recovery (signed) boots."""
+    files = {**verity_slot(ctx, "BAD", "a", "vendor"), **verity_slot(ctx, "B", "b", None),
+             **verity_slot(ctx, "R", "recovery", "vendor"), **record_files(ctx)}
+    slots = {n: ctx.dir / f"{n}.img" for n in ("a", "b", "recovery")}
+    return disks.build_disk(ctx.dir / "disk.img", slots, state_files=files)
+
+
 def dracut_boot(ctx: Context, systemd: bool) -> None:
+    """The hook story, in an initramfs whose dracut.conf trusts a certificate: PID 1 in dracut
+    mode refuses the unsigned slot b as the minimal initramfs does."""
     hooks = hooks_dir(ctx)
-    ctx.initrd = images.build_dracut_initrd(ctx.binary, ctx.kernel, hooks, systemd)
-    disk = hook_disk(ctx)
-    r = ctx.boot(disk, HOOK_CHECKS + "finish\n", timeout=180,
-                 append="root=imageinit rd.shell=0 rd.emergency=reboot")
-    expect_hook_story(ctx, r, "systemd dracut" if systemd else "dracut without systemd")
+    ctx.initrd = images.build_dracut_initrd(ctx.binary, ctx.kernel, hooks, systemd,
+                                             trust=cert("vendor")[1])
+    disk = signed_hook_disk(ctx)
+    script = HOOK_CHECKS + "check trust-published test -s /run/imageinit/trust.pem\nfinish\n"
+    r = ctx.boot(disk, script, timeout=180, append="root=imageinit rd.shell=0 rd.emergency=reboot")
+    what = "systemd dracut" if systemd else "dracut without systemd"
+    expect_hook_story(ctx, r, what)
+    for line in ("signature of slot b's root hash: missing", "root hash signed by '/CN=vendor'"):
+        ctx.expect(line in r.log, f"{what}: the boot log does not say \"{line}\"")
 
 
 @scenario("dracut-systemd")

@@ -12,45 +12,11 @@ import subprocess
 from pathlib import Path
 
 import host
-import images
 from disks import build_disk
 from guest_script import BASIC_CHECKS
-from integrity_images import record_files, slot_copy, verity_files, verity_format
+from integrity_images import (cert, record_files, slot_copy, trust_initrd, verity_format,
+                              verity_slot)
 from testkit import scenario
-
-KEYS = host.WORK / "sign-keys"
-
-
-def cert(who: str) -> tuple[Path, Path]:
-    """KEY, CERT of a self-signed RSA test certificate with CN=WHO."""
-    key, crt = KEYS / f"{who}.key", KEYS / f"{who}.crt"
-    if not crt.exists():
-        KEYS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
-                        "36500", "-subj", f"/CN={who}", "-keyout", key, "-out", f"{crt}.new"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        Path(f"{crt}.new").rename(crt)
-    return key, crt
-
-
-def trust_initrd(ctx, *who: str) -> Path:
-    args = [a for w in who for a in ("--trust", str(cert(w)[1]))]
-    out = host.WORK / f"initrd-trust-{'-'.join(who)}.img"
-    return images.build_initrd(ctx.binary, ctx.kernel, out, args)
-
-
-def verity_slot(ctx, slot_id: str, name: str, signer: str | None) -> dict[str, bytes]:
-    """slots/NAME.img's sidecars (and its signature by SIGNER) for the state partition."""
-    img = slot_copy(ctx, slot_id, f"{name}.img")
-    root = verity_format(img)
-    Path(f"{img}.roothash").write_text(root + "\n")
-    files = verity_files(img, name, root)
-    if signer:
-        key, crt = cert(signer)
-        host.run([ctx.binary, "sign", img, "--key", key, "--cert", crt])
-        files[f"slots/{name}.img.roothash.p7s"] = Path(f"{img}.roothash.p7s").read_bytes()
-    return files
-
 
 @scenario("sign-bad-slots-fall-back-install-refuses")
 def sign_bad_slots(ctx):
