@@ -242,7 +242,8 @@ def ab_none_bootable(ctx):
                                                     f"{summary}")
     expect_log(ctx, r, r"last resort", "emergency policy")
     expect_log(ctx, r, r"imageinit: rebooting in \d+ seconds", "emergency policy")
-    ctx.expect(r.rc == 0 and r.seconds < 80,
+    # -no-reboot: the guest's reboot makes QEMU exit 0; the harness's timeout would give 124.
+    ctx.expect(r.rc == 0 and not r.timed_out,
                f"QEMU did not exit by itself after the reboot (exit {r.rc}, {r.seconds:.0f} s)")
     # The failures are durable: the record on the state partition says both are bad.
     rec = disks.host_record(disk)

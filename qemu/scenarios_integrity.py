@@ -138,9 +138,10 @@ finish
     u = unlock_ms(r.log)
     ctx.expect(u is not None, "no unlock time in the log")
     print(f"  luks-keyfile-persists: machine key unlock: {u[0]}, {u[1]} ms", flush=True)
-    # The target is 100 ms on hardware; under TCG every instruction is emulated (measured here:
-    # ~150 ms). The bound catches a key tried against a memory-hard slot (seconds).
-    ctx.expect(u[1] <= 1000, f"machine-key unlock took {u[1]} ms: a memory-hard slot tried?")
+    # A figure, not a bound (speed is the benchmark's business, and a bound fails under load):
+    # what is checked is which key opened which slot, the pbkdf2 machine-key slot.
+    ctx.expect(u[0] == "key file, key slot 0 (pbkdf2)", f"unlocked by '{u[0]}', not the key file "
+               "in the pbkdf2 machine-key slot 0")
 
 
 @scenario("luks-wrong-key-degrades")
