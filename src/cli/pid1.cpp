@@ -24,7 +24,6 @@
 #include "os/devwait.h"
 #include "os/files.h"
 #include "os/kexec.h"
-#include "os/module_loader.h"
 #include "os/mount.h"
 #include "os/switch_root.h"
 

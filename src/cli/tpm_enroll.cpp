@@ -13,6 +13,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "boot/luks_header.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "core/boot_record.h"
@@ -75,7 +76,7 @@ Result<os::CryptDevice> open_persist(const Target& t) {
         api->crypt_free(raw);
         if (device.empty()) return fail(ENODEV, "cannot tell which device PERSIST is");
     }
-    return os::load_luks2_checked(device);
+    return boot::load_luks2_checked(device);
 }
 
 Result<std::vector<uint8_t>> random_bytes(size_t n) {
