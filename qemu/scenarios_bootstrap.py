@@ -99,10 +99,11 @@ finish
 
 @scenario("bootstrap-power-cuts")
 def bootstrap_power_cuts(ctx):
-    """A reference bootstrap measures when the work starts and ends; then N runs on one disk,
-    each killed at a random moment of that window (seeded, printed), each followed by the
-    invariant check on the disk file; a last run completes the disk, which then holds
-    everything (the install scenario boots such a disk)."""
+    """A reference bootstrap measures when the work starts and ends; then N runs, each killed
+    at a random moment of that window (seeded, printed), each followed by the invariant check on
+    the disk file. A run continues the disk the previous cut left unbootable (a rerun must
+    complete it); once a disk is bootable the next run starts on a blank one. A last run
+    completes the disk, which then holds everything (the install scenario boots such a disk)."""
     cuts = int(os.environ.get("IMAGEINIT_BOOTSTRAP_CUTS", "10"))
     seed = int(os.environ.get("IMAGEINIT_BOOTSTRAP_SEED", str(int(time.time()))))
     rng = random.Random(seed)
@@ -144,6 +145,8 @@ def bootstrap_power_cuts(ctx):
                    f"loader but {problem}")
         ctx.expect("FAILED" not in r.log.replace("FAILED sysroot", ""),
                    f"run {n}: bootstrap failed: " + " | ".join(r.log.splitlines()[-4:]))
+        if bootable:  # complete: the next cut starts from a blank disk again, so that every cut
+            disk = blank_disk(disk)  # lands in real work, not in a rerun that writes nothing
     host.log("bootstrap-power-cuts: " + " ".join(outcomes))
     r = run(disk, cuts + 1, None)
     ctx.expect(DONE in r.log, "the run after the cuts did not complete the disk: "
