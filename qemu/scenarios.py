@@ -457,3 +457,4 @@ import scenarios_health  # noqa: E402,F401  (health checks gating mark-good, iss
 import scenarios_debian  # noqa: E402,F401  (Debian 12 + systemd, issue 14)
 import scenarios_bootstrap  # noqa: E402,F401  (bootstrap from a medium, power cuts, issue 16)
 import scenarios_reset  # noqa: E402,F401  (factory reset of PERSIST, issue 16 part 3)
+import scenarios_bootstrap_tpm  # noqa: E402,F401  (bootstrap --encrypt-persist=tpm2 through GRUB, issues 16 and 18)

@@ -24,6 +24,7 @@ from pathlib import Path
 import harness as h
 from scenarios import scenario
 from scenarios_device import OVMF_CODE, OVMF_VARS, firmware_boot, slot_image_with_kernel
+from scenarios_integrity import PERSIST_CHECKS, unlock_ms
 
 MiB = 1 << 20
 MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
@@ -31,13 +32,14 @@ DONE = "imageinit-bootstrap: done"
 STARTED = "imageinit-bootstrap: installing onto"
 
 
-def build_medium(ctx, image: Path, append: str = "") -> Path:
+def build_medium(ctx, image: Path, append: str = "", extra: tuple[str, ...] = ()) -> Path:
+    """initrd/mkbootstrap for IMAGE; EXTRA: more mkbootstrap options (--encrypt-persist...)."""
     out = ctx.dir / "medium.img"
     h.run([h.REPO / "initrd" / "mkbootstrap", "--kver", ctx.kernel.kver,
            "--moddir", ctx.kernel.modroot, "--kernel", ctx.kernel.vmlinuz,
            "--binary", ctx.binary, "--output", out, "--compress-level", "3",
            "--append", f"console=ttyS0 panic=-1 printk.time=1 {append}".strip(),
-           "--device-cmdline", h.DEFAULT_APPEND, image])
+           "--device-cmdline", h.DEFAULT_APPEND, *extra, image])
     return out
 
 
@@ -105,10 +107,12 @@ def capture_cuts(log_path: Path, mon_path: Path, disk: Path, out_dir: Path, rng:
 
 
 def medium_boot(ctx, target: Path, medium: Path, timeout: float = 400,
-                cuts: list | None = None, rng: random.Random | None = None) -> h.BootResult:
+                cuts: list | None = None, rng: random.Random | None = None,
+                qemu_args: tuple[str, ...] = ()) -> h.BootResult:
     """OVMF with the blank target (vda) and the medium (vdb): the firmware finds nothing to
     boot on the target and starts the medium, which installs and powers off. With CUTS, disk
-    copies at random moments of the bootstrap are appended to it (capture_cuts)."""
+    copies at random moments of the bootstrap are appended to it (capture_cuts). QEMU_ARGS:
+    extra devices (a TPM)."""
     n = len(ctx.boots) + 1
     vars_copy = ctx.dir / f"OVMF_VARS{n}.fd"
     shutil.copy2(OVMF_VARS, vars_copy)
@@ -119,7 +123,7 @@ def medium_boot(ctx, target: Path, medium: Path, timeout: float = 400,
     cmd = ["timeout", "-k", "5", str(int(timeout)), "qemu-system-x86_64",
            "-accel", h.probe_accel(ctx.kernel), "-m", "1024", "-nodefaults", "-vga", "none",
            "-no-reboot", "-display", "none", "-serial", f"file:{log_path}",
-           "-monitor", f"unix:{mon_path},server=on,wait=off",
+           "-monitor", f"unix:{mon_path},server=on,wait=off", *qemu_args,
            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
            "-drive", f"if=pflash,format=raw,file={vars_copy}",
            "-drive", f"file={target},if=virtio,format=raw",
@@ -198,8 +202,9 @@ def check_invariant(disk: Path, image: Path, initrd: bytes, kernel: bytes,
     return True, ", ".join(problems)
 
 
-def image_with_kernel(ctx, slot_id: str) -> Path:
-    return slot_image_with_kernel(ctx, ctx.kernel, ctx.dir / f"{slot_id}.img", slot_id=slot_id)
+def image_with_kernel(ctx, slot_id: str, initrd_args: tuple[str, ...] = ()) -> Path:
+    return slot_image_with_kernel(ctx, ctx.kernel, ctx.dir / f"{slot_id}.img", slot_id=slot_id,
+                                  initrd_args=initrd_args)
 
 
 def boot_files(ctx, image: Path) -> tuple[bytes, bytes]:
@@ -210,6 +215,25 @@ def boot_files(ctx, image: Path) -> tuple[bytes, bytes]:
             (staged / "boot" / "vmlinuz").read_bytes())
 
 
+def direct_boot(ctx, disk: Path, initrd: Path, script: str,
+                qemu_args: tuple[str, ...] = ()) -> h.BootResult:
+    """The installed disk started with the ESP's kernel and INITRD directly (the firmware path
+    adds a minute under emulation and is shown by another boot of the same scenario)."""
+    n = len(ctx.boots) + 1
+    ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", script)
+    r = h.boot(ctx.kernel, initrd, [disk, ctl], ctx.dir / f"boot{n}.log", timeout=150,
+               qemu_args=qemu_args)
+    ctx.boots.append(r)
+    return r
+
+
+def image_initrd(ctx, image: Path) -> Path:
+    """The image's own /boot/initrd.img (what bootstrap puts on the ESP), as a file."""
+    out = ctx.dir / f"{image.stem}-initrd.img"
+    out.write_bytes(boot_files(ctx, image)[0])
+    return out
+
+
 def medium_initrd(ctx, medium: Path) -> Path:
     initrd = ctx.dir / "medium-initrd.img"
     initrd.write_bytes(esp_file(medium, 2048, "initrd.img"))
@@ -218,17 +242,20 @@ def medium_initrd(ctx, medium: Path) -> Path:
 
 @scenario("bootstrap-install-boot-update")
 def bootstrap_install_boot_update(ctx):
-    """1: OVMF boots the medium; it installs onto the blank disk and powers off; meanwhile the
-    disk is copied at random moments (power cuts, capture_cuts) and each copy must satisfy the
-    invariant: the loader is there only with everything else complete. 2: the medium runs
-    again on an unbootable copy and completes it. 3: the disk alone (firmware -> systemd-boot
-    -> the image's kernel and initramfs) boots slot a; an update is installed. 4: the update
-    boots from slot b and is marked good."""
+    """1: OVMF boots the medium; it installs onto the blank disk (PERSIST LUKS2 with
+    --encrypt-persist: a key file on STATE) and powers off; meanwhile the disk is copied at
+    random moments (power cuts, capture_cuts) and each copy must satisfy the invariant: the
+    loader is there only with everything else complete. 2: the medium runs again on an
+    unbootable copy and completes it. 3: the disk alone (firmware -> systemd-boot -> the image's
+    kernel and initramfs) boots slot a, PERSIST unlocked by STATE's key file; a file is written
+    to PERSIST; an update is installed. 4: the update boots from slot b, unlocks PERSIST, finds
+    the file, and is marked good."""
     seed = int(os.environ.get("IMAGEINIT_BOOTSTRAP_SEED", str(int(time.time()))))
     rng = random.Random(seed)
-    a = image_with_kernel(ctx, "A")
-    b = image_with_kernel(ctx, "B")
-    medium = build_medium(ctx, a)
+    # The images' initramfs must unlock PERSIST: device-mapper and libcryptsetup (--with-dm).
+    a = image_with_kernel(ctx, "A", ("--with-dm",))
+    b = image_with_kernel(ctx, "B", ("--with-dm",))
+    medium = build_medium(ctx, a, extra=("--encrypt-persist",))
     disk = blank_disk(ctx.dir / "device.img")
     cuts: list[Path] = []
     r = medium_boot(ctx, disk, medium, cuts=cuts, rng=rng)
@@ -271,19 +298,25 @@ def bootstrap_install_boot_update(ctx):
     ctx.expect(bootable and not problem, f"the resumed disk is not complete: {problem}")
     resumable.unlink()
 
-    r = firmware_boot(ctx, disk, """
+    r = firmware_boot(ctx, disk, PERSIST_CHECKS + """
 check slot-a file_is /etc/slot-id A
 check default-entry sh -c 'grep -q printk.time=1 /proc/cmdline && ! grep -q imageinit.slot= /proc/cmdline'
 check not-the-medium sh -c '! grep -q rdinit /proc/cmdline'
 check persist-mounted is_mounted /run/imageinit/persist
+echo kept > /var/lib/test/bootstrap-marker
+check marker-written file_is /var/lib/test/bootstrap-marker kept
 check install-b imageinit install /run/testctl/b.img --tries 2
 finish
 """, files={"b.img": b})
     ctx.expect_pass(r, "boot 3 (the installed disk through firmware + systemd-boot)")
+    u = unlock_ms(r.log)
+    ctx.expect(u is not None and u[0].startswith("state key imageinit/persist.key"),
+               f"boot 3: PERSIST was not unlocked by bootstrap's key file ({u})")
     # The reboot into the update: the same kernel and initramfs as on the ESP, started
     # directly (the firmware path was just shown; it adds a minute under emulation).
-    r = ctx.boot(disk, """
+    r = direct_boot(ctx, disk, image_initrd(ctx, a), PERSIST_CHECKS + """
 check slot-b file_is /etc/slot-id B
+check marker-kept file_is /var/lib/test/bootstrap-marker kept
 check mark-good imageinit mark-good
 finish
 """)

@@ -37,9 +37,12 @@ def fetch_second_kernel() -> h.Kernel:
 
 
 def slot_image_with_kernel(ctx, kernel: h.Kernel, out: Path, slot_id: str = "B",
-                           corrupt_kernel: bool = False) -> Path:
-    """A squashfs slot image carrying /boot/vmlinuz and /boot/initrd.img (imageinit for KERNEL)."""
-    initrd = h.build_initrd(ctx.binary, kernel, h.WORK / f"initrd-{kernel.kver}.img")
+                           corrupt_kernel: bool = False, initrd_args: tuple[str, ...] = ()) -> Path:
+    """A squashfs slot image carrying /boot/vmlinuz and /boot/initrd.img (imageinit for KERNEL,
+    built with mkinitrd's INITRD_ARGS, e.g. --with-tpm)."""
+    suffix = "".join(a.replace("-", "") for a in initrd_args)
+    initrd = h.build_initrd(ctx.binary, kernel, h.WORK / f"initrd-{kernel.kver}{suffix}.img",
+                            list(initrd_args))
     rootfs = h.build_rootfs(ctx.binary)
     with tempfile.TemporaryDirectory(dir=ctx.dir) as tmp:
         stage = Path(tmp) / "root"
@@ -69,8 +72,10 @@ def make_disk(ctx, slots: dict[str, Path], name: str = "device.img") -> Path:
 
 
 def firmware_boot(ctx, disk: Path, script: str, timeout: float = 300,
-                  files: dict[str, Path] | None = None) -> h.BootResult:
-    """OVMF + the disk (no -kernel): the firmware starts GRUB from the ESP."""
+                  files: dict[str, Path] | None = None,
+                  qemu_args: tuple[str, ...] = ()) -> h.BootResult:
+    """OVMF + the disk (no -kernel): the firmware starts GRUB from the ESP. QEMU_ARGS: extra
+    devices (a TPM)."""
     n = len(ctx.boots) + 1
     ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", script, files=files)
     vars_copy = ctx.dir / f"OVMF_VARS{n}.fd"
@@ -80,7 +85,7 @@ def firmware_boot(ctx, disk: Path, script: str, timeout: float = 300,
     cmd = ["timeout", "-k", "5", str(int(timeout)), "qemu-system-x86_64",
            "-accel", h.probe_accel(ctx.kernel), "-m", "1024", "-nodefaults", "-vga", "none",
            "-no-reboot", "-display", "none", "-monitor", "none", "-serial", f"file:{log_path}",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *qemu_args,
            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
            "-drive", f"if=pflash,format=raw,file={vars_copy}",
            "-drive", f"file={disk},if=virtio,format=raw",
