@@ -204,6 +204,7 @@ Result<int> bootstrap(const BootstrapOptions& o) {
         return 0;
     }
     if (action == core::DiskAction::kComplete) return 0;
+    if (key_plan.seal_to_tpm) TRY(check_tpm());
 
     Progress step{key_plan.seal_to_tpm ? 6 : 5};
     step("partitioning " + o.disk + " (GPT)");

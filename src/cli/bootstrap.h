@@ -65,6 +65,8 @@ Result<std::map<std::string, std::string>> write_state(const std::string& disk,
                                                        const std::string& persist_key);
 
 // --- bootstrap_tpm.cpp
+// --encrypt-persist=tpm2 before a byte is written: the TPM opens.
+Result<void> check_tpm();
 // --encrypt-persist=tpm2: on PERSIST (formatted with FORMAT_KEY) the enrolment enroll-tpm makes
 // (a sealed key for each of ROOTHASHES, a recovery key), then FORMAT_KEY's key slot destroyed.
 // The TPM is IMAGEINIT_TPM's interface, else /dev/tpmrm0. Returns the recovery key's text.

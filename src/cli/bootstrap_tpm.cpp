@@ -11,6 +11,23 @@
 #include "os/tpm2.h"
 
 namespace imageinit::cli {
+namespace {
+
+std::string tpm_interface() {
+    const char* env = std::getenv("IMAGEINIT_TPM");
+    return env && *env ? env : os::Tpm2::kDefaultInterface;
+}
+
+}  // namespace
+
+Result<void> check_tpm() {
+    auto tpm = os::Tpm2::open(tpm_interface());
+    if (!tpm)
+        return Unexpected(
+            with_context(std::move(tpm).error(),
+                         "--encrypt-persist=tpm2 needs a TPM2 ('" + tpm_interface() + "')"));
+    return ok();
+}
 
 Result<std::string> seal_persist(const std::string& disk, const core::PartitionPlan& persist,
                                  const std::string& format_key,
@@ -18,8 +35,7 @@ Result<std::string> seal_persist(const std::string& disk, const core::PartitionP
     std::set<std::string> hashes;
     for (const auto& [slot, hash] : roothashes) hashes.insert(hash);
     if (hashes.empty()) return fail(EINVAL, "no image to seal PERSIST's key to");
-    const char* env = std::getenv("IMAGEINIT_TPM");
-    os::Tpm2 tpm = TRY(os::Tpm2::open(env && *env ? env : os::Tpm2::kDefaultInterface));
+    os::Tpm2 tpm = TRY(os::Tpm2::open(tpm_interface()));
     auto loop = TRY(attach_part(disk, persist));
     os::CryptDevice cd = TRY(os::load_luks2_checked(loop.path));
     std::vector<uint8_t> key(format_key.begin(), format_key.end());
