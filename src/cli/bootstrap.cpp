@@ -99,14 +99,24 @@ std::string seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100) + " s";
 }
 
+std::string joined(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
+    return out;
+}
+
 std::string describe_persist_key(const core::PersistKeyPlan& p) {
     if (!p.luks) return "ext4, not encrypted";
     if (p.key_file) return "LUKS2, a new random key in STATE/imageinit/persist.key";
-    std::string slots;
-    for (const auto& s : p.sealed_slots) slots += (slots.empty() ? "" : ", ") + s;
-    return "LUKS2, a new random key sealed to the TPM2 for the image(s) of slot " + slots +
-           " (verity), a recovery key printed once, no key on the disk";
+    return "LUKS2, a new random key sealed to the TPM2 for the image(s) of slot " +
+           joined(p.sealed_slots) + " (verity), a recovery key printed once, no key on the disk";
 }
+
+// Key material in a std::string, wiped when the scope ends.
+struct WipeOnExit {
+    std::string& s;
+    ~WipeOnExit() { ::explicit_bzero(s.data(), s.size()); }
+};
 
 uint64_t file_size(const std::string& path) {
     struct stat st;
@@ -212,10 +222,7 @@ Result<int> bootstrap(const BootstrapOptions& o) {
     // Kept in memory only; on STATE only when the plan says so (key_plan.key_file).
     std::string key;
     if (key_plan.luks) key = TRY(os::random_bytes(kPersistKeyBytes));
-    struct Wipe {
-        std::string& s;
-        ~Wipe() { ::explicit_bzero(s.data(), s.size()); }
-    } wipe_key{key};
+    WipeOnExit wipe_key{key};
     step("making filesystems");
     TRY_CTX(make_filesystems(o.disk, layout, key), "making filesystems");
     step(std::string("writing slots") + (key_plan.verity ? " with dm-verity sidecars" : "") +
@@ -224,12 +231,9 @@ Result<int> bootstrap(const BootstrapOptions& o) {
         write_state(o.disk, layout.parts[1], slots, key_plan.verity, key_plan.key_file ? key : ""),
         "writing STATE");
     std::string recovery;
+    WipeOnExit wipe_recovery{recovery};
     if (key_plan.seal_to_tpm) {
-        step("sealing PERSIST's key to the TPM2 for slot(s) " + [&] {
-            std::string n;
-            for (const auto& s : key_plan.sealed_slots) n += (n.empty() ? "" : ", ") + s;
-            return n;
-        }());
+        step("sealing PERSIST's key to the TPM2 for slot(s) " + joined(key_plan.sealed_slots));
         auto t_seal = std::chrono::steady_clock::now();
         std::map<std::string, std::string> sealed;
         for (const auto& s : key_plan.sealed_slots) sealed[s] = roothashes.at(s);

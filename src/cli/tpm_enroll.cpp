@@ -170,7 +170,10 @@ int usage(const std::string& message) {
 
 }  // namespace
 
-Enrolment::~Enrolment() { wipe(key); }
+Enrolment::~Enrolment() {
+    wipe(key);
+    ::explicit_bzero(recovery.data(), recovery.size());
+}
 
 Result<Enrolment> enroll_sealed_key(const os::CryptDevice& cd, os::Tpm2& tpm,
                                     const std::vector<uint8_t>& existing,
