@@ -10,7 +10,9 @@ import re
 from pathlib import Path
 
 import debian_image
-import harness as h
+import guest_script
+import images
+import vm
 
 # `show CMD...`: run a command and put it and its output in the narrative.
 SHOW = r"""
@@ -54,24 +56,20 @@ show systemd-analyze
 ]
 
 
-def tell(kernel: h.Kernel, binary: Path, workdir: Path, say=print) -> list[str]:
+def tell(kernel: images.Kernel, binary: Path, workdir: Path, say=print) -> list[str]:
     """Runs the story; returns the problems (empty: the story went as told)."""
     image = debian_image.build_debian_image(binary)
-    initrd = h.build_initrd(binary, kernel, h.WORK / "initrd-debian.img",
-                            ["--with-shell", "--hooks", str(h.REPO / "hooks"),
-                             "--install", "resize2fs"])
+    initrd = debian_image.debian_initrd(binary, kernel)
     workdir.mkdir(parents=True, exist_ok=True)
-    disk = h.build_disk(workdir / "debian-disk.img", {"a": image}, persist_size=256 * h.MiB,
-                        state_spare=image.stat().st_size + 48 * h.MiB)
+    disk = debian_image.debian_disk(workdir / "debian-disk.img", image)
     problems = []
     for n, (title, steps, slot) in enumerate(STORY, 1):
         say(f"\n── boot {n}: {title}")
         files = {"update.img": image} if "update.img" in steps else {}
-        size = h.align(sum(p.stat().st_size for p in files.values()) + 16 * h.MiB, h.MiB)
-        ctl = h.build_control_disk(workdir / f"debian-ctl{n}.img", SHOW + steps + POWEROFF,
-                                   files=files, size=size)
-        r = h.boot(kernel, initrd, [disk, ctl], workdir / f"debian-boot{n}.log",
-                   append="printk.devkmsg=on", timeout=600, memory=1024)
+        ctl = guest_script.build_control_disk(workdir / f"debian-ctl{n}.img",
+                                              SHOW + steps + POWEROFF, files=files)
+        r = vm.boot(kernel, initrd, [disk, ctl], workdir / f"debian-boot{n}.log",
+                    append="printk.devkmsg=on", timeout=600, memory=1024)
         report = r.boot_json() or {}
         say(f"   booted slot {report.get('slot', '?')} ({report.get('why', '?')}), "
             f"QEMU ran {r.seconds:.0f} s")

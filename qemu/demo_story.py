@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness as h
+import disks
+import guest_script
+import images
+import vm
 
 STATUS = 'echo "TEST: status begin"; imageinit status 2>&1; echo "TEST: status end"\n'
 # `show CMD...`: run a command and put it and its output in the narrative.
@@ -76,25 +79,25 @@ def build_versions(binary: Path) -> dict[str, Path]:
     """v2, the update that gets proven, is composed by imageinit-compose from a five-layer OCI
     image (base OS, distribution, system components, host agent, OEM); v1 and v3 are the
     harness's plain test images."""
-    images = {v: h.build_image(binary, h.ImageVariant(fmt="squashfs", slot_id=v))
-              for v in ("v1", "v3")}
-    images["v2"] = h.build_composed_image(binary, "v2")
-    return images
+    versions = {v: images.build_image(binary, images.ImageVariant(fmt="squashfs", slot_id=v))
+                for v in ("v1", "v3")}
+    versions["v2"] = images.build_composed_image(binary, "v2")
+    return versions
 
 
-def tell(kernel: h.Kernel, initrd: Path, binary: Path, workdir: Path,
+def tell(kernel: images.Kernel, initrd: Path, binary: Path, workdir: Path,
          say=print, results: list | None = None) -> list[str]:
     """Runs the story; returns the list of problems (empty: the story went as told).
     Each boot's BootResult is appended to results when given."""
-    images = build_versions(binary)
+    versions = build_versions(binary)
     workdir.mkdir(parents=True, exist_ok=True)
-    disk = h.build_disk(workdir / "demo-disk.img", {"a": images["v1"]})
+    disk = disks.build_disk(workdir / "demo-disk.img", {"a": versions["v1"]})
     problems = []
     for n, step in enumerate(STORY, 1):
         say(f"\n── boot {n}: {step.title}")
-        ctl = h.build_control_disk(workdir / f"ctl{n}.img", SHOW + step.script,
-                                   files={f"{v}.img": images[v] for v in step.files})
-        r = h.boot(kernel, initrd, [disk, ctl], workdir / f"boot{n}.log", timeout=120)
+        ctl = guest_script.build_control_disk(workdir / f"ctl{n}.img", SHOW + step.script,
+                                              files={f"{v}.img": versions[v] for v in step.files})
+        r = vm.boot(kernel, initrd, [disk, ctl], workdir / f"boot{n}.log", timeout=120)
         if results is not None:
             results.append(r)
         version = r.booted_slot_id()

@@ -17,18 +17,18 @@ verification also serves as the next install cut, so a campaign needs about 1.5 
 from __future__ import annotations
 
 import collections
-import fcntl
-import json
-import os
 import random
 import re
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness as h
+import disks
+import guest_script
+import host
+import images
+import vm
 
 APPEND = "printk.devkmsg=on"
 SENTINEL = "/run/imageinit/persist/sentinel"
@@ -102,67 +102,7 @@ class Cut:
     ok: bool = True
 
 
-def boot_with_cut(kernel: h.Kernel, initrd: Path, disks: list[Path], log_path: Path,
-                  marker: str | None = None, delay: float = 0.0, timeout: float = 120,
-                  lock: str | None = None) -> h.BootResult:
-    """One boot; with a marker, SIGKILL QEMU `delay` seconds after the marker appears on the
-    serial log (a power cut). With lock, the boot holds that flock(2) lock while QEMU runs."""
-    accel = h.probe_accel(kernel)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.unlink(missing_ok=True)
-    cmd = ["timeout", "-k", "5", str(int(timeout)), "qemu-system-x86_64",
-           "-accel", accel, "-m", "512", "-nodefaults", "-vga", "none", "-no-reboot",
-           "-display", "none", "-monitor", "none", "-serial", f"file:{log_path}",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-           "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
-           "-append", f"{h.DEFAULT_APPEND} {APPEND}"]
-    for d in disks:
-        cmd += ["-drive", f"file={d},if=virtio,format=raw"]
-    lock_fd = None
-    if lock:
-        lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-    try:
-        t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-        killed = False
-        cut_at = None
-        seen = ""
-        try:
-            while proc.poll() is None and marker is not None:
-                if cut_at is None and log_path.exists():
-                    seen = log_path.read_text(errors="replace")
-                    if marker in seen:
-                        cut_at = time.monotonic() + delay
-                if cut_at is not None and time.monotonic() >= cut_at:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the power cut
-                    killed = True
-                    break
-                time.sleep(0.01)
-            out, _ = proc.communicate()
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        seconds = time.monotonic() - t0
-    finally:
-        if lock_fd is not None:
-            os.close(lock_fd)
-    text = log_path.read_text(errors="replace") if log_path.exists() else ""
-    if out and out.strip():
-        text += "\n[qemu] " + out.strip().replace("\n", "\n[qemu] ") + "\n"
-    rc = -9 if killed else proc.returncode
-    return h.BootResult(rc=rc, log=text, seconds=seconds, log_path=log_path,
-                        timed_out=rc == h.TIMEOUT_CODE, killed=killed)
-
-
-def guest_time(line: str) -> float | None:
-    m = re.match(r"\[\s*(\d+\.\d+)\]", line)
-    return float(m.group(1)) if m else None
-
-
-def cut_phase(r: h.BootResult, kind: str) -> str:
+def cut_phase(r: vm.BootResult, kind: str) -> str:
     """Where a cut landed, from the last marker on its serial log."""
     log = r.log
     if kind == "install" and INSTALL_MARKER in log:
@@ -190,7 +130,7 @@ def cut_phase(r: h.BootResult, kind: str) -> str:
 
 
 class Campaign:
-    def __init__(self, kernel: h.Kernel, initrd: Path, binary: Path, workdir: Path,
+    def __init__(self, kernel: images.Kernel, initrd: Path, binary: Path, workdir: Path,
                  iterations: int, seed: int, say=print, results: list | None = None,
                  lock: str | None = None, timeout: float = 150):
         self.kernel, self.initrd, self.binary = kernel, initrd, binary
@@ -213,21 +153,19 @@ class Campaign:
     # -- boots ------------------------------------------------------------------------------
 
     def _boot(self, script: str, marker: str | None = None, delay: float = 0.0,
-              files: dict | None = None) -> h.BootResult:
+              files: dict | None = None) -> vm.BootResult:
         self.nboots += 1
         n = self.nboots
         files = files if files is not None else self.files
-        # Room for the files plus ext4's journal and metadata (harness's 4 MiB is too little
-        # next to a 14 MiB image).
-        size = h.align(sum(p.stat().st_size for p in files.values()) + 16 * h.MiB, h.MiB)
-        ctl = h.build_control_disk(self.dir / "ctl.img", GUEST_HELPERS + script, files=files,
-                                   size=size)
-        r = boot_with_cut(self.kernel, self.initrd, [self.disk, ctl],
-                          self.dir / f"boot{n:04d}.log", marker, delay, self.timeout, self.lock)
+        ctl = guest_script.build_control_disk(self.dir / "ctl.img", GUEST_HELPERS + script,
+                                              files=files)
+        r = vm.boot(self.kernel, self.initrd, [self.disk, ctl], self.dir / f"boot{n:04d}.log",
+                    append=APPEND, timeout=self.timeout, lock=self.lock,
+                    cut_at=(marker, delay) if marker is not None else None)
         self.results.append(r)
         return r
 
-    def _verify(self, r: h.BootResult, what: str) -> str:
+    def _verify(self, r: vm.BootResult, what: str) -> str:
         """Checks a boot's `verify` output; returns "slot (health)" or records a failure."""
         problems = []
         report = r.boot_json() or {}
@@ -244,10 +182,8 @@ class Campaign:
             if report.get("degraded"):
                 problems.append("boot is degraded (persistent partition not usable)")
             text = r.section("status v").strip()
-            try:
-                st = json.loads(text[text.find("{"):text.rfind("}") + 1])
-            except json.JSONDecodeError:
-                st = None
+            st = host.json_object(text)
+            if st is None:
                 problems.append(f"`status --json` output does not parse: {text[:200]!r}")
             if st is not None and st.get("record_warning"):
                 problems.append(f"record warning: {st['record_warning']}")
@@ -274,11 +210,11 @@ class Campaign:
         self.dir.mkdir(parents=True, exist_ok=True)
         for old in self.dir.glob("boot*.log"):
             old.unlink()
-        a = h.build_image(self.binary, h.ImageVariant(slot_id="A"))
+        a = images.build_image(self.binary, images.ImageVariant(slot_id="A"))
         # 8 MiB of incompressible padding: an install long enough to cut in the middle of.
-        b = h.build_image(self.binary, h.ImageVariant(slot_id="B", padding_kib=8192))
+        b = images.build_image(self.binary, images.ImageVariant(slot_id="B", padding_kib=8192))
         self.files = {"b.img": b}
-        self.disk = h.build_disk(self.dir / "disk.img", {"a": a}, state_spare=80 * h.MiB)
+        self.disk = disks.build_disk(self.dir / "disk.img", {"a": a}, state_spare=80 * host.MiB)
         r = self._boot(SETUP_SCRIPT)
         m = re.search(r"TEST: sentinel-initial (\S+)", r.log)
         if not r.passed or not m:
@@ -289,13 +225,13 @@ class Campaign:
         m = re.search(r"TEST: install-seconds (\S+)", r.log)
         self.install_window = float(m.group(1)) * 1.2 + 0.3 if m else 3.0
         lines = r.log.splitlines()
-        start = next((guest_time(l) for l in lines if INIT_MARKER in l), None)
+        start = next((host.printk_time(l) for l in lines if INIT_MARKER in l), None)
         m = re.search(r"TEST: booted .* uptime=(\S+)", r.log)
         if start is not None and m:
             self.boot_window = float(m.group(1)) - start
         self.say(f"setup: sentinel {self.sentinel}; cut windows: initramfs "
                  f"{self.boot_window:.2f} s after '{INIT_MARKER}', install "
-                 f"{self.install_window:.2f} s ({b.stat().st_size // h.MiB} MiB image)")
+                 f"{self.install_window:.2f} s ({b.stat().st_size // host.MiB} MiB image)")
         return True
 
     def run(self) -> str:
@@ -330,7 +266,7 @@ class Campaign:
             if pending:
                 self._close(pending, self._boot(VERIFY_SCRIPT))
             corrupt = subprocess.run(
-                ["debugfs", "-R", "ls -l /imageinit", f"{self.disk}?offset={h.MiB}"],
+                ["debugfs", "-R", "ls -l /imageinit", f"{self.disk}?offset={host.MiB}"],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
             if "state.corrupt" in corrupt:
                 self.failures.append("imageinit/state.corrupt exists: a boot saw a corrupt "
@@ -338,7 +274,7 @@ class Campaign:
         self.seconds = time.monotonic() - t0
         return self.summary()
 
-    def _close(self, cut: Cut, r: h.BootResult) -> None:
+    def _close(self, cut: Cut, r: vm.BootResult) -> None:
         cut.after = self._verify(r, f"clean boot after cut {cut.n} ({cut.kind}, "
                                     f"{cut.delay:.2f} s)")
         cut.ok = cut.ok and cut.after != "FAILED"

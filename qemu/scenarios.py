@@ -1,7 +1,9 @@
-"""The QEMU boot scenarios. Each is one function taking a Context; it fails by raising
-ScenarioFailure (ctx.expect...). Each asserts on specific markers, so each can fail.
+"""The basic QEMU boot scenarios: each image format boots, temporary and persistent paths,
+module options, failures inside the initramfs, a late or missing state device, the demo's update
+story. Each is one function taking a testkit.Context; it fails by raising ScenarioFailure
+(ctx.expect...). Each asserts on specific markers, so each can fail.
 
-A boot's test steps are a run.sh on the control disk (see GUEST_PRELUDE in harness.py:
+A boot's test steps are a run.sh on the control disk (see GUEST_PRELUDE in guest_script.py:
 `check NAME CMD...`, `file_is`, `is_mounted`, `fstype_of`, `finish`). A "reboot" is another
 QEMU run on the same disk file with a new control disk.
 """
@@ -9,123 +11,21 @@ QEMU run on the same disk file with a new control disk.
 from __future__ import annotations
 
 import re
-import subprocess
 import shutil
-from dataclasses import dataclass, field
+import subprocess
 from pathlib import Path
-from typing import Callable
 
 import demo_story
-import harness as h
-
-SCENARIOS: dict[str, Callable] = {}
-
-
-# Scenarios left out of the default run (qemu/run-tests with no names, so tests/run-all and CI),
-# each with the reason; name them to run them.
-OPT_IN = {
-    # Issue 16: the long power-cut campaign (one QEMU run killed per cut; ~1 min each under
-    # TCG). CI's cuts are taken inside bootstrap-install-boot-update by copying the disk.
-    "bootstrap-power-cuts",
-}
+import host
+import images
+import vm
+from guest_script import BASIC_CHECKS
+from testkit import Context, json_values, scenario
 
 
-def scenario(name: str):
-    def register(fn):
-        SCENARIOS[name] = fn
-        return fn
-    return register
-
-
-class ScenarioFailure(Exception):
-    pass
-
-
-@dataclass
-class Context:
-    name: str
-    kernel: h.Kernel
-    initrd: Path
-    binary: Path
-    dir: Path
-    boots: list = field(default_factory=list)
-
-    def image(self, **kw) -> Path:
-        return h.build_image(self.binary, h.ImageVariant(**kw))
-
-    def disk(self, slots: dict[str, Path], persist: bool = True, name: str = "disk.img") -> Path:
-        return h.build_disk(self.dir / name, slots, persist=persist)
-
-    def boot(self, disk: Path | None, script: str, append: str = "", timeout: float = 90,
-             hotplug: h.Hotplug | None = None, files: dict[str, Path] | None = None,
-             kill_after: float | None = None) -> h.BootResult:
-        n = len(self.boots) + 1
-        ctl = h.build_control_disk(self.dir / f"ctl{n}.img", script, files=files)
-        disks = ([disk] if disk is not None and hotplug is None else []) + [ctl]
-        r = h.boot(self.kernel, self.initrd, disks, self.dir / f"boot{n}.log", append=append,
-                   timeout=timeout, hotplug=hotplug, kill_after=kill_after)
-        self.boots.append(r)
-        return r
-
-    def expect(self, cond, what: str) -> None:
-        if not cond:
-            raise ScenarioFailure(what)
-
-    def expect_pass(self, r: h.BootResult, what: str = "boot") -> None:
-        if r.passed:
-            return
-        failed = [line for line in r.log.splitlines() if line.startswith("TEST: FAIL ")]
-        if r.timed_out:
-            why = "QEMU was killed by the timeout"
-        elif "TEST: booted" not in r.log:
-            why = f"the image's init never ran (QEMU exit {r.rc})"
-        elif failed:
-            why = "; ".join(f[len('TEST: FAIL '):] for f in failed)
-        else:
-            why = f"no pass verdict (QEMU exit {r.rc})"
-        raise ScenarioFailure(f"{what}: {why}")
-
-    def expect_failed_boot(self, r: h.BootResult, what: str) -> None:
-        """The initramfs gave up: no image init ran, PID 1 did not die, QEMU exited by itself
-        (imageinit's emergency policy reboots; -no-reboot turns that into an exit)."""
-        self.expect("TEST: booted" not in r.log, f"{what}: an image booted anyway")
-        self.expect(not r.timed_out, f"{what}: QEMU still running at the timeout "
-                                     "(no reboot after the failure?)")
-        self.expect("Kernel panic" not in r.log,
-                    f"{what}: kernel panic (PID 1 exited?) instead of a controlled reboot")
-
-
-def json_values(obj, key: str) -> list:
-    """All values stored under `key` anywhere in a JSON document."""
-    found = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == key:
-                found.append(v)
-            found += json_values(v, key)
-    elif isinstance(obj, list):
-        for v in obj:
-            found += json_values(v, key)
-    return found
-
-
-def root_fstype(r: h.BootResult) -> str | None:
+def root_fstype(r: vm.BootResult) -> str | None:
     roots = [m for m in r.mounts() if len(m) > 2 and m[1] == "/"]
     return roots[-1][2] if roots else None
-
-
-def printk_time(line: str) -> float | None:
-    m = re.match(r"\[\s*(\d+\.\d+)\]", line)
-    return float(m.group(1)) if m else None
-
-
-# Steps common to every successful boot of the default image.
-BASIC_CHECKS = r"""
-check root-read-only opts_have / ro
-check state-mounted is_mounted /run/imageinit/state
-check boot-report test -s /run/imageinit/boot.json
-echo "TEST: imageinit status begin"; imageinit status 2>&1; echo "TEST: imageinit status end"
-"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +221,7 @@ def compressed_modules_boot(ctx):
     root = ctx.dir / "xzmods"
     dst = root / "lib" / "modules" / ctx.kernel.kver
     shutil.rmtree(root, ignore_errors=True)
-    listing = h.run(["sh", "-c", f"zstd -dc '{ctx.initrd}' | cpio -t --quiet"]).stdout.split()
+    listing = host.run(["sh", "-c", f"zstd -dc '{ctx.initrd}' | cpio -t --quiet"]).stdout.split()
     carried = [p.split(f"lib/modules/{ctx.kernel.kver}/", 1)[1] for p in listing
                if p.endswith(".ko")]
     ctx.expect(len(carried) > 10, f"the default initramfs carries {len(carried)} modules")
@@ -332,12 +232,12 @@ def compressed_modules_boot(ctx):
     for f in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
         if (src / f).exists():
             shutil.copy(src / f, dst / f)
-    h.run(["depmod", "-b", root, ctx.kernel.kver])
+    host.run(["depmod", "-b", root, ctx.kernel.kver])
     ctx.initrd = ctx.dir / "initrd-xz.img"
     ctx.initrd.unlink(missing_ok=True)
-    h.run([h.REPO / "initrd" / "mkinitrd", "--kver", ctx.kernel.kver, "--moddir", root,
-           "--binary", ctx.binary, "--output", ctx.initrd])
-    inside = h.run(["sh", "-c", f"zstd -dc '{ctx.initrd}' | cpio -t --quiet"]).stdout.split()
+    host.run([host.REPO / "initrd" / "mkinitrd", "--kver", ctx.kernel.kver, "--moddir", root,
+              "--binary", ctx.binary, "--output", ctx.initrd])
+    inside = host.run(["sh", "-c", f"zstd -dc '{ctx.initrd}' | cpio -t --quiet"]).stdout.split()
     ctx.expect(not any(p.endswith((".xz", ".zst", ".gz")) for p in inside),
                "a compressed module file in the initramfs")
     ctx.expect(sum(p.endswith(".ko") for p in inside) == len(carried),
@@ -359,12 +259,12 @@ finish
 def bad_spec_fails(ctx):
     """Only slot a, and its spec has an error on line 3: the slot fails with "fstab:3: ...",
     no candidate is left, imageinit prints a summary and reboots (QEMU exits: -no-reboot)."""
-    disk = ctx.disk({"a": ctx.image(spec=h.BAD_SPEC)})
+    disk = ctx.disk({"a": ctx.image(spec=images.BAD_SPEC)})
     r = ctx.boot(disk, "finish\n", timeout=90)
     ctx.expect_failed_boot(r, "bad spec")
     lines = r.log.splitlines()
-    at = next((i for i, l in enumerate(lines) if f"fstab:{h.BAD_SPEC_LINE}:" in l), None)
-    ctx.expect(at is not None, f"no 'fstab:{h.BAD_SPEC_LINE}:' error on the console")
+    at = next((i for i, l in enumerate(lines) if f"fstab:{images.BAD_SPEC_LINE}:" in l), None)
+    ctx.expect(at is not None, f"no 'fstab:{images.BAD_SPEC_LINE}:' error on the console")
     ctx.expect(any("reboot: Restarting system" in l for l in lines[at:]),
                "no reboot after the failure summary (emergency policy without imageinit.shell)")
 
@@ -387,7 +287,7 @@ def persist_required_missing_fails(ctx):
 def state_device_late(ctx):
     """The state disk is hot-plugged once imageinit says it waits for it: it must pick it up."""
     disk = ctx.disk({"a": ctx.image()})
-    hp = h.Hotplug(disk=disk)
+    hp = vm.Hotplug(disk=disk)
     r = ctx.boot(None, """
 check slot-id file_is /etc/slot-id A
 finish
@@ -419,8 +319,8 @@ def state_device_never(ctx):
     start = None
     for line in lines[:at]:
         if re.search(r"imageinit: step \S+ done|Run /init as init process", line):
-            start = printk_time(line) or start
-    t = next((printk_time(l) for l in lines[at:] if printk_time(l) is not None), None)
+            start = host.printk_time(line) or start
+    t = next((host.printk_time(l) for l in lines[at:] if host.printk_time(l) is not None), None)
     # Without timestamps the deadline cannot be checked: that is a failure, not a skip.
     ctx.expect(start is not None and t is not None,
                "no kernel timestamps around the wait (printk.time=1 lost?): deadline unchecked")
@@ -440,21 +340,3 @@ def update_rollback_story(ctx):
     problems = demo_story.tell(ctx.kernel, ctx.initrd, ctx.binary, ctx.dir,
                                say=lambda s: None, results=ctx.boots)
     ctx.expect(not problems, "; ".join(problems))
-
-
-import scenarios_ab  # noqa: E402,F401  (A/B slot scenarios of issue 3: registers into SCENARIOS)
-import scenarios_device  # noqa: E402,F401  (device boot scenarios register themselves)
-import scenarios_integrity  # noqa: E402,F401  (dm-verity and LUKS2 scenarios of issue 4)
-import scenarios_sign  # noqa: E402,F401  (signed slots of issue 18)
-import scenarios_dracut  # noqa: E402,F401  (hooks and dracut scenarios of issue 5)
-import scenarios_compose  # noqa: E402,F401  (the composed five-layer image of issue 6)
-import scenarios_watchdog  # noqa: E402,F401  (hardware watchdog scenarios of issue 19)
-import scenarios_tpm  # noqa: E402,F401  (TPM2-sealed PERSIST of issue 18)
-import scenarios_registry  # noqa: E402,F401  (imageinit upgrade in the guest, issue 15)
-import scenarios_hostile  # noqa: E402,F401  (hostile files on the state partition and in images, issue 19)
-import scenarios_packaging  # noqa: E402,F401  (initramfs built by the installed packages, issue 17)
-import scenarios_health  # noqa: E402,F401  (health checks gating mark-good, issue 14)
-import scenarios_debian  # noqa: E402,F401  (Debian 12 + systemd, issue 14)
-import scenarios_bootstrap  # noqa: E402,F401  (bootstrap from a medium, power cuts, issue 16)
-import scenarios_reset  # noqa: E402,F401  (factory reset of PERSIST, issue 16 part 3)
-import scenarios_bootstrap_tpm  # noqa: E402,F401  (bootstrap --encrypt-persist=tpm2 through GRUB, issues 16 and 18)

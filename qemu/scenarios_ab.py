@@ -2,7 +2,7 @@
 slot, the emergency policy, labels on several disks, partition slots, a forced slot,
 slot-scoped persistent configuration, and power cuts.
 
-Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end). Every
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module). Every
 scenario asserts specific markers: the slot-id of the image that booted, boot.json, the
 serial log, and the record as `imageinit status --json` prints it inside the guest (or as
 debugfs reads it from the state partition on the host).
@@ -10,104 +10,19 @@ debugfs reads it from the state partition on the host).
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
-import harness as h
+import disks
+import host
+import images
 import power_cut
-from scenarios import Context, scenario
-
-# Never let the kernel rate-limit imageinit's lines on /dev/kmsg: the scenarios grep them.
-APPEND = "printk.devkmsg=on"
-
-# Guest helpers added to every run.sh of these scenarios.
-# `status_json NAME` prints `imageinit status --json` in a section the host parses.
-AB_PRELUDE = r"""
-status_json() {
-    echo "TEST: status $1 begin"; imageinit status --json 2>&1; echo "TEST: status $1 end"
-}
-status_text() {
-    echo "TEST: status-text begin"; imageinit status 2>&1; echo "TEST: status-text end"
-}
-slot_is() { [ "$(cat /run/imageinit/slot 2>/dev/null)" = "$1" ]; }
-"""
-
+from testkit import (ab_boot, expect_booted, expect_log, expect_status, journal_has, scenario,
+                     slot_health)
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def status(r: h.BootResult, name: str) -> dict:
-    """The `status_json NAME` output of a boot, decoded (a ScenarioFailure-worthy None if not)."""
-    text = r.section(f"status {name}").strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end < 0:
-        return {}
-    try:
-        return json.loads(text[start:end + 1])
-    except json.JSONDecodeError:
-        return {}
-
-
-def expect_status(ctx: Context, r: h.BootResult, name: str) -> dict:
-    st = status(r, name)
-    ctx.expect(st, f"no parsable `imageinit status --json` output ({name})")
-    ctx.expect(not st.get("record_warning"),
-               f"status ({name}) warns about the record: {st.get('record_warning')!r}")
-    return st
-
-
-def slot_health(st: dict, slot: str) -> tuple[str | None, int, str]:
-    s = st.get("slots", {}).get(slot, {})
-    return s.get("health"), s.get("tries_left", 0), s.get("reason", "")
-
-
-def boot(ctx: Context, disk: Path | None, script: str, append: str = "",
-         extra_disks: tuple = (), files: dict | None = None, timeout: float = 120,
-         devkmsg_on: bool = True) -> h.BootResult:
-    """ctx.boot with the AB prelude, printk.devkmsg=on (unless devkmsg_on=False: the kernel's
-    default rate limit), and disks after the control disk."""
-    n = len(ctx.boots) + 1
-    # Room for the files plus ext4's journal and metadata (the harness's 4 MiB is too little
-    # next to two images).
-    size = h.align(sum(p.stat().st_size for p in (files or {}).values()) + 16 * h.MiB, h.MiB)
-    ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", AB_PRELUDE + script, files=files,
-                               size=size)
-    disks = ([disk] if disk is not None else []) + [ctl] + list(extra_disks)
-    r = h.boot(ctx.kernel, ctx.initrd, disks, ctx.dir / f"boot{n}.log",
-               append=f"{APPEND if devkmsg_on else ''} {append}".strip(), timeout=timeout)
-    ctx.boots.append(r)
-    return r
-
-
-def expect_booted(ctx: Context, r: h.BootResult, slot: str, slot_id: str, what: str) -> dict:
-    """The boot passed its guest steps, on `slot`, running the image whose slot-id is slot_id."""
-    got_id = r.booted_slot_id()
-    report = r.boot_json() or {}
-    ctx.expect(got_id == slot_id and report.get("slot") == slot,
-               f"{what}: expected image {slot_id} from slot {slot}, got image {got_id} from "
-               f"slot {report.get('slot')} (QEMU exit {r.rc})")
-    ctx.expect_pass(r, what)
-    return report
-
-
-def log_line(r: h.BootResult, pattern: str) -> str | None:
-    return next((l for l in r.log.splitlines() if re.search(pattern, l)), None)
-
-
-def expect_log(ctx: Context, r: h.BootResult, pattern: str, what: str) -> str:
-    line = log_line(r, pattern)
-    ctx.expect(line is not None, f"{what}: no line matching /{pattern}/ on the console")
-    return line
-
-
-def journal_has(st: dict, slot: str, outcome: str, reason_pattern: str = "") -> bool:
-    return any(j.get("slot") == slot and j.get("outcome") == outcome
-               and re.search(reason_pattern, f"{j.get('step', '')}: {j.get('reason', '')}")
-               for j in st.get("journal", []))
 
 
 def zeroed_copy(src: Path, out: Path) -> Path:
@@ -126,13 +41,6 @@ def truncated_copy(src: Path, out: Path, keep: float = 0.5) -> Path:
     return out
 
 
-def host_record(disk: Path, offset: int = h.MiB) -> str:
-    """The record file as stored on the state partition (partition 1 at 1 MiB), via debugfs."""
-    res = subprocess.run(["debugfs", "-R", "cat /imageinit/state", f"{disk}?offset={offset}"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    return res.stdout
-
-
 # ---------------------------------------------------------------------------------------------
 # Install, try, confirm
 
@@ -143,7 +51,7 @@ def ab_install_mark_good(ctx):
     makes B good and primary."""
     disk = ctx.disk({"a": ctx.image(slot_id="A")})
     b_img = ctx.image(slot_id="B")
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 check on-a slot_is a
 check mark-good-a imageinit mark-good
 check install-b imageinit install /run/testctl/b.img --tries 3
@@ -159,7 +67,7 @@ finish
                f"after install, b is {slot_health(st, 'b')}, expected trying with 3 tries")
     ctx.expect(slot_health(st, "a")[0] == "good", "after install, a is not good")
 
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 status_json before
 check on-b slot_is b
 check mark-good-b imageinit mark-good
@@ -179,7 +87,7 @@ finish
                f"after mark-good: running {st.get('running')}, primary {st.get('primary')}")
     ctx.expect(slot_health(st, "b")[0] == "good", f"after mark-good, b is {slot_health(st, 'b')}")
     ctx.expect(slot_health(st, "a")[0] == "good", "after mark-good, a is no longer good")
-    rec = host_record(disk)
+    rec = disks.host_record(disk)
     ctx.expect("primary b\n" in rec and "slot b good\n" in rec,
                f"the record on the state partition does not say b good and primary:\n{rec}")
 
@@ -190,19 +98,19 @@ def ab_never_good(ctx):
     back on A and `status` says why (journal: "boot attempts exhausted")."""
     tries = 2
     disk = ctx.disk({"a": ctx.image(slot_id="A")})
-    r = boot(ctx, disk, f"""
+    r = ab_boot(ctx, disk, f"""
 check install-b imageinit install /run/testctl/b.img --tries {tries}
 finish
 """, files={"b.img": ctx.image(slot_id="B")})
     expect_booted(ctx, r, "a", "A", "boot 1 (A installs B)")
     for n in range(tries):
-        r = boot(ctx, disk, "status_json s\nfinish\n")
+        r = ab_boot(ctx, disk, "status_json s\nfinish\n")
         expect_booted(ctx, r, "b", "B", f"try {n + 1} of B")
         st = expect_status(ctx, r, "s")
         ctx.expect(slot_health(st, "b")[:2] == ("trying", tries - n - 1),
                    f"try {n + 1}: b is {slot_health(st, 'b')}, expected trying with "
                    f"{tries - n - 1} left")
-    r = boot(ctx, disk, "status_json s\nstatus_text\nfinish\n")
+    r = ab_boot(ctx, disk, "status_json s\nstatus_text\nfinish\n")
     expect_booted(ctx, r, "a", "A", f"boot {tries + 2} (tries used up)")
     expect_log(ctx, r, r"skipping slot b: .*boot attempts exhausted", "exhausted boot")
     st = expect_status(ctx, r, "s")
@@ -234,11 +142,11 @@ def ab_corrupt_fallback(ctx):
            "truncated": r"mount-image: mount .*(Invalid argument|Input/output error)"}
     install_and = "check install-b imageinit install /run/testctl/b.img --tries 3\n" \
                   "check damage-b sh -c '{}'\nsync\n"
-    r = boot(ctx, disk, install_and.format(damage["zeroed"]) + "finish\n",
+    r = ab_boot(ctx, disk, install_and.format(damage["zeroed"]) + "finish\n",
              files={"b.img": b_img})
     expect_booted(ctx, r, "a", "A", "boot 1 (A installs B, zeroes it)")
     for kind, then in (("zeroed", install_and.format(damage["truncated"])), ("truncated", "")):
-        r = boot(ctx, disk, "status_json s\nstatus_text\n" + then + "finish\n",
+        r = ab_boot(ctx, disk, "status_json s\nstatus_text\n" + then + "finish\n",
                  files={"b.img": b_img} if then else None)
         report = expect_booted(ctx, r, "a", "A", f"boot after B was {kind}")
         line = expect_log(ctx, r, r"imageinit: slot b failed, falling back", f"{kind} B")
@@ -263,8 +171,8 @@ def ab_bad_spec_fallback(ctx):
     falls back to A in the same boot."""
     disk = ctx.disk({"a": ctx.image(slot_id="A")})
     files = {"b.img": ctx.image(slot_id="B"),
-             "bad.img": ctx.image(slot_id="B", spec=h.BAD_SPEC)}
-    r = boot(ctx, disk, """
+             "bad.img": ctx.image(slot_id="B", spec=images.BAD_SPEC)}
+    r = ab_boot(ctx, disk, """
 check install-refuses-bad-spec not imageinit install /run/testctl/bad.img
 check install-b imageinit install /run/testctl/b.img --tries 3
 cp /run/testctl/bad.img /run/imageinit/state/slots/b.tmp
@@ -274,13 +182,13 @@ finish
 """, files=files)
     expect_booted(ctx, r, "a", "A", "boot 1")
     expect_log(ctx, r, r"failed the check; nothing was written", "install of a bad spec")
-    r = boot(ctx, disk, "status_json s\nfinish\n")
+    r = ab_boot(ctx, disk, "status_json s\nfinish\n")
     report = expect_booted(ctx, r, "a", "A", "boot after the bad-spec B")
-    expect_log(ctx, r, rf"slot b failed, falling back: .*fstab:{h.BAD_SPEC_LINE}:", "bad spec")
+    expect_log(ctx, r, rf"slot b failed, falling back: .*fstab:{images.BAD_SPEC_LINE}:", "bad spec")
     st = expect_status(ctx, r, "s")
     health, _, reason = slot_health(st, "b")
-    ctx.expect(health == "bad" and f"fstab:{h.BAD_SPEC_LINE}:" in reason,
-               f"b is {health}: {reason!r}, expected bad with fstab:{h.BAD_SPEC_LINE}:")
+    ctx.expect(health == "bad" and f"fstab:{images.BAD_SPEC_LINE}:" in reason,
+               f"b is {health}: {reason!r}, expected bad with fstab:{images.BAD_SPEC_LINE}:")
     ctx.expect(journal_has(st, "b", "failed", r"read-spec"),
                f"the journal does not name the read-spec step: {st.get('journal')}")
     ctx.expect(any(f.get("step") == "read-spec" for f in report.get("fallbacks", [])),
@@ -294,7 +202,7 @@ def ab_recovery(ctx):
     a_img = ctx.image(slot_id="A")
     disk = ctx.disk({"a": a_img, "recovery": ctx.image(slot_id="R")})
     zero = zeroed_copy(a_img, ctx.dir / "zero.img")
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 check install-b imageinit install /run/testctl/b.img --tries 3
 for s in a b; do
     cp /run/testctl/zero.img /run/imageinit/state/slots/$s.tmp
@@ -304,7 +212,7 @@ sync
 finish
 """, files={"b.img": ctx.image(slot_id="B"), "zero.img": zero})
     expect_booted(ctx, r, "a", "A", "boot 1")
-    r = boot(ctx, disk, "status_json s\nstatus_text\nfinish\n")
+    r = ab_boot(ctx, disk, "status_json s\nstatus_text\nfinish\n")
     report = expect_booted(ctx, r, "recovery", "R", "boot with A and B broken")
     failed = [f.get("slot") for f in report.get("fallbacks", [])]
     ctx.expect(failed == ["b", "a"], f"expected fallbacks from b then a, got {failed}")
@@ -324,7 +232,7 @@ def ab_none_bootable(ctx):
     disk = ctx.disk({"a": zeroed_copy(a_img, ctx.dir / "a-zero.img"),
                      "b": truncated_copy(ctx.image(slot_id="B"), ctx.dir / "b-trunc.img")})
     # The kernel's default /dev/kmsg rate limit: the summary must still reach the kernel log.
-    r = boot(ctx, disk, "finish\n", timeout=90, devkmsg_on=False)
+    r = ab_boot(ctx, disk, "finish\n", timeout=90, devkmsg_on=False)
     ctx.expect_failed_boot(r, "nothing bootable")
     summary = expect_log(ctx, r, r"imageinit: BOOT FAILED: ", "emergency policy")
     expect_log(ctx, r, r"^\[\s*\d+\.\d+\] imageinit: BOOT FAILED: ", "the kernel log (not only the "
@@ -334,10 +242,11 @@ def ab_none_bootable(ctx):
                                                     f"{summary}")
     expect_log(ctx, r, r"last resort", "emergency policy")
     expect_log(ctx, r, r"imageinit: rebooting in \d+ seconds", "emergency policy")
-    ctx.expect(r.rc == 0 and r.seconds < 80,
+    # -no-reboot: the guest's reboot makes QEMU exit 0; the harness's timeout would give 124.
+    ctx.expect(r.rc == 0 and not r.timed_out,
                f"QEMU did not exit by itself after the reboot (exit {r.rc}, {r.seconds:.0f} s)")
     # The failures are durable: the record on the state partition says both are bad.
-    rec = host_record(disk)
+    rec = disks.host_record(disk)
     ctx.expect(re.search(r"^slot a bad ", rec, re.M) and re.search(r"^slot b bad ", rec, re.M),
                f"the record does not mark a and b bad:\n{rec}")
 
@@ -355,9 +264,9 @@ def ab_persist_label_twice(ctx):
     (stick_content / "shared").mkdir(parents=True, exist_ok=True)
     (stick_content / "STICK").write_text("usb stick\n")
     stick = ctx.dir / "stick.img"
-    h.mkfs_ext4_dir(stick, "PERSIST", stick_content, 16 * h.MiB)
+    disks.mkfs_ext4_dir(stick, "PERSIST", stick_content, 16 * host.MiB)
     # vda = boot disk, vdb = control disk, vdc = the stick
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 check persist-from-boot-disk test "$(awk '$2 == "/run/imageinit/persist" {print $1}' /proc/mounts)" = /dev/vda2
 check not-the-stick test ! -e /run/imageinit/persist/STICK
 check devkmsg-default-restored file_is /proc/sys/kernel/printk_devkmsg ratelimit
@@ -379,12 +288,12 @@ def ab_partition_slots(ctx):
     a_img, b_img = ctx.image(slot_id="A"), ctx.image(slot_id="B")
     state = ctx.dir / "state.ext4"
     persist = ctx.dir / "persist.ext4"
-    h.mkfs_ext4_dir(state, "STATE", None, 16 * h.MiB)
-    h.mkfs_ext4_dir(persist, "PERSIST", None, 32 * h.MiB)
-    disk = h.gpt_disk(ctx.dir / "disk.img", [("state", state), ("persist", persist),
-                                           ("root-a", a_img), ("root-b", b_img)])
+    disks.mkfs_ext4_dir(state, "STATE", None, 16 * host.MiB)
+    disks.mkfs_ext4_dir(persist, "PERSIST", None, 32 * host.MiB)
+    disk = disks.gpt_disk(ctx.dir / "disk.img", [("state", state), ("persist", persist),
+                                                 ("root-a", a_img), ("root-b", b_img)])
     slots = "imageinit.slot.a=PARTLABEL=root-a imageinit.slot.b=PARTLABEL=root-b"
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 check no-slot-files test ! -e /run/imageinit/state/slots/a.img
 check mark-good imageinit mark-good
 check install-to-partition-refused not imageinit install /run/testctl/b.img
@@ -398,7 +307,7 @@ finish
     st = expect_status(ctx, r, "s")
     ctx.expect(slot_health(st, "b")[0] is None, f"refused install touched b: {st['slots']}")
 
-    r = boot(ctx, disk, "status_json s\nfinish\n", append=f"{slots} imageinit.slot=b")
+    r = ab_boot(ctx, disk, "status_json s\nfinish\n", append=f"{slots} imageinit.slot=b")
     report = expect_booted(ctx, r, "b", "B", "forced slot b")
     ctx.expect(report.get("image") == "/dev/vda4", f"image {report.get('image')!r}, not vda4")
     ctx.expect("forced" in report.get("why", ""), f"why: {report.get('why')!r}")
@@ -406,7 +315,7 @@ finish
     ctx.expect(st.get("primary") == "a", f"forcing b changed the primary to {st.get('primary')}")
     ctx.expect("b" not in st.get("slots", {}), f"forcing b recorded a state for it: {st}")
 
-    r = boot(ctx, disk, "finish\n", append=slots)
+    r = ab_boot(ctx, disk, "finish\n", append=slots)
     expect_booted(ctx, r, "a", "A", "unforced boot after the forced one")
 
 
@@ -420,7 +329,7 @@ def ab_slot_scope(ctx):
     change stays with B; after B fails (1 try, never marked good) A has its own version."""
     conf = "/var/lib/slotconf/conf.txt"
     disk = ctx.disk({"a": ctx.image(slot_id="A")})
-    r = boot(ctx, disk, f"""
+    r = ab_boot(ctx, disk, f"""
 echo "configured on A" > {conf}
 check install-b imageinit install /run/testctl/b.img --tries 1
 check seeded-on-persist file_is /run/imageinit/persist/slots/b{conf} "configured on A"
@@ -428,14 +337,14 @@ finish
 """, files={"b.img": ctx.image(slot_id="B")})
     expect_booted(ctx, r, "a", "A", "boot 1 (A)")
     expect_log(ctx, r, r"seeded 1 slot-scoped persistent path", "install")
-    r = boot(ctx, disk, f"""
+    r = ab_boot(ctx, disk, f"""
 check b-sees-a-version file_is {conf} "configured on A"
 echo "changed on B" > {conf}
 check a-copy-untouched file_is /run/imageinit/persist/slots/a{conf} "configured on A"
 finish
 """)
     expect_booted(ctx, r, "b", "B", "boot 2 (B, trying)")
-    r = boot(ctx, disk, f"""
+    r = ab_boot(ctx, disk, f"""
 check a-has-its-own file_is {conf} "configured on A"
 check b-copy-kept file_is /run/imageinit/persist/slots/b{conf} "changed on B"
 finish

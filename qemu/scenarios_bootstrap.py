@@ -5,239 +5,25 @@ the boot loader is on the ESP only if everything else is complete.
 
 IMAGEINIT_BOOTSTRAP_CUTS=N sets the number of cuts (default 10; the longer campaign, e.g. 100,
 is the same scenario: `IMAGEINIT_BOOTSTRAP_CUTS=100 qemu/run-tests bootstrap-power-cuts`).
+The medium, the target disk and the invariant check: bootstrap_media.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
-import threading
 import time
 from pathlib import Path
 
-import harness as h
-from scenarios import scenario
-from scenarios_device import OVMF_CODE, OVMF_VARS, firmware_boot, slot_image_with_kernel
-from scenarios_integrity import PERSIST_CHECKS, unlock_ms
-
-MiB = 1 << 20
-MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
-DONE = "imageinit-bootstrap: done"
-STARTED = "imageinit-bootstrap: installing onto"
-
-
-def build_medium(ctx, image: Path, append: str = "", extra: tuple[str, ...] = ()) -> Path:
-    """initrd/mkbootstrap for IMAGE; EXTRA: more mkbootstrap options (--encrypt-persist...)."""
-    out = ctx.dir / "medium.img"
-    h.run([h.REPO / "initrd" / "mkbootstrap", "--kver", ctx.kernel.kver,
-           "--moddir", ctx.kernel.modroot, "--kernel", ctx.kernel.vmlinuz,
-           "--binary", ctx.binary, "--output", out, "--compress-level", "3",
-           "--append", f"console=ttyS0 panic=-1 printk.time=1 {append}".strip(),
-           "--device-cmdline", h.DEFAULT_APPEND, *extra, image])
-    return out
-
-
-def blank_disk(path: Path, size: int = 1024 * MiB) -> Path:
-    path.unlink(missing_ok=True)
-    with open(path, "wb") as f:
-        f.truncate(size)
-    return path
-
-
-class Monitor:
-    """The QEMU human monitor on a unix socket: one command at a time, each waiting for the
-    next "(qemu)" prompt."""
-
-    def __init__(self, path: Path, deadline: float):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        while True:
-            try:
-                self.sock.connect(str(path))
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock.settimeout(30)
-        self._until_prompt()
-
-    def _until_prompt(self) -> None:
-        buf = b""
-        while not buf.endswith(b"(qemu) "):
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("monitor closed")
-            buf += chunk
-
-    def cmd(self, line: str) -> None:
-        self.sock.sendall(line.encode() + b"\n")
-        self._until_prompt()
-
-
-def capture_cuts(log_path: Path, mon_path: Path, disk: Path, out_dir: Path, rng: random.Random,
-                 captures: list, deadline: float) -> None:
-    """Power cuts without killing QEMU: at random moments of the bootstrap, stop the machine
-    (QEMU drains the block layer), copy the disk file, continue. Each copy is exactly what a
-    QEMU kill at that moment would leave on the disk file; the run itself goes on."""
-    try:
-        mon = Monitor(mon_path, deadline)
-        while time.monotonic() < deadline:
-            text = log_path.read_text(errors="replace") if log_path.exists() else ""
-            if STARTED in text:
-                break
-            time.sleep(0.2)
-        while time.monotonic() < deadline and len(captures) < 60:
-            time.sleep(rng.uniform(0.2, 2.0))
-            text = log_path.read_text(errors="replace")
-            if DONE in text or "FAILED" in text:
-                break
-            mon.cmd("stop")
-            copy = out_dir / f"cut{len(captures) + 1}.img"
-            subprocess.run(["cp", "--sparse=always", disk, copy], check=True)
-            mon.cmd("cont")
-            captures.append(copy)
-    except (OSError, ConnectionError):
-        pass  # QEMU ended (powered off): no more moments to capture
-
-
-def medium_boot(ctx, target: Path, medium: Path, timeout: float = 400,
-                cuts: list | None = None, rng: random.Random | None = None,
-                qemu_args: tuple[str, ...] = ()) -> h.BootResult:
-    """OVMF with the blank target (vda) and the medium (vdb): the firmware finds nothing to
-    boot on the target and starts the medium, which installs and powers off. With CUTS, disk
-    copies at random moments of the bootstrap are appended to it (capture_cuts). QEMU_ARGS:
-    extra devices (a TPM)."""
-    n = len(ctx.boots) + 1
-    vars_copy = ctx.dir / f"OVMF_VARS{n}.fd"
-    shutil.copy2(OVMF_VARS, vars_copy)
-    log_path = ctx.dir / f"boot{n}.log"
-    log_path.unlink(missing_ok=True)
-    mon_dir = Path(tempfile.mkdtemp(prefix="qmon"))
-    mon_path = mon_dir / "mon.sock"
-    cmd = ["timeout", "-k", "5", str(int(timeout)), "qemu-system-x86_64",
-           "-accel", h.probe_accel(ctx.kernel), "-m", "1024", "-nodefaults", "-vga", "none",
-           "-no-reboot", "-display", "none", "-serial", f"file:{log_path}",
-           "-monitor", f"unix:{mon_path},server=on,wait=off", *qemu_args,
-           "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-           "-drive", f"if=pflash,format=raw,file={vars_copy}",
-           "-drive", f"file={target},if=virtio,format=raw",
-           "-drive", f"file={medium},if=virtio,format=raw"]
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    taker = None
-    if cuts is not None:
-        taker = threading.Thread(target=capture_cuts, daemon=True,
-                                 args=(log_path, mon_path, target, ctx.dir, rng, cuts,
-                                       t0 + timeout))
-        taker.start()
-    out, _ = proc.communicate()
-    if taker:
-        taker.join(timeout=60)
-    shutil.rmtree(mon_dir, ignore_errors=True)
-    text = log_path.read_text(errors="replace") if log_path.exists() else ""
-    r = h.BootResult(rc=proc.returncode, log=text, seconds=time.monotonic() - t0,
-                     log_path=log_path, timed_out=proc.returncode == h.TIMEOUT_CODE)
-    ctx.boots.append(r)
-    return r
-
-
-def partitions(disk: Path) -> list:
-    out = subprocess.run(["sfdisk", "-J", disk], stdout=subprocess.PIPE, text=True,
-                         stderr=subprocess.DEVNULL)
-    if out.returncode != 0:
-        return []
-    return json.loads(out.stdout)["partitiontable"]["partitions"]
-
-
-def esp_file(disk: Path, start: int, path: str) -> bytes | None:
-    r = subprocess.run(["mtype", "-i", f"{disk}@@{start * 512}", "::/" + path],
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=MTOOLS_ENV)
-    return r.stdout if r.returncode == 0 else None
-
-
-def state_file(disk: Path, part: dict, path: str, work: Path) -> bytes | None:
-    img = work / "state.part"
-    h.run(["dd", f"if={disk}", f"of={img}", "bs=512", f"skip={part['start']}",
-           f"count={part['size']}", "status=none"])
-    out = work / "dumped"
-    out.unlink(missing_ok=True)
-    subprocess.run(["debugfs", "-R", f"dump {path} {out}", img], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    img.unlink()
-    if not out.exists():
-        return None
-    data = out.read_bytes()
-    out.unlink()
-    return data
-
-
-def check_invariant(disk: Path, image: Path, initrd: bytes, kernel: bytes,
-                    work: Path) -> tuple[bool, str]:
-    """(bootable, problem): bootable when the loader is on the ESP; then everything else must
-    be complete (problem names what is not)."""
-    parts = partitions(disk)
-    if len(parts) != 3:
-        return False, ""
-    loader = esp_file(disk, parts[0]["start"], "EFI/BOOT/BOOTX64.EFI")
-    if loader is None:
-        return False, ""
-    problems = []
-    if esp_file(disk, parts[0]["start"], "imageinit/vmlinuz") != kernel:
-        problems.append("ESP kernel incomplete")
-    if esp_file(disk, parts[0]["start"], "imageinit/initrd.img") != initrd:
-        problems.append("ESP initramfs incomplete")
-    if not esp_file(disk, parts[0]["start"], "loader/entries/imageinit.conf"):
-        problems.append("no boot entry")
-    if state_file(disk, parts[1], "/slots/a.img", work) != image.read_bytes():
-        problems.append("slot a incomplete")
-    record = state_file(disk, parts[1], "/imageinit/state", work) or b""
-    if b"primary a" not in record:
-        problems.append("no record")
-    return True, ", ".join(problems)
-
-
-def image_with_kernel(ctx, slot_id: str, initrd_args: tuple[str, ...] = ()) -> Path:
-    return slot_image_with_kernel(ctx, ctx.kernel, ctx.dir / f"{slot_id}.img", slot_id=slot_id,
-                                  initrd_args=initrd_args)
-
-
-def boot_files(ctx, image: Path) -> tuple[bytes, bytes]:
-    staged = ctx.dir / "stage"
-    shutil.rmtree(staged, ignore_errors=True)
-    h.run(["unsquashfs", "-q", "-n", "-d", staged, image, "boot/vmlinuz", "boot/initrd.img"])
-    return ((staged / "boot" / "initrd.img").read_bytes(),
-            (staged / "boot" / "vmlinuz").read_bytes())
-
-
-def direct_boot(ctx, disk: Path, initrd: Path, script: str,
-                qemu_args: tuple[str, ...] = ()) -> h.BootResult:
-    """The installed disk started with the ESP's kernel and INITRD directly (the firmware path
-    adds a minute under emulation and is shown by another boot of the same scenario)."""
-    n = len(ctx.boots) + 1
-    ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", script)
-    r = h.boot(ctx.kernel, initrd, [disk, ctl], ctx.dir / f"boot{n}.log", timeout=150,
-               qemu_args=qemu_args)
-    ctx.boots.append(r)
-    return r
-
-
-def image_initrd(ctx, image: Path) -> Path:
-    """The image's own /boot/initrd.img (what bootstrap puts on the ESP), as a file."""
-    out = ctx.dir / f"{image.stem}-initrd.img"
-    out.write_bytes(boot_files(ctx, image)[0])
-    return out
-
-
-def medium_initrd(ctx, medium: Path) -> Path:
-    initrd = ctx.dir / "medium-initrd.img"
-    initrd.write_bytes(esp_file(medium, 2048, "initrd.img"))
-    return initrd
+import host
+import vm
+from bootstrap_media import (DONE, MEDIUM_APPEND, blank_disk, boot_files, build_medium,
+                             check_invariant, image_initrd, image_with_kernel, medium_boot,
+                             medium_initrd)
+from disks import partitions
+from integrity_images import PERSIST_CHECKS, unlock_ms
+from testkit import firmware_boot, scenario
 
 
 @scenario("bootstrap-install-boot-update")
@@ -263,8 +49,8 @@ def bootstrap_install_boot_update(ctx):
                + " | ".join(r.log.splitlines()[-6:]))
     ctx.expect(not r.timed_out, "the medium did not power off after the bootstrap")
     m = re.search(r"bootstrap: done: .* \((\d+\.\d) s\)", r.log)
-    h.log(f"bootstrap-install-boot-update: medium run {r.seconds:.1f} s, "
-          f"imageinit bootstrap {m.group(1) if m else '?'} s, {len(cuts)} cuts (seed {seed})")
+    host.log(f"bootstrap-install-boot-update: medium run {r.seconds:.1f} s, "
+             f"imageinit bootstrap {m.group(1) if m else '?'} s, {len(cuts)} cuts (seed {seed})")
 
     initrd_bytes, kernel_bytes = boot_files(ctx, a)
     work = ctx.dir / "inspect"
@@ -280,16 +66,15 @@ def bootstrap_install_boot_update(ctx):
             resumable, kept = cut, n
         else:
             cut.unlink()
-    h.log(f"bootstrap-install-boot-update: cuts (-: blank, p: partitioned, B: bootable): "
-          f"{''.join(outcomes)}")
+    host.log(f"bootstrap-install-boot-update: cuts (-: blank, p: partitioned, B: bootable): "
+             f"{''.join(outcomes)}")
     ctx.expect(resumable is not None, "no cut fell between the partitioning and the loader")
     for cut in cuts:
         if cut != resumable:
             cut.unlink(missing_ok=True)
 
-    r = h.boot(ctx.kernel, medium_initrd(ctx, medium), [resumable, medium],
-               ctx.dir / "resume.log", append="rdinit=/bootstrap-init imageinit.bootstrap=/dev/vda",
-               timeout=400, memory=1024)
+    r = vm.boot(ctx.kernel, medium_initrd(ctx, medium), [resumable, medium],
+                ctx.dir / "resume.log", append=MEDIUM_APPEND, timeout=400, memory=1024)
     ctx.boots.append(r)
     ctx.expect(DONE in r.log, f"the rerun on cut {kept} did not complete the disk: "
                + " | ".join(r.log.splitlines()[-6:]))
@@ -314,12 +99,12 @@ finish
                f"boot 3: PERSIST was not unlocked by bootstrap's key file ({u})")
     # The reboot into the update: the same kernel and initramfs as on the ESP, started
     # directly (the firmware path was just shown; it adds a minute under emulation).
-    r = direct_boot(ctx, disk, image_initrd(ctx, a), PERSIST_CHECKS + """
+    r = ctx.boot(disk, PERSIST_CHECKS + """
 check slot-b file_is /etc/slot-id B
 check marker-kept file_is /var/lib/test/bootstrap-marker kept
 check mark-good imageinit mark-good
 finish
-""")
+""", initrd=image_initrd(ctx, a), timeout=150)
     ctx.expect_pass(r, "boot 4 (the update from slot b)")
 
 
@@ -335,20 +120,14 @@ def bootstrap_power_cuts(ctx):
     a = image_with_kernel(ctx, "A")
     medium = build_medium(ctx, a)
     # Direct kernel boot of the medium's initramfs: the firmware adds nothing to what is cut.
-    initrd = ctx.dir / "medium-initrd.img"
-    initrd.write_bytes(esp_file(medium, 2048, "initrd.img"))
+    initrd = medium_initrd(ctx, medium)
     work = ctx.dir / "inspect"
     work.mkdir(exist_ok=True)
-    staged = ctx.dir / "stage"
-    shutil.rmtree(staged, ignore_errors=True)
-    h.run(["unsquashfs", "-q", "-n", "-d", staged, a, "boot/vmlinuz", "boot/initrd.img"])
-    kernel_bytes = (staged / "boot" / "vmlinuz").read_bytes()
-    initrd_bytes = (staged / "boot" / "initrd.img").read_bytes()
-    append = "rdinit=/bootstrap-init imageinit.bootstrap=/dev/vda"
+    initrd_bytes, kernel_bytes = boot_files(ctx, a)
 
-    def run(disk: Path, n: int, kill_after: float | None) -> h.BootResult:
-        r = h.boot(ctx.kernel, initrd, [disk, medium], ctx.dir / f"cut{n}.log", append=append,
-                   timeout=240, memory=1024, kill_after=kill_after)
+    def run(disk: Path, n: int, kill_after: float | None) -> vm.BootResult:
+        r = vm.boot(ctx.kernel, initrd, [disk, medium], ctx.dir / f"cut{n}.log",
+                    append=MEDIUM_APPEND, timeout=240, memory=1024, kill_after=kill_after)
         ctx.boots.append(r)
         return r
 
@@ -360,8 +139,8 @@ def bootstrap_power_cuts(ctx):
     ctx.expect(len(u) >= 2, "no uptime on bootstrap-init's start and done lines")
     offset = max(0.0, ref.seconds - u[-1] - 0.5)
     window = (u[0] + offset, u[-1] + offset)
-    h.log(f"bootstrap-power-cuts: seed {seed}, reference run {ref.seconds:.1f} s, cuts in "
-          f"{window[0]:.1f}..{window[1]:.1f} s")
+    host.log(f"bootstrap-power-cuts: seed {seed}, reference run {ref.seconds:.1f} s, cuts in "
+             f"{window[0]:.1f}..{window[1]:.1f} s")
     ok, problem = check_invariant(ctx.dir / "ref.img", a, initrd_bytes, kernel_bytes, work)
     ctx.expect(ok and not problem, f"the finished reference disk is not complete: {problem}")
 
@@ -376,7 +155,7 @@ def bootstrap_power_cuts(ctx):
                    f"loader but {problem}")
         ctx.expect("FAILED" not in r.log.replace("FAILED sysroot", ""),
                    f"run {n}: bootstrap failed: " + " | ".join(r.log.splitlines()[-4:]))
-    h.log("bootstrap-power-cuts: " + " ".join(outcomes))
+    host.log("bootstrap-power-cuts: " + " ".join(outcomes))
     r = run(disk, cuts + 1, None)
     ctx.expect(DONE in r.log, "the run after the cuts did not complete the disk: "
                + " | ".join(r.log.splitlines()[-6:]))

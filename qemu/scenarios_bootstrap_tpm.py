@@ -20,13 +20,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import harness as h
-from scenarios import scenario
-from scenarios_bootstrap import (DONE, blank_disk, build_medium, esp_file, image_with_kernel,
-                                 medium_boot, partitions, state_file)
-from scenarios_device import firmware_boot
-from scenarios_integrity import PERSIST_CHECKS, unlock_ms
-from scenarios_tpm import Swtpm
+import host
+from bootstrap_media import (DONE, blank_disk, build_medium, esp_file, image_with_kernel,
+                             medium_boot, state_file_on)
+from disks import partitions
+from integrity_images import PERSIST_CHECKS, unlock_ms
+from swtpm import Swtpm
+from testkit import firmware_boot, scenario
 
 RECOVERY = re.compile(r"PERSIST recovery key[^\n]*\n\s*\n\s*([0-9a-f]{4}(?:-[0-9a-f]{4}){7})\s")
 
@@ -44,9 +44,9 @@ def persist_header(ctx, disk, part) -> tuple[str, Path]:
     """(luksDump, path of PERSIST copied out of DISK): the host reads the header without
     device-mapper."""
     out = ctx.dir / "persist.part"
-    h.run(["dd", f"if={disk}", f"of={out}", "bs=512", f"skip={part['start']}",
+    host.run(["dd", f"if={disk}", f"of={out}", "bs=512", f"skip={part['start']}",
            f"count={part['size']}", "status=none"])
-    dump = h.run(["cryptsetup", "luksDump", out]).stdout
+    dump = host.run(["cryptsetup", "luksDump", out]).stdout
     return dump, out
 
 
@@ -56,11 +56,11 @@ def persist_file(ctx, persist: Path, recovery: str, path: str) -> bytes | None:
     os::luks_format makes it), the file read from the ext4 with debugfs."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     vk_file = ctx.dir / "vk"
-    h.run(["cryptsetup", "luksDump", "--batch-mode", "--dump-volume-key", "--volume-key-file",
+    host.run(["cryptsetup", "luksDump", "--batch-mode", "--dump-volume-key", "--volume-key-file",
            vk_file, "--key-file", "-", persist], input=recovery)
     vk = vk_file.read_bytes()
     vk_file.unlink()
-    dump = h.run(["cryptsetup", "luksDump", persist]).stdout
+    dump = host.run(["cryptsetup", "luksDump", persist]).stdout
     offset = int(re.search(r"Data segments:\s+0: crypt\s+offset: (\d+) \[bytes\]", dump).group(1))
     plain = ctx.dir / "persist.ext4"
     with open(persist, "rb") as f, open(plain, "wb") as out:
@@ -107,7 +107,7 @@ def bootstrap_grub_tpm2_persist(ctx):
     ctx.expect(seal is not None, "the bootstrap log does not say PERSIST was sealed to the TPM")
     ctx.expect(rec is not None, "the bootstrap printed no recovery key")
     ctx.expect(r.log.count(rec.group(1)) == 1, "the recovery key was printed more than once")
-    h.log(f"bootstrap-grub-tpm2-persist: medium run {r.seconds:.1f} s, imageinit bootstrap "
+    host.log(f"bootstrap-grub-tpm2-persist: medium run {r.seconds:.1f} s, imageinit bootstrap "
           f"{total.group(1) if total else '?'} s, of which TPM2 enrolment {seal.group(1)} s")
 
     # On the host: what the disk holds.
@@ -115,9 +115,9 @@ def bootstrap_grub_tpm2_persist(ctx):
     ctx.expect(len(parts) == 3, f"the disk has {len(parts)} partitions, not 3")
     work = ctx.dir / "inspect"
     work.mkdir(exist_ok=True)
-    ctx.expect(state_file(disk, parts[1], "/imageinit/persist.key", work) is None,
+    ctx.expect(state_file_on(disk, parts[1], "/imageinit/persist.key", work) is None,
                "a key file for PERSIST was left on STATE")
-    ctx.expect(state_file(disk, parts[1], "/slots/a.img.roothash", work),
+    ctx.expect(state_file_on(disk, parts[1], "/slots/a.img.roothash", work),
                "slot a has no verity root hash (the TPM seals to it)")
     ctx.expect(esp_file(disk, parts[0]["start"], "loader/loader.conf") is None,
                "systemd-boot's menu is on the ESP: --bootloader grub was not used")
@@ -147,6 +147,6 @@ finish
     marker = persist_file(ctx, persist, rec.group(1), "/shared/var/lib/test/tpm-marker")
     persist.unlink()
     ctx.expect(marker == b"sealed\n", f"the file written in boot 2 is not on PERSIST ({marker})")
-    h.log(f"bootstrap-grub-tpm2-persist: TPM unlock {u[1]} ms under TCG; firmware + GRUB boot "
+    host.log(f"bootstrap-grub-tpm2-persist: TPM unlock {u[1]} ms under TCG; firmware + GRUB boot "
           f"{boot_seconds:.1f} s; preparation {prepared:.1f} s; scenario "
           f"{time.monotonic() - t0:.1f} s")

@@ -3,14 +3,13 @@ components, host agent, OEM customisation; tar+zstd) composed by imageinit-compo
 slot image, installed into slot B from the running system, and booted. The host-agent layer also
 carries the harness's test steps (/etc/init.d/S99e2e-test), so the composed image itself reports.
 
-Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end).
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module).
 """
 
 from __future__ import annotations
 
-import harness as h
-from scenarios import scenario
-from scenarios_ab import boot, expect_booted, expect_status, slot_health
+import images
+from testkit import ab_boot, expect_booted, expect_status, scenario, slot_health
 
 COMPOSE_CHECKS = r"""
 check on-b slot_is b
@@ -38,9 +37,9 @@ finish
 def compose_e2e_boots(ctx):
     """Five layers composed, installed into B, booted: every layer's content, the whiteout and
     the opaque directory, and the OEM layer's mount spec."""
-    composed = h.build_composed_image(ctx.binary, "composed")
+    composed = images.build_composed_image(ctx.binary, "composed")
     disk = ctx.disk({"a": ctx.image(slot_id="A")})
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 check on-a slot_is a
 check install-composed imageinit install /run/testctl/composed.img --tries 2
 status_json after-install
@@ -51,7 +50,7 @@ finish
     ctx.expect(slot_health(st, "b")[:2] == ("trying", 2),
                f"after install, b is {slot_health(st, 'b')}, expected trying with 2 tries")
 
-    r = boot(ctx, disk, COMPOSE_CHECKS)
+    r = ab_boot(ctx, disk, COMPOSE_CHECKS)
     report = expect_booted(ctx, r, "b", "composed", "boot 2 (the composed image in slot B)")
     ctx.expect(report.get("fstype") == "erofs", f"slot b is {report.get('fstype')}, not erofs")
     ctx.expect(any("/var/lib/agent" in m for m in report.get("mounts", [])),

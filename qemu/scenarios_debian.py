@@ -8,19 +8,21 @@ clean (nothing but systemd-shutdown's expected lines about the state partition, 
 of STATE and PERSIST afterwards). debian-dracut boots the same image through a systemd dracut
 initramfs with the imageinit module.
 
-Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end).
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from pathlib import Path
 
 import debian_image
-import harness as h
-from scenarios import Context, scenario
+import disks
+import host
+import images
+from testkit import DEVKMSG_ON, Context, scenario
+from vm import BootResult
 
 # TCG boots of a whole systemd distribution are slow, and a shared machine slower still.
 TIMEOUT = 600
@@ -92,28 +94,14 @@ EXPECTED_SHUTDOWN_LINES = [
 SHUTDOWN_PROBLEM = re.compile(r"FAILED|[Ff]ail|target is busy|[Bb]usy|Not all|Cannot finalize")
 
 
-def value(r: h.BootResult, name: str) -> str:
+def value(r: BootResult, name: str) -> str:
     m = re.search(rf"TEST: {name} (\S+)", r.log)
     return m.group(1) if m else ""
 
 
-def status(r: h.BootResult, name: str) -> dict:
+def status(r: BootResult, name: str) -> dict:
     """The `imageinit status --json` printed between "TEST: NAME begin" and "end", decoded."""
-    text = r.section(name)
-    start, end = text.find("{"), text.rfind("}")
-    try:
-        return json.loads(text[start:end + 1]) if 0 <= start < end else {}
-    except json.JSONDecodeError:
-        return {}
-
-
-def partition(disk: Path, n: int, out: Path) -> Path:
-    """Partition N of a GPT disk file, copied out (for e2fsck on the host)."""
-    table = json.loads(h.run(["sfdisk", "-J", disk]).stdout)["partitiontable"]
-    p = table["partitions"][n - 1]
-    h.run(["dd", f"if={disk}", f"of={out}", "bs=512", f"skip={p['start']}",
-           f"count={p['size']}", "status=none"])
-    return out
+    return host.json_object(r.section(name)) or {}
 
 
 def shutdown_problems(log: str, allowed: tuple[str, ...] = ()) -> list[str]:
@@ -129,7 +117,7 @@ def shutdown_problems(log: str, allowed: tuple[str, ...] = ()) -> list[str]:
     return bad
 
 
-def expect_clean_shutdown(ctx: Context, r: h.BootResult, disk: Path, what: str,
+def expect_clean_shutdown(ctx: Context, r: BootResult, disk: Path, what: str,
                           end: str = "reboot: Power down", allowed: tuple[str, ...] = ()) -> None:
     """The guest passed its steps, systemd shut down cleanly (nothing but the expected lines
     about the state partition), QEMU ended by END, and both file systems are clean."""
@@ -145,8 +133,8 @@ def expect_clean_shutdown(ctx: Context, r: h.BootResult, disk: Path, what: str,
                    f"{what}: systemd-shutdown did not remount the state partition read-only")
     with tempfile.TemporaryDirectory(dir=ctx.dir) as tmp:
         for n, label in ((1, "STATE"), (2, "PERSIST")):
-            img = partition(disk, n, Path(tmp) / f"{label}.ext4")
-            fsck = h.run(["e2fsck", "-fn", img], check=False)
+            img = disks.copy_partition(disk, n, Path(tmp) / f"{label}.ext4")
+            fsck = host.run(["e2fsck", "-fn", img], check=False)
             ctx.expect(fsck.returncode == 0,
                        f"{what}: e2fsck -fn of {label} after the shutdown: {fsck.stdout[-600:]}")
 
@@ -163,20 +151,12 @@ def debian_systemd(ctx):
     users' files kept, /etc reset; clean shutdowns; the shipped units' reboot of an unproven
     slot."""
     image = debian_image.build_debian_image(ctx.binary)
-    hooks = h.REPO / "hooks"
-    ctx.initrd = h.build_initrd(ctx.binary, ctx.kernel, h.WORK / "initrd-debian.img",
-                                ["--with-shell", "--hooks", str(hooks), "--install", "resize2fs"])
-    disk = h.build_disk(ctx.dir / "disk.img", {"a": image}, persist_size=256 * h.MiB,
-                        state_spare=image.stat().st_size + 48 * h.MiB)
+    ctx.initrd = debian_image.debian_initrd(ctx.binary, ctx.kernel)
+    disk = debian_image.debian_disk(ctx.dir / "disk.img", image)
 
-    def boot(script: str, files: dict | None = None) -> h.BootResult:
-        n = len(ctx.boots) + 1
-        size = h.align(sum(p.stat().st_size for p in (files or {}).values()) + 16 * h.MiB, h.MiB)
-        ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", script, files=files, size=size)
-        r = h.boot(ctx.kernel, ctx.initrd, [disk, ctl], ctx.dir / f"boot{n}.log",
-                   append="printk.devkmsg=on", timeout=TIMEOUT, memory=MEMORY)
-        ctx.boots.append(r)
-        return r
+    def boot(script: str, files: dict | None = None) -> BootResult:
+        return ctx.boot(disk, script, append=DEVKMSG_ON, timeout=TIMEOUT, files=files,
+                        memory=MEMORY)
 
     # Boot 1 (slot a, the first boot: the hooks make machine-id and the SSH host keys): files
     # that must persist or reset, then an update installed from inside. The update is the same
@@ -232,14 +212,11 @@ check root-kept file_is /root/kept.txt kept
 def debian_dracut(ctx):
     """The same Debian image through a systemd-based dracut initramfs with the imageinit module
     (root=imageinit): running, no failed unit, a clean power-off."""
-    import scenarios_dracut  # noqa: PLC0415  (its dracut builder; imported late: it registers)
     image = debian_image.build_debian_image(ctx.binary)
-    ctx.initrd = scenarios_dracut.build_dracut_initrd(ctx, h.REPO / "hooks", systemd=True)
-    disk = h.build_disk(ctx.dir / "disk.img", {"a": image}, persist_size=256 * h.MiB)
-    ctl = h.build_control_disk(ctx.dir / "ctl1.img", REPORT + POWEROFF)
-    r = h.boot(ctx.kernel, ctx.initrd, [disk, ctl], ctx.dir / "boot1.log",
-               append="root=imageinit rd.shell=0 rd.emergency=reboot printk.devkmsg=on",
-               timeout=TIMEOUT, memory=MEMORY)
-    ctx.boots.append(r)
+    ctx.initrd = images.build_dracut_initrd(ctx.binary, ctx.kernel, host.REPO / "hooks",
+                                            systemd=True)
+    disk = disks.build_disk(ctx.dir / "disk.img", {"a": image}, persist_size=256 * host.MiB)
+    r = ctx.boot(disk, REPORT + POWEROFF, timeout=TIMEOUT, memory=MEMORY,
+                 append="root=imageinit rd.shell=0 rd.emergency=reboot printk.devkmsg=on")
     expect_clean_shutdown(ctx, r, disk, "dracut boot")
     ctx.expect(r.booted_slot_id() == "DEB", f"dracut boot ran image {r.booted_slot_id()}")

@@ -1,5 +1,5 @@
 """QEMU scenarios for issue 5: initramfs hooks (minimal initramfs) and the dracut module, in a
-systemd-based and a non-systemd dracut initramfs. Registered into scenarios.SCENARIOS.
+systemd-based and a non-systemd dracut initramfs. Registered into testkit.SCENARIOS (qemu/catalog.py).
 
 The test hooks (below) record their environment and what is mounted into /run, which moves into
 the booted system; one rejects slot a (exit 100: same-boot fallback to recovery), one fails
@@ -14,11 +14,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import harness as h
-from scenarios import BASIC_CHECKS, Context, json_values, scenario
+import disks
+import host
+import images
+from guest_script import BASIC_CHECKS
+from integrity_images import cert, record_files, verity_slot
+from testkit import Context, json_values, scenario
+from vm import BootResult
 
-DRACUT_MODULE = h.REPO / "dracut-module" / "90imageinit"
-SHIPPED_HOOKS = h.REPO / "hooks"
+SHIPPED_HOOKS = host.REPO / "hooks"
 
 RECORD_HOOK = r"""#!/bin/sh
 # Test hook: one line per run into /run/imageinit/hooktest/log.
@@ -69,44 +73,12 @@ def hooks_dir(ctx: Context) -> Path:
     return d
 
 
-def build_dracut_initrd(ctx: Context, hooks: Path, systemd: bool) -> Path:
-    """dracut --no-hostonly with our module from this repository (not installed system-wide:
-    a symlinked copy of /usr/lib/dracut as dracutbasedir), the harness's kernel modules, and
-    neither the host's dracut.conf nor its hostonly guesses."""
-    flavour = "systemd" if systemd else "nosystemd"
-    key = h.file_digest(ctx.binary, *sorted(DRACUT_MODULE.iterdir()),
-                        extra=ctx.kernel.kver + flavour + h.tree_digest(hooks))
-    out = h.WORK / f"dracut-{flavour}.img"
-    stamp = out.with_name(out.name + ".key")
-    if out.exists() and stamp.exists() and stamp.read_text() == key:
-        return out
-    with tempfile.TemporaryDirectory(dir=h.WORK) as tmp:
-        base = Path(tmp) / "dracut"
-        (Path(tmp) / "none").mkdir()
-        h.run(["cp", "-as", "/usr/lib/dracut/.", f"{base}/"])
-        (base / "modules.d" / "90imageinit").symlink_to(DRACUT_MODULE)
-        modules = "dracut-systemd imageinit" if systemd else "base udev-rules imageinit"
-        env = dict(os.environ, dracutbasedir=str(base), IMAGEINIT_BINARY=str(ctx.binary),
-                   IMAGEINIT_HOOKS_DIR=str(hooks))
-        cmd = ["dracut", "-q", "--force", "--no-hostonly", "--no-hostonly-cmdline",
-               "--no-early-microcode", "--conf", "/dev/null", "--confdir", f"{tmp}/none",
-               "--kver", ctx.kernel.kver,
-               "--kmoddir", ctx.kernel.modroot / "lib" / "modules" / ctx.kernel.kver,
-               "-m", modules, "--compress", "zstd", Path(tmp) / "initrd.img"]
-        if not systemd:
-            cmd[1:1] = ["--omit", "systemd"]
-        h.run(cmd, env=env)
-        shutil.move(Path(tmp) / "initrd.img", out)
-    stamp.write_text(key)
-    return out
-
-
 def hook_disk(ctx: Context) -> Path:
     """Slot a is rejected by the test hook, recovery boots."""
     return ctx.disk({"a": ctx.image(slot_id="BAD"), "recovery": ctx.image(slot_id="R")})
 
 
-def expect_hook_story(ctx: Context, r: h.BootResult, what: str) -> None:
+def expect_hook_story(ctx: Context, r: BootResult, what: str) -> None:
     ctx.expect_pass(r, what)
     lines = r.section("hooklog").strip().splitlines()
     want = ["pre-mount 05-record slot=a", "pre-mount 05-record slot=recovery",
@@ -134,11 +106,11 @@ def hooks_minimal_initramfs(ctx):
     """Minimal initramfs --with-shell --hooks --install resize2fs: order, environment, reject
     and failure policy; machine-id kept across a reboot; the persistent ext4 grown once."""
     hooks = hooks_dir(ctx)
-    initrd = h.build_initrd(ctx.binary, ctx.kernel, h.WORK / "initrd-hooks.img",
-                            ["--with-shell", "--hooks", str(hooks), "--install", "resize2fs"])
+    initrd = images.build_initrd(ctx.binary, ctx.kernel, host.WORK / "initrd-hooks.img",
+                                 ["--with-shell", "--hooks", str(hooks), "--install", "resize2fs"])
     ctx.initrd = initrd
     disk = hook_disk(ctx)
-    shrink_persist(disk, 16 * h.MiB)
+    shrink_persist(disk, 16 * host.MiB)
     r = ctx.boot(disk, HOOK_CHECKS + "finish\n")
     expect_hook_story(ctx, r, "boot 1")
     kib = int(r.log.split("TEST: persist-kib ")[1].split()[0])
@@ -152,22 +124,37 @@ def hooks_minimal_initramfs(ctx):
 
 def shrink_persist(disk: Path, size: int) -> None:
     """Replace partition 2 (persist) by a SIZE ext4: a factory image smaller than its partition."""
-    table = json.loads(h.run(["sfdisk", "-J", disk]).stdout)["partitiontable"]
-    start = table["partitions"][1]["start"] * 512
+    start = disks.partitions(disk)[1]["start"] * 512
     with tempfile.TemporaryDirectory(dir=disk.parent) as tmp:
         img = Path(tmp) / "p.ext4"
-        h.mkfs_ext4_dir(img, "PERSIST", None, size)
-        h.run(["dd", f"if={img}", f"of={disk}", "bs=1M", f"seek={start // h.MiB}",
-               "conv=notrunc", "status=none"])
+        disks.mkfs_ext4_dir(img, "PERSIST", None, size)
+        host.run(["dd", f"if={img}", f"of={disk}", "bs=1M", f"seek={start // host.MiB}",
+                  "conv=notrunc", "status=none"])
+
+
+def signed_hook_disk(ctx: Context) -> Path:
+    """hook_disk with signed slots for an initramfs that trusts `vendor` (issue 18): a (signed,
+    rejected by the hook), b (proven, verity but unsigned: refused by its signature before any
+    hook runs), recovery (signed) boots."""
+    files = {**verity_slot(ctx, "BAD", "a", "vendor"), **verity_slot(ctx, "B", "b", None),
+             **verity_slot(ctx, "R", "recovery", "vendor"), **record_files(ctx)}
+    slots = {n: ctx.dir / f"{n}.img" for n in ("a", "b", "recovery")}
+    return disks.build_disk(ctx.dir / "disk.img", slots, state_files=files)
 
 
 def dracut_boot(ctx: Context, systemd: bool) -> None:
+    """The hook story, in an initramfs whose dracut.conf trusts a certificate: PID 1 in dracut
+    mode refuses the unsigned slot b as the minimal initramfs does."""
     hooks = hooks_dir(ctx)
-    ctx.initrd = build_dracut_initrd(ctx, hooks, systemd)
-    disk = hook_disk(ctx)
-    r = ctx.boot(disk, HOOK_CHECKS + "finish\n", timeout=180,
-                 append="root=imageinit rd.shell=0 rd.emergency=reboot")
-    expect_hook_story(ctx, r, "systemd dracut" if systemd else "dracut without systemd")
+    ctx.initrd = images.build_dracut_initrd(ctx.binary, ctx.kernel, hooks, systemd,
+                                             trust=cert("vendor")[1])
+    disk = signed_hook_disk(ctx)
+    script = HOOK_CHECKS + "check trust-published test -s /run/imageinit/trust.pem\nfinish\n"
+    r = ctx.boot(disk, script, timeout=180, append="root=imageinit rd.shell=0 rd.emergency=reboot")
+    what = "systemd dracut" if systemd else "dracut without systemd"
+    expect_hook_story(ctx, r, what)
+    for line in ("signature of slot b's root hash: missing", "root hash signed by '/CN=vendor'"):
+        ctx.expect(line in r.log, f"{what}: the boot log does not say \"{line}\"")
 
 
 @scenario("dracut-systemd")
@@ -190,7 +177,7 @@ def dracut_total_failure(ctx: Context, systemd: bool) -> None:
     """No bootable slot (a's image has no init) with only root=imageinit on the command line:
     dracut reboots by itself (QEMU exits through -no-reboot), no shell, no kernel panic."""
     hooks = hooks_dir(ctx)
-    ctx.initrd = build_dracut_initrd(ctx, hooks, systemd)
+    ctx.initrd = images.build_dracut_initrd(ctx.binary, ctx.kernel, hooks, systemd)
     disk = ctx.disk({"a": ctx.image(slot_id="A", broken_init=True)})
     r = ctx.boot(disk, "finish\n", timeout=240, append="root=imageinit")
     what = "systemd dracut" if systemd else "dracut without systemd"

@@ -2,15 +2,14 @@
 whose required check fails is never proven, the device comes back to the proven slot by itself,
 and `status` names the check and shows its output.
 
-Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end).
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module).
 """
 
 from __future__ import annotations
 
 import re
 
-from scenarios import scenario
-from scenarios_ab import boot, expect_booted, expect_status, journal_has, slot_health
+from testkit import ab_boot, expect_booted, expect_status, journal_has, scenario, slot_health
 
 # A's only check is wanted and fails: a warning, A is proven anyway.
 WANTED_FAILS = (("wanted/50-optional", "#!/bin/sh\necho optional service is missing\nexit 1\n"),)
@@ -30,7 +29,7 @@ def health_required_fails(ctx):
     and status names B's failing check and its output."""
     disk = ctx.disk({"a": ctx.image(slot_id="A", health=WANTED_FAILS)})
     b_img = ctx.image(slot_id="B", health=REQUIRED_FAILS)
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 check mark-good-a sh -c 'imageinit mark-good 2>/run/mg.err'
 cat /run/mg.err
 check wanted-warned grep -q 'wanted health check wanted/50-optional: exit status 1: optional service is missing' /run/mg.err
@@ -39,7 +38,7 @@ finish
 """, files={"b.img": b_img})
     expect_booted(ctx, r, "a", "A", "boot 1 (A proven, installs B)")
 
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 check on-b slot_is b
 imageinit mark-good 2>/run/mg.err; echo $? > /run/mg.rc
 cat /run/mg.err
@@ -59,7 +58,7 @@ finish
     ctx.expect("required/20-app: exit status 1" in st.get("health_checks", ""),
                f"status --json health_checks: {st.get('health_checks')!r}")
 
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 status_json s
 status_text
 imageinit mark-good --no-checks 2>/run/mg.err

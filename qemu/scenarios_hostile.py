@@ -3,7 +3,7 @@ partition or in a slot image used to block PID 1's open(2) forever: no try count
 Now the record is unusable (defaults and a warning) and a slot with a fifo root hash, spec or
 kernel fails in the initramfs, and the proven slot boots in the same boot.
 
-Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end). A hang shows
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module). A hang shows
 as QEMU killed at the timeout, which fails the scenario. The slot image is also checked to be
 mounted nodev (docs/security.md).
 """
@@ -11,18 +11,16 @@ mounted nodev (docs/security.md).
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
-import harness as h
-from scenarios import BASIC_CHECKS, Context, scenario
-from scenarios_ab import (AB_PRELUDE, expect_booted, expect_log, expect_status, journal_has,
-                          slot_health)
-from scenarios_integrity import dm_initrd, record_files, verity_format
-
-APPEND = "printk.devkmsg=on"
-FIFO = None  # in state_files: make a fifo there instead of a file
+import images
+from disks import FIFO, build_disk
+from guest_script import BASIC_CHECKS
+from integrity_images import dm_initrd, record_files, slot_copy, verity_files, verity_format
+from testkit import (DEVKMSG_ON, Context, expect_booted, expect_log, expect_status, journal_has,
+                     scenario, slot_health)
+from vm import BootResult
 
 NODEV_CHECK = "check root-nodev opts_have / nodev\n"
 
@@ -31,57 +29,29 @@ def fifo_image(ctx: Context, slot_id: str, rel: str) -> Path:
     """The default squashfs image with a fifo at REL (mksquashfs keeps fifos)."""
     out = ctx.dir / f"{slot_id}-fifo.img"
     with tempfile.TemporaryDirectory(dir=ctx.dir) as tmp:
-        stage = Path(tmp) / "root"
-        shutil.copytree(h.build_rootfs(ctx.binary), stage, symlinks=True)
-        (stage / "etc" / "slot-id").write_text(slot_id + "\n")
-        (stage / "etc" / "imageinit").mkdir(parents=True, exist_ok=True)
-        (stage / "etc" / "imageinit" / "fstab").write_text(h.DEFAULT_SPEC)
+        stage = images.stage_rootfs(ctx.binary, Path(tmp) / "root", slot_id)
         target = stage / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists() or target.is_symlink():
             target.unlink()
         os.mkfifo(target)
-        h.run(["mksquashfs", stage, out, "-comp", "zstd", "-noappend", "-quiet", "-all-root",
-               "-no-progress"])
+        images.make_fs(stage, out)
     return out
 
 
 def state_disk(ctx: Context, slots: dict[str, Path], state_files: dict) -> Path:
-    """GPT: 1 = state (slots/NAME.img plus STATE_FILES; a FIFO value makes a fifo, which
-    mkfs.ext4 -d keeps), 2 = PERSIST."""
-    with tempfile.TemporaryDirectory(dir=ctx.dir) as tmp:
-        tmp = Path(tmp)
-        content = tmp / "state"
-        (content / "slots").mkdir(parents=True)
-        for name, img in slots.items():
-            shutil.copy2(img, content / "slots" / f"{name}.img")
-        for rel, data in state_files.items():
-            (content / rel).parent.mkdir(parents=True, exist_ok=True)
-            if data is FIFO:
-                os.mkfifo(content / rel)
-            else:
-                (content / rel).write_bytes(data)
-        state_img = tmp / "state.ext4"
-        h.mkfs_ext4_dir(state_img, "STATE", content, h.align(h.dir_size(content) + 16 * h.MiB,
-                                                             h.MiB))
-        persist = tmp / "persist.ext4"
-        h.mkfs_ext4_dir(persist, "PERSIST", None, 32 * h.MiB)
-        return h.gpt_disk(ctx.dir / "disk.img", [("state", state_img), ("persist", persist)])
+    """The scenario's disk: SLOTS and STATE_FILES (a FIFO value makes a fifo) on the state
+    partition, an empty PERSIST."""
+    return build_disk(ctx.dir / "disk.img", slots, state_files=state_files)
 
 
 def boot(ctx: Context, disk: Path, script: str, initrd: Path | None = None,
-         files: dict[str, Path] | None = None) -> h.BootResult:
-    n = len(ctx.boots) + 1
-    size = h.align(sum(p.stat().st_size for p in (files or {}).values()) + 16 * h.MiB, h.MiB)
-    ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", AB_PRELUDE + script, files=files,
-                               size=size)
-    r = h.boot(ctx.kernel, initrd or ctx.initrd, [disk, ctl], ctx.dir / f"boot{n}.log",
-               append=APPEND, timeout=150)
-    ctx.boots.append(r)
-    return r
+         files: dict[str, Path] | None = None) -> BootResult:
+    """A hang shows as QEMU killed at the timeout (150 s)."""
+    return ctx.boot(disk, script, append=DEVKMSG_ON, timeout=150, initrd=initrd, files=files)
 
 
-def expect_fallback_from_a(ctx: Context, r: h.BootResult, step: str, what: str) -> None:
+def expect_fallback_from_a(ctx: Context, r: BootResult, step: str, what: str) -> None:
     """Slot a failed at STEP naming a fifo, and b (proven) booted in the same boot."""
     report = expect_booted(ctx, r, "b", "B", what)
     expect_log(ctx, r, rf"slot a failed, falling back: step {step}: .*is a fifo", what)
@@ -118,11 +88,9 @@ finish
 def fifo_roothash_falls_back(ctx):
     """slots/a.img.roothash is a fifo beside a good a.img.verity: a fails at the verity step and
     the proven b boots in the same boot."""
-    a = ctx.dir / "a.img"
-    shutil.copy2(ctx.image(slot_id="A"), a)
+    a = slot_copy(ctx, "A", "a.img")
     verity_format(a)
-    files = {"slots/a.img.verity": Path(f"{a}.verity").read_bytes(),
-             "slots/a.img.roothash": FIFO, **record_files(ctx)}
+    files = {**verity_files(a, "a", FIFO), **record_files(ctx)}
     disk = state_disk(ctx, {"a": a, "b": ctx.image(slot_id="B")}, files)
     r = boot(ctx, disk, BASIC_CHECKS + NODEV_CHECK + "status_json s\nfinish\n",
              initrd=dm_initrd(ctx))

@@ -1,11 +1,12 @@
 """QEMU scenario for issue 17: the demo disk booted with an initramfs that the installed Debian
 packages built (tests/packaging/run-package-test passes each flavour with --initrd: the one of
 imageinit-mkinitrd's kernel hook and the one of `dracut --add imageinit`).
-Registered into scenarios.SCENARIOS."""
+Registered into testkit.SCENARIOS (qemu/catalog.py)."""
 
 from __future__ import annotations
 
-from scenarios import BASIC_CHECKS, json_values, scenario
+from guest_script import BASIC_CHECKS
+from testkit import json_values, scenario
 
 
 @scenario("installed-initramfs")

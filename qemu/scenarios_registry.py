@@ -5,37 +5,34 @@ their libraries, run through the dynamic loader from /run (the test rootfs has n
 A upgrades to v1 in B; B boots, is proven, upgrades to v2 in A; A boots: status shows both
 slots' sources and manifest digests.
 
-Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end).
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
-import harness as h
-from scenarios import scenario
-from scenarios_ab import boot, expect_booted, expect_status, slot_health
+import host
+import images
+from testkit import ab_boot, expect_booted, expect_status, scenario, slot_health
 
 TOOLS = "/run/tools"
 
 
-def _tools_tar(build: Path, out: Path) -> Path:
+def _tools_tar(binary: Path, out: Path) -> Path:
     """imageinit-compose and mkfs.erofs with their libraries, and wrappers that run them with
     the loader and libraries under /run/tools."""
-    compose = build / "src" / "compose" / "imageinit-compose"
-    if not compose.exists():
-        h.run(["ninja", "-C", str(build), "src/compose/imageinit-compose"])
+    compose = images.build_compose(binary)
     mkfs = Path(shutil.which("mkfs.erofs") or "/usr/bin/mkfs.erofs")
-    with tempfile.TemporaryDirectory(dir=h.WORK) as tmp:
+    with tempfile.TemporaryDirectory(dir=host.WORK) as tmp:
         root = Path(tmp)
-        h.install_binary(compose, root, "/real/imageinit-compose")
-        h.install_binary(mkfs, root, "/real/mkfs.erofs")
-        loader = next(p for p in h.shared_libs(compose) if "ld-linux" in p.name)
+        images.install_binary(compose, root, "/real/imageinit-compose")
+        images.install_binary(mkfs, root, "/real/mkfs.erofs")
+        loader = next(p for p in images.shared_libs(compose) if "ld-linux" in p.name)
         libpath = ":".join(f"{TOOLS}/{d}" for d in ("lib/x86_64-linux-gnu",
                                                     "usr/lib/x86_64-linux-gnu", "lib64", "lib"))
         (root / "bin").mkdir()
@@ -53,18 +50,10 @@ def _tools_tar(build: Path, out: Path) -> Path:
 def _layout_tar(binary: Path, slot_id: str, out: Path) -> tuple[Path, str]:
     """The five-layer OCI layout whose host-agent layer carries the test steps; returns the tar
     and the manifest digest that the slot must record."""
-    maker = h.REPO / "tests" / "compose" / "make-five-layer-oci"
-    with tempfile.TemporaryDirectory(dir=h.WORK) as tmp:
-        tree = Path(tmp) / "agent"
-        init = tree / "etc" / "init.d" / "S99e2e-test"
-        init.parent.mkdir(parents=True)
-        shutil.copy2(h.GUEST / "init", init)
-        (tree / "etc" / "slot-id").write_text(slot_id + "\n")
-        (tree / "usr" / "bin").mkdir(parents=True)
-        shutil.copy2(h.build_rootfs(binary) / "usr" / "bin" / "qemu-exit", tree / "usr" / "bin")
-        h.install_binary(binary, tree, "/usr/sbin/imageinit")
+    with tempfile.TemporaryDirectory(dir=host.WORK) as tmp:
+        tree = images.agent_tree(binary, Path(tmp) / "agent", slot_id)
         oci = Path(tmp) / "oci"
-        h.run([str(maker), str(oci), "--agent-tree", str(tree)])
+        host.run([str(images.FIVE_LAYER_OCI), str(oci), "--agent-tree", str(tree)])
         index = json.loads((oci / "index.json").read_text())
         digest = index["manifests"][0]["digest"]
         with tarfile.open(out, "w") as t:
@@ -83,12 +72,11 @@ export IMAGEINIT_COMPOSE={TOOLS}/imageinit-compose PATH={TOOLS}/bin:$PATH
 def upgrade_from_oci_boots(ctx):
     """imageinit upgrade oci:… in the running system (A -> B), B boots and is proven, upgrades
     again (B -> A), A boots; status --json names both slots' sources and manifest digests."""
-    build = ctx.binary.parent.parent
-    tools = _tools_tar(build, ctx.dir / "tools.tar")
+    tools = _tools_tar(ctx.binary, ctx.dir / "tools.tar")
     v1, d1 = _layout_tar(ctx.binary, "U1", ctx.dir / "v1.tar")
     v2, d2 = _layout_tar(ctx.binary, "U2", ctx.dir / "v2.tar")
     disk = ctx.disk({"a": ctx.image(slot_id="A")})
-    r = boot(ctx, disk, GUEST_TOOLS + """
+    r = ab_boot(ctx, disk, GUEST_TOOLS + """
 check on-a slot_is a
 check upgrade-to-b imageinit upgrade oci:/run/src/oci --tries 2
 status_json after-upgrade
@@ -101,7 +89,7 @@ finish
     ctx.expect(st.get("slots", {}).get("b", {}).get("digest") == d1,
                f"slot b records {st.get('slots', {}).get('b')}, expected digest {d1}")
 
-    r = boot(ctx, disk, GUEST_TOOLS + """
+    r = ab_boot(ctx, disk, GUEST_TOOLS + """
 check on-b slot_is b
 check mark-good imageinit mark-good
 check upgrade-to-a imageinit upgrade oci:/run/src/oci
@@ -109,7 +97,7 @@ finish
 """, files={"tools.tar": tools, "layout.tar": v2}, timeout=600)
     expect_booted(ctx, r, "b", "U1", "boot 2 (v1 in B, upgrades to v2 in A)")
 
-    r = boot(ctx, disk, """
+    r = ab_boot(ctx, disk, """
 check on-a slot_is a
 status_json both
 finish

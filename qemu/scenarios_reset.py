@@ -1,5 +1,5 @@
 """QEMU scenarios for the factory reset (issue 16 part 3, docs/device-boot.md "Factory reset").
-Registered into scenarios.SCENARIOS by the import at the end of scenarios.py.
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module).
 
 The disks are inspected on the host after each boot without mounting anything: the state
 partition's files with debugfs (slot image digest, record, request, persist.key), the LUKS2
@@ -14,41 +14,18 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import harness as h
-import power_cut
-import scenarios_integrity as si
-from scenarios import scenario
+import host
+from disks import build_disk, copy_partition, state_file
+from integrity_images import (MACHINE_KEY, PERSIST_CHECKS, dm_initrd, luks_partition,
+                              record_files, unlock_ms)
+from testkit import DEVKMSG_ON, scenario
+from vm import BootResult
 
 REQUEST = "imageinit/reset-request"
 
 
-def partition(disk: Path, n: int, out: Path) -> Path:
-    """Partition N (1-based) of the GPT disk file, copied to OUT."""
-    table = json.loads(h.run(["sfdisk", "-J", disk]).stdout)["partitiontable"]
-    p = table["partitions"][n - 1]
-    with open(disk, "rb") as src, open(out, "wb") as dst:
-        src.seek(p["start"] * 512)
-        left = p["size"] * 512
-        while left:
-            chunk = src.read(min(left, 4 * h.MiB))
-            dst.write(chunk)
-            left -= len(chunk)
-    return out
-
-
-def state_file(state: Path, rel: str) -> bytes | None:
-    """REL on the state partition image STATE, or None when it does not exist."""
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "f"
-        r = subprocess.run(["debugfs", "-R", f"dump -p /{rel} {out}", str(state)],
-                           capture_output=True, text=True)
-        if r.returncode != 0 or "File not found" in r.stderr or not out.exists():
-            return None
-        return out.read_bytes()
-
-
 def state_mode(state: Path, rel: str) -> int | None:
-    r = h.run(["debugfs", "-R", f"stat /{rel}", state])
+    r = host.run(["debugfs", "-R", f"stat /{rel}", state])
     m = re.search(r"Mode:\s+([0-7]+)", r.stdout)
     return int(m.group(1), 8) if m else None
 
@@ -57,7 +34,7 @@ class DiskView:
     """What a boot left on the disk: the state partition's slot image, record and request."""
 
     def __init__(self, ctx, disk: Path, tag: str):
-        self.state = partition(disk, 1, ctx.dir / f"state-{tag}.ext4")
+        self.state = copy_partition(disk, 1, ctx.dir / f"state-{tag}.ext4")
         # After a power cut the latest changes may sit in the ext4 journal only (the guest's
         # fsyncs committed them there); debugfs does not replay it, e2fsck does (on the copy).
         subprocess.run(["e2fsck", "-y", "-E", "journal_only", str(self.state)],
@@ -76,7 +53,7 @@ def expect_slots_kept(ctx, before: DiskView, after: DiskView) -> None:
                f"the record's slots changed: {before.slots} -> {after.slots}")
 
 
-def expect_reset_logged(ctx, r: h.BootResult, view: DiskView, kind: str) -> None:
+def expect_reset_logged(ctx, r: BootResult, view: DiskView, kind: str) -> None:
     ctx.expect(re.search(rf"factory reset of PERSIST /dev/vda2 \({kind}\)", r.log) is not None,
                "no 'factory reset of PERSIST' line in the boot log")
     ctx.expect("factory reset of PERSIST" in json.dumps(r.boot_json() or {}),
@@ -139,39 +116,38 @@ def reset_persist_luks_power_cut(ctx):
     """LUKS2 PERSIST: `imageinit reset`, then a boot cut (QEMU killed) while the reset formats
     the partition, then a clean boot: the reset is completed, PERSIST is usable with the new key
     from STATE/imageinit/persist.key, the old machine key opens nothing, slots and record stay."""
-    part = si.luks_partition(ctx, "persist", key=si.MACHINE_KEY)
-    disk = si.build_disk(ctx.dir / "disk.img", {"a": ctx.image()}, si.record_files(ctx), part)
-    initrd = si.dm_initrd(ctx, si.MACHINE_KEY)
-    r = si.luks_boot(ctx, 1, disk, initrd, si.PERSIST_CHECKS + """
+    part = luks_partition(ctx, "persist", key=MACHINE_KEY)
+    disk = build_disk(ctx.dir / "disk.img", {"a": ctx.image()}, persist=part,
+                      state_files=record_files(ctx))
+    initrd = dm_initrd(ctx, MACHINE_KEY)
+    r = ctx.boot(disk, PERSIST_CHECKS + """
 echo before-reset > /var/lib/test/kept.txt
 check reset imageinit reset
 finish
-""")
+""", initrd=initrd, timeout=120)
     ctx.expect_pass(r, "boot 1 (request)")
     before = DiskView(ctx, disk, "1")
 
     # The power cut: as soon as the step begins formatting (its log line), QEMU is killed.
-    ctl = h.build_control_disk(ctx.dir / "ctl2.img", "finish\n")
-    r = power_cut.boot_with_cut(ctx.kernel, initrd, [disk, ctl], ctx.dir / "boot2.log",
-                                marker="reset-persist: luks-format", timeout=120)
-    ctx.boots.append(r)
+    r = ctx.boot(disk, "finish\n", append=DEVKMSG_ON, timeout=120, initrd=initrd,
+                 cut_at=("reset-persist: luks-format", 0.0))
     ctx.expect(r.killed, "boot 2 was never cut (no 'reset-persist: luks-format' line?)")
     cut = DiskView(ctx, disk, "2")
     ctx.expect(cut.request is not None and b"started luks2" in cut.request,
                f"after the cut the request should record the begun reset: {cut.request!r}")
 
-    r = si.luks_boot(ctx, 3, disk, initrd, si.PERSIST_CHECKS + """
+    r = ctx.boot(disk, PERSIST_CHECKS + """
 check data-gone not test -e /var/lib/test/kept.txt
 echo after-reset > /var/lib/test/kept.txt
 check persist-writable file_is /var/lib/test/kept.txt after-reset
 finish
-""")
+""", initrd=initrd, timeout=120)
     ctx.expect_pass(r, "boot 3 (resumed reset)")
     after = DiskView(ctx, disk, "3")
     expect_slots_kept(ctx, before, after)
     expect_reset_logged(ctx, r, after, "luks2")
     ctx.expect("resuming a reset a power cut interrupted" in r.log, "the reset was not resumed")
-    u = si.unlock_ms(r.log)
+    u = unlock_ms(r.log)
     ctx.expect(u is not None and u[0].startswith("state key imageinit/persist.key"),
                f"PERSIST was not unlocked by the per-device key: {u}")
     key = state_file(after.state, "imageinit/persist.key")
@@ -180,8 +156,8 @@ finish
                "imageinit/persist.key is not mode 0400")
     with tempfile.TemporaryDirectory(dir=ctx.dir) as tmp:
         tmp = Path(tmp)
-        p = partition(disk, 2, tmp / "persist.luks")
-        ctx.expect(not key_opens(p, si.MACHINE_KEY, tmp), "the old machine key still opens PERSIST")
+        p = copy_partition(disk, 2, tmp / "persist.luks")
+        ctx.expect(not key_opens(p, MACHINE_KEY, tmp), "the old machine key still opens PERSIST")
         ctx.expect(key_opens(p, key, tmp), "imageinit/persist.key does not open PERSIST")
     print(f"  reset-persist-luks-power-cut: boots {', '.join(f'{b.seconds:.1f}' for b in ctx.boots)} s",
           flush=True)

@@ -1,55 +1,22 @@
 """QEMU scenarios for signed slots (issue 18 part 1, docs/integrity.md "Signed slots").
-Registered into scenarios.SCENARIOS by the import at the end of scenarios.py.
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module).
 
-Test certificates are made on the host with openssl at the first run (h.WORK/sign-keys, kept so
+Test certificates are made on the host with openssl at the first run (WORK/sign-keys, kept so
 the cached initramfs stays valid); root hashes are signed with `imageinit sign`, as a vendor
 would. One boot: a wrongly signed primary and an unsigned fallback are refused in the same boot,
 a signed slot boots, and in it install refuses a wrongly signed image with the disk unchanged."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import harness as h
-from scenarios import BASIC_CHECKS, scenario
-from scenarios_integrity import build_disk, record_files, slot_copy, verity_format
-
-KEYS = h.WORK / "sign-keys"
-
-
-def cert(who: str) -> tuple[Path, Path]:
-    """KEY, CERT of a self-signed RSA test certificate with CN=WHO."""
-    key, crt = KEYS / f"{who}.key", KEYS / f"{who}.crt"
-    if not crt.exists():
-        KEYS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
-                        "36500", "-subj", f"/CN={who}", "-keyout", key, "-out", f"{crt}.new"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        Path(f"{crt}.new").rename(crt)
-    return key, crt
-
-
-def trust_initrd(ctx, *who: str) -> Path:
-    args = [a for w in who for a in ("--trust", str(cert(w)[1]))]
-    return h.build_initrd(ctx.binary, ctx.kernel, h.WORK / f"initrd-trust-{'-'.join(who)}.img",
-                          args)
-
-
-def verity_slot(ctx, slot_id: str, name: str, signer: str | None) -> dict[str, bytes]:
-    """slots/NAME.img's sidecars (and its signature by SIGNER) for the state partition."""
-    img = slot_copy(ctx, slot_id, f"{name}.img")
-    root = verity_format(img)
-    Path(f"{img}.roothash").write_text(root + "\n")
-    files = {f"slots/{name}.img.verity": Path(f"{img}.verity").read_bytes(),
-             f"slots/{name}.img.roothash": (root + "\n").encode()}
-    if signer:
-        key, crt = cert(signer)
-        h.run([ctx.binary, "sign", img, "--key", key, "--cert", crt])
-        files[f"slots/{name}.img.roothash.p7s"] = Path(f"{img}.roothash.p7s").read_bytes()
-    return files
-
+import host
+from disks import build_disk
+from guest_script import BASIC_CHECKS
+from integrity_images import (cert, record_files, slot_copy, trust_initrd, verity_format,
+                              verity_slot)
+from testkit import scenario
 
 @scenario("sign-bad-slots-fall-back-install-refuses")
 def sign_bad_slots(ctx):
@@ -61,10 +28,10 @@ def sign_bad_slots(ctx):
     files = {**verity_slot(ctx, "A", "a", "other"), **verity_slot(ctx, "B", "b", None),
              **verity_slot(ctx, "R", "recovery", "rotated"), **record_files(ctx)}
     slots = {n: ctx.dir / f"{n}.img" for n in ("a", "b", "recovery")}
-    disk = build_disk(ctx.dir / "disk.img", slots, files, None)
+    disk = build_disk(ctx.dir / "disk.img", slots, state_files=files)
     new = slot_copy(ctx, "N", "new.img")
     Path(f"{new}.roothash").write_text(verity_format(new) + "\n")
-    h.run([ctx.binary, "sign", new, "--key", cert("other")[0], "--cert", cert("other")[1]])
+    host.run([ctx.binary, "sign", new, "--key", cert("other")[0], "--cert", cert("other")[1]])
     ctl_files = {f"new.img{ext}": Path(f"{new}{ext}")
                  for ext in ("", ".verity", ".roothash", ".roothash.p7s")}
     # The test image is busybox, without libcrypto (imageinit dlopens it; a booted Debian has it).
@@ -82,10 +49,8 @@ check install-reason grep -q "signed by none of the 2 trusted certificate(s); no
 check disk-unchanged sh -c "{digest} | cmp - /run/state-before"
 finish
 """
-    ctl = h.build_control_disk(ctx.dir / "ctl1.img", script, files=ctl_files, size=48 * h.MiB)
-    r = h.boot(ctx.kernel, trust_initrd(ctx, "vendor", "rotated"), [disk, ctl],
-               ctx.dir / "boot1.log")
-    ctx.boots.append(r)
+    r = ctx.boot(disk, script, files=ctl_files, ctl_size=48 * host.MiB,
+                 initrd=trust_initrd(ctx, "vendor", "rotated"))
     ctx.expect_pass(r)
     ctx.expect(r.booted_slot_id() == "R", f"booted {r.booted_slot_id()}, expected R (recovery)")
     ctx.expect("root hash signed by '/CN=rotated'" in r.log, "the log does not name the signer")

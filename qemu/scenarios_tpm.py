@@ -1,7 +1,8 @@
-"""QEMU scenario for the TPM2-sealed persistent partition (issue 18 parts 2-3, docs/integrity.md
+"""QEMU scenarios for the TPM2-sealed persistent partition (issue 18 parts 2-3, docs/integrity.md
 "TPM2"): a software TPM (swtpm) behind QEMU's tpm-crb, verity slots, a LUKS2 PERSIST whose key
-is sealed to the slots' measurements. One scenario, four boots on the same disks and TPM state,
-to keep the CI time small:
+is sealed to the slots' measurements. `tpm-kexec-slot-unseals` (at the end): a slot with its own
+kernel unseals in the kexec'd boot. `tpm-sealed-persist`: four boots on the same disks and TPM
+state, to keep the CI time small:
 
 1. sealed to slot a (enroll-tpm on the host, against the same swtpm state): a unlocks with the
    TPM, a marker is written to PERSIST;
@@ -23,63 +24,18 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
-import harness as h
-from scenarios import scenario
-from scenarios_integrity import (MACHINE_KEY, PERSIST_CHECKS, luks_partition, unlock_ms,
-                                 verity_format)
-
-
-class Swtpm:
-    """swtpm with its state in STATE_DIR: for QEMU (a unix control socket, QEMU's chardev) or
-    for the host tools (TCP on loopback, imageinit's swtpm: interface)."""
-
-    def __init__(self, state_dir: Path, for_qemu: bool):
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.sock = state_dir / "ctrl.sock"
-        self.sock.unlink(missing_ok=True)
-        args = ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state_dir}"]
-        if for_qemu:
-            args += ["--ctrl", f"type=unixio,path={self.sock}", "--terminate"]
-        else:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-            s.close()
-            args += ["--server", f"type=tcp,bindaddr=127.0.0.1,port={self.port}",
-                     "--ctrl", f"type=tcp,bindaddr=127.0.0.1,port={self.port + 1}",
-                     "--flags", "not-need-init,startup-clear"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(500):
-            if (self.sock.exists() if for_qemu else self._listening()):
-                return
-            time.sleep(0.01)
-        raise RuntimeError("swtpm did not start")
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def qemu_args(self) -> tuple[str, ...]:
-        return ("-chardev", f"socket,id=chrtpm,path={self.sock}",
-                "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+import guest_script
+import host
+import images
+import vm
+from disks import state_partition
+from integrity_images import (MACHINE_KEY, PERSIST_CHECKS, luks_partition, unlock_ms,
+                              verity_format)
+from swtpm import Swtpm
+from testkit import scenario
 
 
 def host_imageinit(ctx, tpm_state: Path, persist: Path, args: list[str]) -> str:
@@ -101,21 +57,15 @@ def host_imageinit(ctx, tpm_state: Path, persist: Path, args: list[str]) -> str:
         t.stop()
 
 
-def state_disk(ctx, n: int) -> Path:
-    out = ctx.dir / f"state{n}.ext4"
-    h.mkfs_ext4_dir(out, "STATE", ctx.dir / "state",
-                    h.align(h.dir_size(ctx.dir / "state") + 16 * h.MiB, h.MiB))
-    return out
-
-
 def tpm_boot(ctx, n: int, initrd: Path, persist: Path, tpm_state: Path, script: str,
-             console=None) -> h.BootResult:
+             console=None, timeout: float = 150) -> vm.BootResult:
     t = Swtpm(tpm_state, for_qemu=True)
     try:
-        ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", script)
-        r = h.boot(ctx.kernel, initrd, [state_disk(ctx, n), persist, ctl],
-                   ctx.dir / f"boot{n}.log", timeout=150, console_input=console,
-                   qemu_args=t.qemu_args())
+        ctl = guest_script.build_control_disk(ctx.dir / f"ctl{n}.img", script)
+        state = state_partition(ctx.dir / f"state{n}.ext4", ctx.dir / "state")
+        r = vm.boot(ctx.kernel, initrd, [state, persist, ctl],
+                    ctx.dir / f"boot{n}.log", timeout=timeout, console_input=console,
+                    qemu_args=t.qemu_args())
     finally:
         t.stop()
     ctx.boots.append(r)
@@ -157,15 +107,16 @@ finish
 def tpm_sealed_persist(ctx):
     if not shutil.which("swtpm"):
         ctx.expect(False, "swtpm is not installed (tests/install-deps)")
-    initrd = h.build_initrd(ctx.binary, ctx.kernel, h.WORK / "initrd-tpm.img", ["--with-tpm"])
+    initrd = images.build_initrd(ctx.binary, ctx.kernel, host.WORK / "initrd-tpm.img",
+                                 ["--with-tpm"])
     a_img, a_root = verity_image(ctx, "A", "a")
     b_img, b_root = verity_image(ctx, "B", "b")
     c_img, c_root = verity_image(ctx, "C", "foreign")
     (ctx.dir / "state" / "slots").mkdir(parents=True)
     (ctx.dir / "run").mkdir()
     put_slot(ctx, "a", a_img, a_root)
-    h.run([ctx.binary, "mark-good", "--no-checks", "--state-dir", ctx.dir / "state",
-           "--slot", "a"])
+    host.run([ctx.binary, "mark-good", "--no-checks", "--state-dir", ctx.dir / "state",
+              "--slot", "a"])
     persist = luks_partition(ctx, "persist", key=MACHINE_KEY)
     tpm_state = ctx.dir / "tpm"
 
@@ -213,3 +164,50 @@ def tpm_sealed_persist(ctx):
     ctx.expect(m is not None, "boot 4: not unlocked by the typed recovery key after the TPM")
     print(f"  tpm-sealed-persist: recovery key (argon2id) unlock under TCG: {m.group(1)} ms",
           flush=True)
+
+
+@scenario("tpm-kexec-slot-unseals")
+def tpm_kexec_slot_unseals(ctx):
+    """docs/integrity.md, "A slot with its own kernel": slot a carries Debian's cloud kernel and
+    an initramfs for it (--with-tpm). One QEMU run, two kernels: PID 1 of the first unseals with
+    a's first key, loads a's kernel, extends PCR 15 with a's kexec measurement and kexecs; PID 1
+    of a's kernel unseals PERSIST with a's kexec key (no recovery key, no degraded boot), and
+    hands over with PCR 15 = extend(kexec(a), boot done)."""
+    if not shutil.which("swtpm"):
+        ctx.expect(False, "swtpm is not installed (tests/install-deps)")
+    cloud = images.fetch_second_kernel()
+    ctx.expect(cloud.kver != ctx.kernel.kver, "the second kernel is the same as the first")
+    initrd = images.build_initrd(ctx.binary, ctx.kernel, host.WORK / "initrd-tpm.img",
+                                 ["--with-tpm"])
+    a_img = images.slot_image_with_kernel(ctx.binary, cloud, ctx.dir / "a-kernel.img",
+                                          slot_id="A", initrd_args=("--with-tpm",))
+    a_root = verity_format(a_img)
+    (ctx.dir / "state" / "slots").mkdir(parents=True)
+    (ctx.dir / "run").mkdir()
+    put_slot(ctx, "a", a_img, a_root)
+    host.run([ctx.binary, "mark-good", "--no-checks", "--state-dir", ctx.dir / "state",
+              "--slot", "a"])
+    persist = luks_partition(ctx, "persist", key=MACHINE_KEY)
+    tpm_state = ctx.dir / "tpm"
+    host_imageinit(ctx, tpm_state, persist, ["enroll-tpm", "--key-file", str(ctx.dir / "key")])
+
+    kexec = hashlib.sha256(f"imageinit-kexec:{a_root}".encode()).digest()
+    pcr15 = hashlib.sha256(b"\0" * 32 + kexec).digest()
+    pcr15 = hashlib.sha256(pcr15 + hashlib.sha256(b"imageinit-boot-done").digest()).hexdigest()
+    script = PERSIST_CHECKS + f"""
+check slot-a file_is /etc/slot-id A
+check kexecd grep -q "imageinit.slot=a imageinit.kexec=a" /proc/cmdline
+check cloud-kernel sh -c 'uname -r | grep -qx {cloud.kver}'
+check pcr15-kexec-then-boot-done sh -c "grep -qi {pcr15} /sys/class/tpm/tpm0/pcr-sha256/15"
+finish
+"""
+    r = tpm_boot(ctx, 1, initrd, persist, tpm_state, script, timeout=300)
+    ctx.expect_pass(r, "boot (a through kexec)")
+    unlocks = re.findall(r"unlocked as /dev/mapper/imageinit-persist \((.*?), (\d+) ms\)", r.log)
+    ctx.expect(len(unlocks) == 2 and unlocks[0][0].startswith("TPM2 (slot a)"),
+               f"the first PID 1 did not unseal with a's key: {unlocks}")
+    ctx.expect(unlocks[-1][0].startswith("TPM2 (slot a, kexec'd)"),
+               f"the kexec'd PID 1 did not unseal with a's kexec key: {unlocks}")
+    ctx.expect("Type the recovery key" not in r.log, "a recovery prompt was shown")
+    print(f"  tpm-kexec-slot-unseals: kexec'd TPM unlock under TCG: {unlocks[-1][0]} "
+          f"({unlocks[-1][1]} ms)", flush=True)

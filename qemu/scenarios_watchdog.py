@@ -6,17 +6,16 @@ are used up the proven slot boots with the journal naming the watchdog. These bo
 QEMU process without -no-reboot: the i6300esb keeps its "previous reboot" flag across a reset
 (not across a new QEMU), which is how the driver reports WDIOF_CARDRESET.
 
-Registered into scenarios.SCENARIOS (scenarios.py imports this module at its end).
+Registered into testkit.SCENARIOS (qemu/catalog.py imports this module).
 """
 
 from __future__ import annotations
 
 import re
 
-import harness as h
-from scenarios import Context, scenario
-from scenarios_ab import (AB_PRELUDE, APPEND, boot, expect_booted, expect_log, expect_status,
-                          journal_has, slot_health)
+from testkit import (DEVKMSG_ON, Context, ab_boot, expect_booted, expect_log, expect_status,
+                     journal_has, scenario, slot_health)
+from vm import BootResult
 
 WATCHDOG = ("-device", "i6300esb", "-action", "watchdog=reset")
 TIMEOUT_SEC = 15  # imageinit.watchdog for these boots: short, but longer than a TCG boot step
@@ -26,13 +25,9 @@ WATCHDOG_SYSFS = "/sys/class/watchdog/watchdog0"
 
 
 def watchdog_boot(ctx: Context, disk, script: str, append: str, reboot: bool,
-                  timeout: float) -> h.BootResult:
-    n = len(ctx.boots) + 1
-    ctl = h.build_control_disk(ctx.dir / f"ctl{n}.img", AB_PRELUDE + script)
-    r = h.boot(ctx.kernel, ctx.initrd, [disk, ctl], ctx.dir / f"boot{n}.log",
-               append=f"{APPEND} {append}", timeout=timeout, qemu_args=WATCHDOG, reboot=reboot)
-    ctx.boots.append(r)
-    return r
+                  timeout: float) -> BootResult:
+    return ctx.boot(disk, script, append=f"{DEVKMSG_ON} {append}", timeout=timeout,
+                    qemu_args=WATCHDOG, reboot=reboot)
 
 
 @scenario("watchdog-reset-falls-back")
@@ -42,7 +37,7 @@ def watchdog_reset_falls_back(ctx):
     reached A's init armed with PID 1's timeout, and its boot status says card reset."""
     tries = 2
     disk = ctx.disk({"a": ctx.image(slot_id="A")})
-    r = boot(ctx, disk, f"""
+    r = ab_boot(ctx, disk, f"""
 check mark-good-a imageinit mark-good
 check install-b imageinit install /run/testctl/b.img --tries {tries}
 finish

@@ -8,6 +8,8 @@
 #                        from imageinit-paths.sh; without that file, the one in PATH)
 #   imageinit_hooks_dir  the hooks to install (default: /usr/lib/imageinit/hooks)
 #   imageinit_keyfile    a key file for a LUKS2 persistent partition (installed mode 0400)
+#   imageinit_trust      trusted certificates (PEM files or globs, space-separated; default:
+#                        /etc/imageinit/trust.d/*.pem). With any, only signed slots boot.
 
 # Where `meson install` put imageinit and the hooks: imageinit-paths.sh, written by
 # dracut-module/meson.build (absent in the source tree). dracut sets $moddir when it calls us.
@@ -23,6 +25,34 @@ imageinit_binary_path() {
     # dracut's PATH is /usr/sbin:/usr/bin:/sbin:/bin: a /usr/local install is not in it.
     [[ -n $b ]] || b=$(command -v imageinit 2>/dev/null)
     echo "$b"
+}
+
+# The certificates to trust, one per line: imageinit_trust's words, globs expanded (a glob that
+# matches nothing is no certificate: the default drop-in folder is usually empty).
+imageinit_trust_files() {
+    local word f
+    # shellcheck disable=SC2086  # word splitting and globbing of the setting are its syntax
+    for word in ${imageinit_trust-/etc/imageinit/trust.d/*.pem}; do
+        if [[ $word == *[*?[]* ]]; then
+            for f in $word; do [[ ! -e $f ]] || echo "$f"; done
+        else
+            echo "$word"
+        fi
+    done
+}
+
+# Installs library LIB (a soname imageinit dlopens) and what it links. dracut-install follows
+# the libraries of executables only, and Debian's libraries are not executable.
+imageinit_inst_dlopened() {
+    local dir path='' dep
+    for dir in $libdirs; do
+        [[ -e $dracutsysrootdir$dir/$1 ]] && path=$dir/$1 && break
+    done
+    [[ -n $path ]] || return 1
+    inst_library "$path" || return 1
+    for dep in $(ldd "$dracutsysrootdir$path" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+        inst_library "${dep#"$dracutsysrootdir"}" || return 1
+    done
 }
 
 # called by dracut
@@ -82,6 +112,30 @@ install() {
     if [[ -n $key ]]; then
         inst_simple "$key" /etc/imageinit/keyfile
         chmod 0400 "$initdir/etc/imageinit/keyfile"
+    fi
+
+    # Signed slots (docs/integrity.md, "Signed slots"): the certificates go where mkinitrd --trust
+    # puts them, and PID 1's verity step then refuses every slot without a root hash signed by
+    # one of them. libcrypto (the verification) and libcryptsetup (dm-verity) are dlopen'ed,
+    # so ldd of the binary does not bring them.
+    local certs=() c
+    mapfile -t certs < <(imageinit_trust_files)
+    if ((${#certs[@]})); then
+        for c in "${certs[@]}"; do
+            if [[ ! -r $c ]] || ! grep -q -- '-----BEGIN CERTIFICATE-----' "$c"; then
+                dfatal "imageinit: imageinit_trust: '$c' is not a readable PEM certificate"
+                return 1
+            fi
+        done
+        cat "${certs[@]}" >"$initdir/etc/imageinit/trust.pem"
+        chmod 0644 "$initdir/etc/imageinit/trust.pem"
+        for c in libcrypto.so.3 libcryptsetup.so.12; do
+            if ! imageinit_inst_dlopened "$c"; then
+                dfatal "imageinit: imageinit_trust needs $c (libssl3, libcryptsetup12)"
+                return 1
+            fi
+        done
+        dinfo "imageinit: trusting ${#certs[@]} certificate(s): only signed slots will boot"
     fi
 
     # No shell on a failure unless imageinit.shell is given (the cmdline hook turns it back

@@ -142,6 +142,7 @@ Result<Handover> BootSequence::run() {
         if (prepared->kexec) {  // the mounts unwind; the kernel holds its own copy of the files
             Handover h;
             h.kexec = true;
+            h.kexec_roothash = prepared->kexec_roothash;
             return h;
         }
         report_.slot = attempt.slot;

@@ -35,6 +35,9 @@ struct Handover {
     std::string init;
     std::vector<std::string> argv;  // argv[0] is the init path
     bool kexec = false;             // reboot into the loaded slot kernel instead
+    // With kexec: the root hash dm-verity verified that slot's image with ("" without verity),
+    // which the hand-over measures into PCR 15 (boot/tpm_boot.h).
+    std::string kexec_roothash;
 };
 
 // The persistent partition as found before the slot loop (find-persist): the device and its
@@ -95,7 +98,8 @@ class BootSequence {
         std::vector<std::string> warnings;
         std::string image, fstype, spec_file;
         bool degraded = false;
-        bool kexec = false;  // the slot's own kernel is loaded
+        bool kexec = false;          // the slot's own kernel is loaded
+        std::string kexec_roothash;  // ... from the image verified with this root hash
     };
     // The state one slot attempt passes from step to step (slot_attempt.cpp).
     struct SlotWork {

@@ -6,16 +6,16 @@
 
 #include <optional>
 
+#include "boot/module_loader.h"
 #include "boot/step_runner.h"
 #include "os/devwait.h"
-#include "os/module_loader.h"
 
 namespace imageinit::boot {
 
 struct KernelServices {
-    std::optional<os::ModuleLoader> modules;
+    std::optional<ModuleLoader> modules;
     std::optional<os::DeviceWaiter> waiter;
-    os::ModuleLoader* loader() { return modules ? &*modules : nullptr; }
+    ModuleLoader* loader() { return modules ? &*modules : nullptr; }
     os::DeviceWaiter* device_waiter() { return waiter ? &*waiter : nullptr; }
 };
 

@@ -12,6 +12,9 @@ Result<void> BootSequence::unlock_persist(SlotWork& w) {
     tpm.slot = w.slot;
     tpm.roothash = w.roothash;
     tpm.key_copy = kTpmKeyCopy;
+    // The boot of a slot's own kernel, kexec'd by imageinit (docs/integrity.md, "A slot with its
+    // own kernel"). The marker only picks which keys to try; the TPM's PCR 15 decides.
+    if (cmdline_.kexec_marker) tpm.stage = core::TpmStage::kKexec;
     persist_ = TRY(open_persist_now(*persist_location_, &tpm));
     // Unwound with the attempt's other guards (before the verity device it was measured from).
     w.out.undo.push_back(Undo([this] { persist_.reset(); }));

@@ -1,12 +1,9 @@
 // RealIntegrity (see real_platform.h): os::verity and os::luks with
 // the initramfs paths of the machine key and the undo guards the boot sequence keeps.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+#include "boot/luks_header.h"
 #include "boot/real_platform.h"
-#include "core/boot_policy.h"
 #include "core/persist_reset.h"
+#include "os/isolated.h"
 #include "os/loop.h"
 #include "os/luks.h"
 #include "os/verity.h"
@@ -22,39 +19,17 @@ Undo remove_undo(const std::string& name) {
     return Undo([name] { (void)os::dm_remove_deferred(name); });
 }
 
-// Runs the unlock in a child process. A crash anywhere in libcryptsetup or its KDFs (an argon2id
-// slot has crashed in QEMU guests) then costs a degraded boot, never PID 1 (a kernel panic), and
-// the key material never lives in PID 1's memory. The dm device the child creates stays. The
-// child's one-line answer is core::encode_unlock_answer's.
+// Runs the unlock in a child process (os::run_isolated). A crash anywhere in libcryptsetup or its
+// KDFs (an argon2id slot has crashed in QEMU guests) then costs a degraded boot, never PID 1 (a
+// kernel panic), and the key material never lives in PID 1's memory. The header is loaded and
+// checked in the child too: its parser is libcryptsetup's. The dm device the child creates stays.
 Result<os::LuksUnlocked> unlock_in_child(const std::string& device, const std::string& name,
                                          const os::LuksUnlockOptions& options) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno("pipe2", "");
-    UniqueFd rd(fds[0]), wr(fds[1]);
-    pid_t pid = ::fork();
-    if (pid < 0) return fail_errno("fork", "luks unlock");
-    if (pid == 0) {
-        rd.reset();
-        auto r = os::luks_unlock(device, name, options);
-        std::string line = core::encode_unlock_answer(
-            r ? Result<std::string>(r->how) : Result<std::string>(Unexpected(r.error())));
-        (void)!::write(wr.get(), line.data(), line.size());
-        ::_exit(0);
-    }
-    wr.reset();
-    std::string line;
-    char buf[512];
-    for (;;) {
-        ssize_t n = ::read(rd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        line.append(buf, static_cast<size_t>(n));
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
     std::string how =
-        TRY(core::decode_unlock_answer(line, WIFSIGNALED(status) ? WTERMSIG(status) : 0, device));
+        TRY(os::run_isolated("unlocking '" + device + "'", [&]() -> Result<std::string> {
+            os::CryptDevice cd = TRY(load_luks2_checked(device));
+            return TRY(os::luks_unlock(cd, device, name, options)).how;
+        }));
     return os::LuksUnlocked{"/dev/mapper/" + name, how};
 }
 

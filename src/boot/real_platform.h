@@ -3,15 +3,15 @@
 // command has neither (and mostly needs only a RealRootFs).
 #pragma once
 
+#include "boot/module_loader.h"
 #include "boot/seams.h"
 #include "os/devwait.h"
-#include "os/module_loader.h"
 
 namespace imageinit::boot {
 
 class RealDevices : public Devices {
   public:
-    RealDevices(os::ModuleLoader* modules, os::DeviceWaiter* waiter)
+    RealDevices(ModuleLoader* modules, os::DeviceWaiter* waiter)
         : modules_(modules), waiter_(waiter) {}
     Result<std::vector<std::string>> find_devices(const std::string& spec) override;
     Result<std::string> whole_disk_of(const std::string& device) override;
@@ -21,7 +21,7 @@ class RealDevices : public Devices {
     void load_module(const std::string& name) override;
 
   private:
-    os::ModuleLoader* modules_;
+    ModuleLoader* modules_;
     os::DeviceWaiter* waiter_;
 };
 
@@ -101,7 +101,7 @@ class RealProcesses : public Processes {
 // One of each real seam. Not copyable: the seams refer to each other.
 class RealPlatform {
   public:
-    RealPlatform(os::ModuleLoader* modules, os::DeviceWaiter* waiter)
+    RealPlatform(ModuleLoader* modules, os::DeviceWaiter* waiter)
         : devices_(modules, waiter), mounts_(devices_), integrity_(devices_) {}
     RealPlatform(const RealPlatform&) = delete;
     RealPlatform& operator=(const RealPlatform&) = delete;

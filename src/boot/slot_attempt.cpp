@@ -178,6 +178,7 @@ Result<void> BootSequence::check_init(SlotWork& w) {
 // load that fails is a failed attempt of this slot. Its hooks run in the kexec'd boot.
 Result<void> BootSequence::kexec_load(SlotWork& w) {
     w.out.kexec = TRY(load_slot_kernel(p_.kexec, p_.files, *w.root, w.slot, cmdline_));
+    if (w.out.kexec) w.out.kexec_roothash = w.roothash;
     return ok();
 }
 

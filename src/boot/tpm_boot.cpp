@@ -9,7 +9,7 @@
 
 namespace imageinit::boot {
 
-bool tpm_close_boot() noexcept {
+bool tpm_close_boot(const std::string& kexec_roothash) noexcept {
     try {
         if (::access(kTpmDevice, F_OK) != 0) return true;
         auto tpm = os::Tpm2::open(std::string("device:") + kTpmDevice);
@@ -19,7 +19,9 @@ bool tpm_close_boot() noexcept {
             log::warning("cannot close the TPM for this boot: " + tpm.error().message);
             return false;
         }
-        auto r = tpm->pcr_extend(core::kBootPhasePcr, core::boot_done_measurement());
+        auto r = tpm->pcr_extend(core::kBootPhasePcr,
+                                 kexec_roothash.empty() ? core::boot_done_measurement()
+                                                        : core::kexec_measurement(kexec_roothash));
         if (r) r = tpm->pcr_extend(core::kSlotPcr, core::boot_done_measurement());
         if (!r) {
             log::warning("cannot close the TPM for this boot: " + r.error().message);

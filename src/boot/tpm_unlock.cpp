@@ -42,10 +42,14 @@ Result<os::KeyStageResult> tpm_unlock(const os::CryptDevice& cd, const std::stri
     }
     // A header whose only TPM tokens are malformed is still a sealed header: keep the rule.
     if (tokens.empty() && malformed) tokens.push_back(core::TpmToken{});
-    core::TpmDecision d = core::decide_tpm_unlock(tokens, o.slot, o.roothash);
+    core::TpmDecision d = core::decide_tpm_unlock(tokens, o.slot, o.roothash, o.stage);
     if (d.plan == core::TpmPlan::kNoTokens) return out;
     if (d.plan == core::TpmPlan::kFailSlot)
         return fail(EKEYREJECTED, "TPM unseal failed: " + d.reason);
+    if (d.matching.empty()) {
+        out.failure = "TPM unseal failed: " + d.reason;
+        return out;
+    }
 
     auto t0 = std::chrono::steady_clock::now();
     auto tpm = os::Tpm2::open(o.interface);
@@ -76,8 +80,9 @@ Result<os::KeyStageResult> tpm_unlock(const os::CryptDevice& cd, const std::stri
         (void)tpm->pcr_extend(core::kSlotPcr, core::boot_done_measurement());
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - t0);
-        std::string how = "TPM2 (slot " + o.slot + "), key slot " + std::to_string(t.keyslot) +
-                          ", " + std::to_string(ms.count()) + " ms";
+        std::string how = "TPM2 (slot " + o.slot +
+                          (o.stage == core::TpmStage::kKexec ? ", kexec'd" : "") + "), key slot " +
+                          std::to_string(t.keyslot) + ", " + std::to_string(ms.count()) + " ms";
         if (!o.key_copy.empty())
             if (auto kept = keep_copy(o.key_copy, key->bytes()); !kept)
                 how += " (no key copy for install: " + kept.error().message + ")";

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "core/tpm_policy.h"
 #include "os/luks.h"
 #include "os/tpm2.h"
 
@@ -18,6 +19,9 @@ struct TpmUnlockOptions {
     std::string slot;      // the slot being attempted
     std::string roothash;  // the root hash dm-verity verified it with ("" without verity)
     std::string key_copy;  // where the unsealed key is kept for `install` (0400), "" = nowhere
+    // kKexec in the boot of a slot's own kernel (the kexec marker on the command line): the
+    // image's keys sealed to PCR 15 after the kexec hand-over (core/tpm_policy.h).
+    core::TpmStage stage = core::TpmStage::kFirst;
 };
 
 // Header without tokens: nothing done. A slot no key is sealed to: EKEYREJECTED ("TPM unseal

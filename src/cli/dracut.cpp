@@ -20,7 +20,6 @@
 #include "core/kernel_cmdline.h"
 #include "os/devwait.h"
 #include "os/files.h"
-#include "os/module_loader.h"
 
 namespace imageinit::cli {
 namespace {

@@ -10,6 +10,7 @@
 #include "boot/real_platform.h"
 #include "cli/options.h"
 #include "cli/print.h"
+#include "cli/signing.h"
 #include "cli/verity_sidecars.h"
 #include "core/boot_policy.h"
 #include "core/cmdline.h"
@@ -143,30 +144,54 @@ CheckResult check_image(ImageRoot& image, const std::string& init) {
     return out;
 }
 
-int cmd_check(const std::vector<std::string>& args_in, const CommonOptions&) {
-    std::vector<std::string> args;
+int cmd_check(const std::vector<std::string>& args_in, const CommonOptions& o) {
+    const char* usage =
+        "usage: imageinit check IMAGE [--roothash HEX] [--trust CERT]... [--no-trust]";
+    std::vector<std::string> args, certs;
     std::string roothash;
+    bool no_trust = false;
     for (size_t i = 0; i < args_in.size(); ++i) {
-        if (args_in[i] == "--roothash" && i + 1 < args_in.size())
+        if (args_in[i] == "--no-trust")
+            no_trust = true;
+        else if (args_in[i] == "--roothash" && i + 1 < args_in.size())
             roothash = args_in[++i];
+        else if (args_in[i] == "--trust" && i + 1 < args_in.size())
+            certs.push_back(args_in[++i]);
         else
             args.push_back(args_in[i]);
     }
     if (args.size() != 1) {
-        log::error("usage: imageinit check IMAGE [--roothash HEX]");
+        log::error(usage);
         return 2;
     }
+    // Contract §16: what a boot chain trusting these certificates would decide about the image
+    // (the running one's, published by PID 1, unless --trust names others). --no-trust: the
+    // lint alone (imageinit-compose, whose image is signed later, if at all).
+    auto trust = no_trust        ? Result<std::string>(std::string())
+                 : certs.empty() ? running_trust(o.run_dir)
+                                 : read_trust_files(certs);
+    if (!trust) return report_error(trust.error());
     // dm-verity sidecars (IMAGE.verity, IMAGE.roothash) are verified block by block in
     // userspace before the image is mounted: no device-mapper needed.
     auto verity = check_verity_sidecars(args[0], roothash);
     if (!verity) return report_error(verity.error());
     if (*verity) out(args[0], ": verity ok (root hash ", **verity, ")\n");
+    bool refused = false;
+    if (!trust->empty()) {
+        auto signer = check_root_hash_signature(args[0], *verity, *trust);
+        if (signer) {
+            out(args[0], ": signature ok (root hash signed by '", *signer, "')\n");
+        } else {
+            err("imageinit: ", args[0], ": would be refused: ", signer.error().message, "\n");
+            refused = true;
+        }
+    }
     auto image = open_image_root(args[0]);
     if (!image) return report_error(image.error());
     CheckResult r = check_image(*image, "/sbin/init");
     for (const auto& w : r.warnings) err("imageinit: warning: ", w, "\n");
     for (const auto& e : r.errors) err("imageinit: ", args[0], ": ", e, "\n");
-    if (!r.errors.empty()) return 1;
+    if (!r.errors.empty() || refused) return 1;
     out(args[0], ": ok (", image->fstype.empty() ? std::string("directory") : image->fstype, ", ",
         r.spec.entries.size(), " mount entries", r.spec.is_default ? ", default spec" : "", ")\n");
     return 0;

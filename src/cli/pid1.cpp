@@ -24,7 +24,6 @@
 #include "os/devwait.h"
 #include "os/files.h"
 #include "os/kexec.h"
-#include "os/module_loader.h"
 #include "os/mount.h"
 #include "os/switch_root.h"
 
@@ -153,7 +152,10 @@ Result<void> early_mounts() {
         if (handover->kexec) {
             log::notice("rebooting into the slot's own kernel (kexec) after " +
                         std::to_string(steps.total_ms()) + " ms in the initramfs");
-            (void)boot::tpm_close_boot();
+            // The slot's own PID 1 unseals with the image's kexec key (docs/integrity.md, "A
+            // slot with its own kernel"); nothing else can: PCR 15 is never zero again.
+            if (!boot::tpm_close_boot(handover->kexec_roothash))
+                emergency(cfg, "the TPM could not be closed for this boot (PCR 15 not extended)");
             auto r = os::kexec_reboot();
             emergency(cfg, "kexec: ", r.error().message.c_str());
         }

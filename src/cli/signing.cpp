@@ -66,36 +66,60 @@ Result<std::string> running_trust(const std::string& run_dir) {
     return pem;
 }
 
-Result<std::string> check_image_signature(const std::string& image, const std::string& trust_pem) {
+Result<std::string> check_root_hash_signature(const std::string& image,
+                                              const std::optional<std::string>& roothash,
+                                              const std::string& trust_pem) {
     const std::string subject = core::signature_subject_image(image);
     auto count = os::count_certificates(trust_pem);
     if (!count)
-        return fail(count.error().code,
-                    core::signature_failure(subject, "the running boot chain's certificates: " +
-                                                         count.error().message));
+        return fail(
+            count.error().code,
+            core::signature_failure(subject, "the trusted certificates: " + count.error().message));
     core::SignatureFacts facts;
     facts.trusted_certs = *count;
-    facts.has_verity = is_file(image + ".verity") && is_file(image + ".roothash");
+    facts.has_verity = roothash.has_value();
     facts.has_signature = is_file(image + ".roothash.p7s");
     facts.signature_file = image + ".roothash.p7s";
-    TRY(core::signature_check(subject, facts));
-    // The signature first (cheap, and an untrusted image is refused without reading it all),
-    // then the image against the tree and that root hash, as dm-verity will check it at boot.
-    auto text = read_host_file(image + ".roothash", 1024);
-    if (!text)
-        return fail(text.error().code, core::signature_failure(subject, text.error().message));
-    auto hex = os::parse_roothash(*text);
+    if (TRY(core::signature_check(subject, facts)) == core::SignatureCheck::kNotRequired)
+        return std::string();
+    auto hex = os::parse_roothash(*roothash);
     if (!hex) return fail(hex.error().code, core::signature_failure(subject, hex.error().message));
     auto p7s = read_host_file(image + ".roothash.p7s", kMaxSignature);
     if (!p7s) return fail(p7s.error().code, core::signature_failure(subject, p7s.error().message));
     auto signer = os::verify_root_hash(*hex, *p7s, {trust_pem});
     if (!signer)
         return fail(signer.error().code, core::signature_failure(subject, signer.error().message));
-    auto verified = check_verity_sidecars(image, *hex);
+    return *signer;
+}
+
+Result<std::string> check_image_signature(const std::string& image, const std::string& trust_pem) {
+    const std::string subject = core::signature_subject_image(image);
+    std::optional<std::string> roothash;
+    if (is_file(image + ".verity") && is_file(image + ".roothash")) {
+        auto text = read_host_file(image + ".roothash", 1024);
+        if (!text)
+            return fail(text.error().code, core::signature_failure(subject, text.error().message));
+        roothash = std::move(*text);
+    }
+    // The signature first (cheap, and an untrusted image is refused without reading it all),
+    // then the image against the tree and that root hash, as dm-verity will check it at boot.
+    std::string signer = TRY(check_root_hash_signature(image, roothash, trust_pem));
+    if (!roothash) return signer;  // nothing required (no certificates)
+    auto verified = check_verity_sidecars(image, TRY(os::parse_roothash(*roothash)));
     if (!verified)
         return fail(verified.error().code,
                     core::signature_failure(subject, verified.error().message));
-    return *signer;
+    return signer;
+}
+
+Result<std::string> read_trust_files(const std::vector<std::string>& certs) {
+    std::string pem;
+    for (const auto& c : certs) {
+        std::string one = TRY_CTX(read_host_file(c, kMaxPem), "trusted certificate");
+        if (!pem.empty() && !pem.ends_with('\n')) pem += '\n';
+        pem += one;
+    }
+    return pem;
 }
 
 int cmd_sign(const std::vector<std::string>& args, const CommonOptions&) {

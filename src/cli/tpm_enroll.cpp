@@ -13,6 +13,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "boot/luks_header.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "core/boot_record.h"
@@ -75,7 +76,7 @@ Result<os::CryptDevice> open_persist(const Target& t) {
         api->crypt_free(raw);
         if (device.empty()) return fail(ENODEV, "cannot tell which device PERSIST is");
     }
-    return os::load_luks2_checked(device);
+    return boot::load_luks2_checked(device);
 }
 
 Result<std::vector<uint8_t>> random_bytes(size_t n) {
@@ -141,11 +142,11 @@ std::string slot_roothash(const CommonOptions& o, const std::string& slot) {
     return core::normalize_roothash(*text).value_or("");
 }
 
-// Seals KEY to ROOTHASH's measurement, checks the sealed object loads, adds the token.
-Result<void> seal_for(const os::CryptDevice& cd, os::Tpm2& tpm, const std::string& roothash,
+// Seals KEY to ROOTHASH's measurement for STAGE, checks the sealed object loads, adds the token.
+Result<void> seal_one(const os::CryptDevice& cd, os::Tpm2& tpm, const std::string& roothash,
                       const std::vector<uint8_t>& key, int keyslot,
-                      const std::optional<core::Sha256Digest>& secure_boot) {
-    auto pcrs = core::expected_pcrs(roothash, secure_boot);
+                      const std::optional<core::Sha256Digest>& secure_boot, core::TpmStage stage) {
+    auto pcrs = core::expected_pcrs(roothash, secure_boot, stage);
     core::Sha256Digest policy = TRY(core::policy_pcr_digest(pcrs));
     os::SealedKey sealed = TRY(tpm.seal(policy, key));
     TRY(tpm.check_sealed(sealed, policy));
@@ -157,8 +158,20 @@ Result<void> seal_for(const os::CryptDevice& cd, os::Tpm2& tpm, const std::strin
     t.tpm_public = core::to_hex(sealed.tpm_public.data(), sealed.tpm_public.size());
     t.tpm_private = core::to_hex(sealed.tpm_private.data(), sealed.tpm_private.size());
     t.keyslot = keyslot;
+    t.stage = stage;
     TRY(os::add_token(cd, core::token_json(t)));
     return ok();
+}
+
+// Both keys of an image: for the boot loader's PID 1, and for the PID 1 of the image's own
+// kernel after imageinit kexec'd into it (docs/integrity.md, "A slot with its own kernel"). An
+// image without a kernel never needs the second, but whether an image is kexec'd depends on the
+// kernel running at its boot, which a later update can change: every image gets both.
+Result<void> seal_for(const os::CryptDevice& cd, os::Tpm2& tpm, const std::string& roothash,
+                      const std::vector<uint8_t>& key, int keyslot,
+                      const std::optional<core::Sha256Digest>& secure_boot) {
+    TRY(seal_one(cd, tpm, roothash, key, keyslot, secure_boot, core::TpmStage::kFirst));
+    return seal_one(cd, tpm, roothash, key, keyslot, secure_boot, core::TpmStage::kKexec);
 }
 
 int usage(const std::string& message) {
@@ -336,8 +349,8 @@ Result<std::string> tpm_enroll_image(const CommonOptions& o, const std::string& 
     }();
     wipe(key);
     if (!r) return Unexpected(std::move(r).error());
-    return "tpm: PERSIST's key sealed to the new image (PCR 23 pre-computed; the sealed key "
-           "loads under this TPM)\n";
+    return "tpm: PERSIST's key sealed to the new image (PCR 23 pre-computed, and PCR 15 of a "
+           "kexec into its own kernel; the sealed keys load under this TPM)\n";
 }
 
 Result<int> tpm_retire_old_images(const CommonOptions& o) {

@@ -1,8 +1,6 @@
 // The rules of core/boot_policy.h.
 #include "core/boot_policy.h"
 
-#include <cstring>
-
 namespace imageinit::core {
 
 Result<void> check_landing(const std::string& path, const std::string& root_at,
@@ -23,24 +21,6 @@ SeedStaging seed_staging(const std::string& rel, long pid, unsigned counter) {
     s.parent = slash == std::string::npos ? "" : rel.substr(0, slash);
     s.leaf = slash == std::string::npos ? rel : rel.substr(slash + 1);
     return s;
-}
-
-std::string encode_unlock_answer(const Result<std::string>& how) {
-    if (how) return "0 " + *how;
-    return std::to_string(how.error().code ? how.error().code : EPERM) + " " + how.error().message;
-}
-
-Result<std::string> decode_unlock_answer(const std::string& line, int signal,
-                                         const std::string& device) {
-    if (signal != 0)
-        return fail(EIO, "unlocking '" + device + "' crashed (signal " + std::to_string(signal) +
-                             ", " + strsignal(signal) + ")");
-    auto space = line.find(' ');
-    if (line.empty() || space == std::string::npos)
-        return fail(EIO, "unlocking '" + device + "' ended without an answer");
-    int code = std::atoi(line.substr(0, space).c_str());
-    if (code != 0) return fail(code, line.substr(space + 1));
-    return line.substr(space + 1);
 }
 
 }  // namespace imageinit::core

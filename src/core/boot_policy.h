@@ -1,6 +1,6 @@
-// Pure rules the real boot seams apply (boot/real_platform.h): where a mount point must land,
-// how a first seeding of a persistent directory is staged, and the one-line answer of the LUKS
-// unlock child. Kept here, as plain values in and out, so each is table-tested without root.
+// Pure rules the real boot seams apply (boot/real_platform.h): where a mount point must land and
+// how a first seeding of a persistent directory is staged. Kept here, as plain values in and out,
+// so each is table-tested without root.
 #pragma once
 
 #include <string>
@@ -23,13 +23,5 @@ struct SeedStaging {
     std::string leaf;
 };
 SeedStaging seed_staging(const std::string& rel, long pid, unsigned counter);
-
-// The unlock child's answer on its pipe: "0 HOW" on success, "ERRNO MESSAGE" on failure (an
-// error without errno is sent as EPERM: no key fitted).
-std::string encode_unlock_answer(const Result<std::string>& how);
-// What the parent makes of it. SIGNAL: the child's terminating signal, 0 when it exited.
-// DEVICE names the device in messages. The value is the unlock's HOW.
-Result<std::string> decode_unlock_answer(const std::string& line, int signal,
-                                         const std::string& device);
 
 }  // namespace imageinit::core

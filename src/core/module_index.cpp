@@ -146,7 +146,8 @@ Result<void> parse_modules_softdep(std::string_view text, const std::string& fil
             else if (w[i] == "post:")
                 into = &sd.post;
             else if (!into)
-                return line_error(file, n, "a module before 'pre:' or 'post:'");
+                continue;  // as kmod does: Debian 6.1's cifs declares MODULE_SOFTDEP("gcm") with no
+                           // "pre:", so depmod writes "softdep cifs gcm"; kmod ignores such names
             else
                 into->push_back(normalize_alias(w[i]));
         }

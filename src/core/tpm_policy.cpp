@@ -74,15 +74,23 @@ Sha256Digest slot_measurement(std::string_view roothash_hex) {
 
 Sha256Digest boot_done_measurement() { return sha256("imageinit-boot-done"); }
 
+Sha256Digest kexec_measurement(std::string_view roothash_hex) {
+    std::string lower = normalize_roothash(roothash_hex).value_or(std::string(roothash_hex));
+    return sha256("imageinit-kexec:" + lower);
+}
+
 Sha256Digest pcr_extend(const Sha256Digest& pcr, const Sha256Digest& digest) {
     return sha256(bytes(pcr) + bytes(digest));
 }
 
 std::vector<PcrValue> expected_pcrs(std::string_view roothash_hex,
-                                    const std::optional<Sha256Digest>& secure_boot) {
+                                    const std::optional<Sha256Digest>& secure_boot,
+                                    TpmStage stage) {
     std::vector<PcrValue> out;
     if (secure_boot) out.push_back({kSecureBootPcr, *secure_boot});
-    out.push_back({kBootPhasePcr, Sha256Digest{}});
+    out.push_back({kBootPhasePcr, stage == TpmStage::kKexec
+                                      ? pcr_extend(Sha256Digest{}, kexec_measurement(roothash_hex))
+                                      : Sha256Digest{}});
     out.push_back({kSlotPcr, pcr_extend(Sha256Digest{}, slot_measurement(roothash_hex))});
     return out;
 }
@@ -120,6 +128,7 @@ std::string token_json(const TpmToken& t) {
     for (auto p : t.pcrs) w.value(static_cast<uint64_t>(p));
     w.end_array();
     if (!t.secure_boot.empty()) w.key("pcr7").value(t.secure_boot);
+    if (t.stage == TpmStage::kKexec) w.key("stage").value("kexec");
     w.key("policy").value(t.policy);
     w.key("tpm2-public").value(t.tpm_public);
     w.key("tpm2-private").value(t.tpm_private);
@@ -159,6 +168,12 @@ Result<TpmToken> parse_token_json(std::string_view json) {
         t.pcrs.push_back(static_cast<uint32_t>(json_object_get_int64(p)));
     }
     t.secure_boot = TRY(hex_field(root.get(), "pcr7", false));
+    if (json_object_object_get_ex(root.get(), "stage", &v)) {
+        if (!json_object_is_type(v, json_type_string) ||
+            json_object_get_string(v) != std::string("kexec"))
+            return fail(EINVAL, "token: 'stage' is not 'kexec'");
+        t.stage = TpmStage::kKexec;
+    }
     t.policy = TRY(hex_field(root.get(), "policy", true));
     t.tpm_public = TRY(hex_field(root.get(), "tpm2-public", true));
     t.tpm_private = TRY(hex_field(root.get(), "tpm2-private", true));
@@ -166,7 +181,7 @@ Result<TpmToken> parse_token_json(std::string_view json) {
 }
 
 TpmDecision decide_tpm_unlock(const std::vector<TpmToken>& tokens, const std::string& slot,
-                              const std::string& roothash) {
+                              const std::string& roothash, TpmStage stage) {
     if (tokens.empty()) return {TpmPlan::kNoTokens, {}, ""};
     if (roothash.empty())
         return {TpmPlan::kFailSlot,
@@ -176,13 +191,23 @@ TpmDecision decide_tpm_unlock(const std::vector<TpmToken>& tokens, const std::st
                     "to measured images only"};
     std::string wanted = normalize_roothash(roothash).value_or(roothash);
     TpmDecision d{TpmPlan::kUnseal, {}, ""};
-    for (size_t i = 0; i < tokens.size(); ++i)
-        if (tokens[i].roothash == wanted) d.matching.push_back(i);
-    if (d.matching.empty())
+    bool enrolled = false;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i].roothash != wanted) continue;
+        enrolled = true;
+        if (tokens[i].stage == stage) d.matching.push_back(i);
+    }
+    if (!enrolled)
         return {TpmPlan::kFailSlot,
                 {},
                 "no key is sealed to slot " + slot + "'s image (root hash " + wanted +
                     "): it was not installed with imageinit install"};
+    // Enrolled, but not for this stage (enrolled before kexec keys existed): not the image's
+    // fault, so the recovery paths, as for a TPM that cannot unseal.
+    if (d.matching.empty())
+        d.reason = "no key is sealed to slot " + slot + "'s image for a " +
+                   (stage == TpmStage::kKexec ? "kexec'd" : "first") +
+                   " boot stage (enrolled by an older imageinit: run imageinit enroll-tpm)";
     return d;
 }
 

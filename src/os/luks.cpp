@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "base/unique_fd.h"
-#include "core/luks_policy.h"
 #include "os/cryptsetup_lib.h"
 #include "os/safe_open.h"
 
@@ -170,21 +169,19 @@ std::string describe(const Slot& s) {
 
 }  // namespace
 
-Result<CryptDevice> load_luks2_checked(const std::string& device) {
+Result<Luks2Header> load_luks2(const std::string& device) {
     CryptDevice cd = TRY(CryptDevice::open(device));
     int r = cd.api().crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
     if (r < 0) return cd.error("load LUKS2 header of", device, r);
     const char* json = nullptr;
     r = cd.api().crypt_dump_json(cd.get(), &json, 0);
     if (r < 0 || !json) return cd.error("read LUKS2 metadata of", device, r < 0 ? r : -EINVAL);
-    TRY_CTX(core::check_luks2_policy(json), device);
-    return cd;
+    std::string text = json;
+    return Luks2Header{std::move(cd), std::move(text)};
 }
 
-Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& name,
-                                 const LuksUnlockOptions& o) {
-    CryptDevice cd = TRY(load_luks2_checked(device));
-
+Result<LuksUnlocked> luks_unlock(const CryptDevice& cd, const std::string& device,
+                                 const std::string& name, const LuksUnlockOptions& o) {
     std::vector<Slot> slots = active_slots(cd);
     std::vector<Slot> machine, human;
     int named = -1;

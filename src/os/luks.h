@@ -1,6 +1,6 @@
-// Unlocking the LUKS2 persistent partition with libcryptsetup: header policy first, then the
-// machine key file, then a passphrase typed on the console with bounded retries. Key material
-// lives only in locked memory that is wiped after use (docs/integrity.md, "LUKS2").
+// Unlocking the LUKS2 persistent partition with libcryptsetup once its header passed the policy:
+// the first stage (TPM2), the machine key file, the per-device key, then a passphrase typed on
+// the console with bounded retries. Key material lives only in locked memory, wiped after use.
 #pragma once
 
 #include <chrono>
@@ -43,13 +43,18 @@ struct LuksUnlocked {
     std::string how;   // "key file, key slot 1 (pbkdf2), 23 ms"
 };
 
-// DEVICE's LUKS2 header, loaded and past the header policy (core/luks_policy.h): what the boot's
-// unlock and `enroll-tpm` both start from.
-Result<CryptDevice> load_luks2_checked(const std::string& device);
+// DEVICE's LUKS2 header, loaded, and its JSON metadata (crypt_dump_json) for the header policy
+// the caller applies before any key is tried (boot/luks_header.h: the boot's unlock and
+// `enroll-tpm` both start there).
+struct Luks2Header {
+    CryptDevice cd;
+    std::string json;
+};
+Result<Luks2Header> load_luks2(const std::string& device);
 
-// Maps DEVICE as NAME. Errors: EPERM for a refused header or no key that fits (the message says
-// which keys were tried), ENOTSUP without libcryptsetup, others from libcryptsetup.
-Result<LuksUnlocked> luks_unlock(const std::string& device, const std::string& name,
-                                 const LuksUnlockOptions& options);
+// Maps CD (DEVICE's header, loaded and past the header policy) as NAME. Errors: EPERM for no key
+// that fits (the message says which keys were tried), others from libcryptsetup.
+Result<LuksUnlocked> luks_unlock(const CryptDevice& cd, const std::string& device,
+                                 const std::string& name, const LuksUnlockOptions& options);
 
 }  // namespace imageinit::os

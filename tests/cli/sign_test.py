@@ -127,6 +127,50 @@ class Sign(unittest.TestCase):
                 open(os.path.join(slots, "b.img.roothash.p7s"), "rb") as b:
             self.assertEqual(a.read(), b.read())
 
+    def check(self, *extra):
+        return run(IMAGEINIT, "check", self.image, "--run-dir", self.run_dir, *extra)
+
+    def test_check_says_what_the_running_boot_chain_would_decide(self):
+        r = self.check()  # no verity at all
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("%s: would be refused: signature of the root hash of '%s': no dm-verity "
+                      "data" % (self.image, self.image), r.stdout)
+        self.verity()
+        r = self.check()  # verity, unsigned
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("would be refused: signature of the root hash of '%s': missing ('%s"
+                      ".roothash.p7s' does not exist)" % (self.image, self.image), r.stdout)
+        self.assertEqual(self.sign(self.other).returncode, 0)
+        r = self.check()  # signed by a certificate the boot chain does not trust
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("would be refused: signature of the root hash of '%s': signed by none of "
+                      "the 1 trusted certificate(s)" % self.image, r.stdout)
+        self.assertNotIn(": ok (", r.stdout)
+        self.assertEqual(self.sign(self.vendor).returncode, 0)
+        r = self.check()
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("signature ok (root hash signed by '/CN=vendor')", r.stdout)
+        self.assertNotIn("would be refused", r.stdout)
+
+    def test_check_trust_option_replaces_the_running_certificates(self):
+        self.verity()
+        self.assertEqual(self.sign(self.vendor).returncode, 0)
+        r = self.check("--trust", self.other[1])
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("signed by none of the 1 trusted certificate(s)", r.stdout)
+        r = self.check("--trust", self.other[1], "--trust", self.vendor[1])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("signature ok (root hash signed by '/CN=vendor')", r.stdout)
+
+    def test_check_without_trust_needs_no_signature(self):
+        r = self.check("--no-trust")  # the lint alone, what imageinit-compose runs
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertNotIn("signature", r.stdout)
+        os.unlink(os.path.join(self.run_dir, "trust.pem"))
+        r = self.check()
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertNotIn("signature", r.stdout)
+
     def test_install_without_trust_needs_no_signature(self):
         os.unlink(os.path.join(self.run_dir, "trust.pem"))
         r = self.install()

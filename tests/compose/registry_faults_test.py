@@ -18,8 +18,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, HERE)
 from fault_server import Fault, FaultServer  # noqa: E402
 from ocilayout import Layout  # noqa: E402
-from registry_test import (PASSWORD, USER, Registry, base_layers, cache_state,  # noqa: E402
-                           layer, run)
+from registry_fixture import (PASSWORD, USER, Registry, base_layers, cache_state,  # noqa: E402
+                              layer, run)
 
 COMPOSE = None
 BLOB = r"/blobs/sha256:"

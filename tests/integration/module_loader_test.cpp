@@ -1,7 +1,7 @@
-// ModuleLoader on a module folder made here: index parsing from files, the errors a boot would
-// log, and finit_module(2) refusing a file that is not a module (nothing is ever inserted into
-// this machine's kernel; the QEMU tier loads real modules at every boot).
-#include "os/module_loader.h"
+// boot::ModuleLoader on a module folder made here: index parsing from files, the errors a boot
+// would log, and finit_module(2) refusing a file that is not a module (nothing is ever inserted
+// into this machine's kernel; the QEMU tier loads real modules at every boot).
+#include "boot/module_loader.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 
 #include "os/files.h"
 
-namespace imageinit::os {
+namespace imageinit::boot {
 namespace {
 
 class ModuleLoaderTest : public ::testing::Test {
@@ -21,10 +21,10 @@ class ModuleLoaderTest : public ::testing::Test {
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
         dir_ = tmpl;
         std::filesystem::create_directories(dir_ + "/kernel/fs");
-        ASSERT_TRUE(write_file(dir_ + "/kernel/fs/notamodule.ko", "not an ELF file\n"));
-        ASSERT_TRUE(write_file(dir_ + "/modules.dep", "kernel/fs/notamodule.ko:\n"));
-        ASSERT_TRUE(write_file(dir_ + "/modules.alias", "alias fs-nota notamodule\n"));
-        ASSERT_TRUE(write_file(dir_ + "/modules.builtin", "kernel/fs/ext9/ext9.ko\n"));
+        ASSERT_TRUE(os::write_file(dir_ + "/kernel/fs/notamodule.ko", "not an ELF file\n"));
+        ASSERT_TRUE(os::write_file(dir_ + "/modules.dep", "kernel/fs/notamodule.ko:\n"));
+        ASSERT_TRUE(os::write_file(dir_ + "/modules.alias", "alias fs-nota notamodule\n"));
+        ASSERT_TRUE(os::write_file(dir_ + "/modules.builtin", "kernel/fs/ext9/ext9.ko\n"));
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
     std::string dir_;
@@ -63,7 +63,7 @@ TEST_F(ModuleLoaderTest, AFileTheKernelRefusesNamesTheRequestAndTheFile) {
 }
 
 TEST_F(ModuleLoaderTest, AMalformedIndexNamesFileAndLine) {
-    ASSERT_TRUE(write_file(dir_ + "/modules.alias", "alias fs-nota notamodule\nalias x\n"));
+    ASSERT_TRUE(os::write_file(dir_ + "/modules.alias", "alias fs-nota notamodule\nalias x\n"));
     auto loader = ModuleLoader::open(dir_, {});
     ASSERT_FALSE(loader);
     EXPECT_EQ(loader.error().message, dir_ + "/modules.alias:2: expected 'alias PATTERN MODULE'");
@@ -79,7 +79,7 @@ TEST_F(ModuleLoaderTest, NoIndexesMeanNothingToFind) {
 TEST_F(ModuleLoaderTest, ListFileSkipsCommentsAndNamesFailingLines) {
     std::string list = dir_ + "/list";
     ASSERT_TRUE(
-        write_file(list, "# storage\n\n  imageinit_missing_a  \n#x\nimageinit_missing_b\n"));
+        os::write_file(list, "# storage\n\n  imageinit_missing_a  \n#x\nimageinit_missing_b\n"));
     auto loader = ModuleLoader::open(dir_, {});
     ASSERT_TRUE(loader);
     auto errors = loader->load_list_file(list);
@@ -90,4 +90,4 @@ TEST_F(ModuleLoaderTest, ListFileSkipsCommentsAndNamesFailingLines) {
 }
 
 }  // namespace
-}  // namespace imageinit::os
+}  // namespace imageinit::boot

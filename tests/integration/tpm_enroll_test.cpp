@@ -75,13 +75,27 @@ class TpmEnroll : public SwtpmFixture {
         EXPECT_EQ(cd->api().crypt_load(cd->get(), CRYPT_LUKS2, nullptr), 0);
         return std::move(*cd);
     }
-    Result<os::KeyStageResult> unlock(const std::string& slot, const std::string& roothash) {
+    Result<os::KeyStageResult> unlock(const std::string& slot, const std::string& roothash,
+                                      core::TpmStage stage = core::TpmStage::kFirst) {
         auto cd = header();
         boot::TpmUnlockOptions o;
         o.interface = interface();
         o.slot = slot;
         o.roothash = roothash;
+        o.stage = stage;
         return boot::tpm_unlock(cd, "", o);  // "": check the key, activate nothing
+    }
+    // What PID 1 extends into PCR 15 at a hand-over (boot::tpm_close_boot).
+    void extend_boot_phase(const core::Sha256Digest& measurement) {
+        auto tpm = os::Tpm2::open(interface());
+        ASSERT_TRUE(tpm) << tpm.error().message;
+        auto r = tpm->pcr_extend(core::kBootPhasePcr, measurement);
+        ASSERT_TRUE(r) << r.error().message;
+    }
+    bool unseals(const std::string& slot, const std::string& roothash, core::TpmStage stage) {
+        auto r = unlock(slot, roothash, stage);
+        EXPECT_TRUE(r) << r.error().message;  // never a failed attempt: both images are enrolled
+        return r && r->how;
     }
     std::string bin_;
     fs::path dir_;
@@ -116,6 +130,36 @@ TEST_F(TpmEnroll, EnrolledImageUnsealsForeignImageFailsItsSlotRecoveryKeyOpens) 
     EXPECT_TRUE(os::keyslot_of(cd, std::vector<uint8_t>(recovery.begin(), recovery.end())));
 }
 
+// A slot with its own kernel (docs/integrity.md, "A slot with its own kernel"): the PID 1 that
+// imageinit kexec'd into image a's kernel unseals with a's kexec key, and only there: not before
+// the hand-over, not after a hand-over to another image, not once it handed over itself.
+TEST_F(TpmEnroll, KexecdPid1UnsealsOnlyAfterTheHandoverToItsOwnImage) {
+    write(dir_ / "state/slots/b.img.roothash", kRootB + "\n");
+    for (const char* slot : {"b", "a"})  // both proven: enroll-tpm seals to both images
+        ASSERT_EQ(imageinit({"mark-good", "--no-checks", "--slot", slot}).exit_code, 0);
+    auto r = imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    {
+        auto cd = header();
+        EXPECT_EQ(os::read_tokens(cd, "imageinit-tpm2").size(), 4u);  // 2 images x 2 stages
+    }
+    using core::TpmStage;
+    EXPECT_TRUE(unseals("a", kRootA, TpmStage::kFirst));
+    EXPECT_FALSE(unseals("a", kRootA, TpmStage::kKexec));  // PCR 15 still zero
+
+    extend_boot_phase(core::kexec_measurement(kRootB));  // imageinit kexecs into b's kernel
+    EXPECT_FALSE(unseals("a", kRootA, TpmStage::kKexec));
+    EXPECT_FALSE(unseals("a", kRootA, TpmStage::kFirst));
+    EXPECT_TRUE(unseals("b", kRootB, TpmStage::kKexec));
+    auto b = unlock("b", kRootB, TpmStage::kKexec);
+    ASSERT_TRUE(b && b->how);
+    EXPECT_NE(b->how->find("TPM2 (slot b, kexec'd)"), std::string::npos) << *b->how;
+
+    extend_boot_phase(core::boot_done_measurement());  // b's PID 1 hands over to b's init
+    EXPECT_FALSE(unseals("b", kRootB, TpmStage::kKexec));
+    EXPECT_FALSE(unseals("b", kRootB, TpmStage::kFirst));
+}
+
 TEST_F(TpmEnroll, ClearedTpmLeavesTheRecoveryPathsWithTheReason) {
     ASSERT_EQ(imageinit({"enroll-tpm", "--key-file", (dir_ / "machine.key").string()}).exit_code,
               0);
@@ -143,7 +187,8 @@ TEST_F(TpmEnroll, MarkGoodRetiresKeysOfImagesNoLongerInstalled) {
     auto cd = header();
     auto left = os::read_tokens(cd, "imageinit-tpm2");
     for (const auto& t : left) EXPECT_NE(t.json.find(kRootB), std::string::npos) << t.json;
-    EXPECT_NE(r.output.find("retired 1 key"), std::string::npos) << r.output;
+    // Image a's two keys: for the first PID 1 and for a kexec'd one.
+    EXPECT_NE(r.output.find("retired 2 key"), std::string::npos) << r.output;
 }
 
 }  // namespace

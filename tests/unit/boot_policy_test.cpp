@@ -1,10 +1,8 @@
-// The rules the real seams apply (core/boot_policy.h): mount-point landing, seed staging and the
-// unlock child's answer; and a slot step's structured failure (boot/step_runner.h).
+// The rules the real seams apply (core/boot_policy.h): mount-point landing and seed staging; and a
+// slot step's structured failure (boot/step_runner.h).
 #include "core/boot_policy.h"
 
 #include <gtest/gtest.h>
-
-#include <csignal>
 
 #include "boot/step_runner.h"
 
@@ -58,37 +56,6 @@ TEST(SeedStaging, StagesBelowDotSeedAndRenamesToTheParentAndLeaf) {
         EXPECT_EQ(s.leaf, c.leaf) << c.rel;
     }
     EXPECT_NE(seed_staging("a", 42, 7).staging, seed_staging("a", 42, 8).staging);
-}
-
-TEST(UnlockAnswer, SuccessAndFailureRoundTrip) {
-    auto how = decode_unlock_answer(encode_unlock_answer(std::string("key file, slot 1")), 0, "/d");
-    ASSERT_TRUE(how);
-    EXPECT_EQ(*how, "key file, slot 1");
-    auto failed = decode_unlock_answer(
-        encode_unlock_answer(Result<std::string>(fail(ENOKEY, "no key fits"))), 0, "/d");
-    ASSERT_FALSE(failed);
-    EXPECT_EQ(failed.error().code, ENOKEY);
-    EXPECT_EQ(failed.error().message, "no key fits");
-}
-
-TEST(UnlockAnswer, AFailureWithoutErrnoIsSentAsEpermAndReadBackAsAFailure) {
-    std::string line = encode_unlock_answer(Result<std::string>(fail("bad passphrase")));
-    EXPECT_EQ(line, std::to_string(EPERM) + " bad passphrase");
-    auto r = decode_unlock_answer(line, 0, "/d");
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code, EPERM);
-}
-
-TEST(UnlockAnswer, ACrashOrNoAnswerIsAnIoErrorNamingTheDevice) {
-    auto crashed = decode_unlock_answer("", SIGSEGV, "/dev/vdb");
-    ASSERT_FALSE(crashed);
-    EXPECT_EQ(crashed.error().code, EIO);
-    EXPECT_EQ(crashed.error().message.rfind("unlocking '/dev/vdb' crashed (signal 11, ", 0), 0u);
-    for (const char* line : {"", "0"}) {
-        auto silent = decode_unlock_answer(line, 0, "/dev/vdb");
-        ASSERT_FALSE(silent);
-        EXPECT_EQ(silent.error().message, "unlocking '/dev/vdb' ended without an answer");
-    }
 }
 
 TEST(SlotStep, AFailureComesBackStructuredWithoutAPrefix) {

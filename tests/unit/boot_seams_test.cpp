@@ -205,6 +205,34 @@ TEST(BootSeams, SlotWithItsOwnKernelIsLoadedForKexecAndItsMountsUnwind) {
     EXPECT_GT(index_of(boot, "umount /sysroot"), load);  // the kernel keeps its own copy
 }
 
+// docs/integrity.md, "A slot with its own kernel": PID 1 measures the verified image it kexecs
+// into PCR 15 (pid1.cpp, boot::tpm_close_boot), and that kernel's PID 1 unseals with the image's
+// kexec keys.
+TEST(BootSeams, KexecHandoverNamesTheVerifiedRootHashForTheTpm) {
+    LuksVerityB boot;
+    boot.fake.add_slot_file("b", with_kernel());
+    auto handover = boot.run();
+    ASSERT_TRUE(handover) << handover.error().message;
+    EXPECT_TRUE(handover->kexec);
+    EXPECT_EQ(handover->kexec_roothash, "abcd");
+    EXPECT_TRUE(logged(boot,
+                       "unlock /dev/sda2 as /dev/mapper/imageinit-persist "
+                       "(slot b measured, root hash abcd)"));
+}
+
+TEST(BootSeams, KexecdBootUnlocksPersistWithTheKexecStageKeys) {
+    LuksVerityB boot;
+    boot.cmdline.kexec_marker = true;
+    boot.cfg.forced_slot = "b";
+    auto handover = boot.run();
+    ASSERT_TRUE(handover) << handover.error().message;
+    EXPECT_FALSE(handover->kexec);
+    EXPECT_TRUE(handover->kexec_roothash.empty());
+    EXPECT_TRUE(logged(boot,
+                       "unlock /dev/sda2 as /dev/mapper/imageinit-persist "
+                       "(slot b measured, root hash abcd, kexec'd stage)"));
+}
+
 TEST(BootSeams, KexecLoadThatFailsFailsTheSlotAtKexecLoad) {
     FakeBoot boot;
     boot.fake.add_slot_file("a", bootable_image(kFullSpec));

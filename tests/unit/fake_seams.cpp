@@ -26,9 +26,11 @@ Result<void> FakeIntegrity::arm_verity_restart(const std::string& name) {
 
 Result<AttachedImage> FakeIntegrity::open_luks(const std::string& device, const std::string& name,
                                                const Dir*, const TpmUnlockOptions* tpm) {
-    std::string measured = tpm ? " (slot " + tpm->slot + " measured, root hash " +
-                                     (tpm->roothash.empty() ? "none" : tpm->roothash) + ")"
-                               : "";
+    std::string measured =
+        tpm ? " (slot " + tpm->slot + " measured, root hash " +
+                  (tpm->roothash.empty() ? "none" : tpm->roothash) +
+                  (tpm->stage == core::TpmStage::kKexec ? ", kexec'd stage" : "") + ")"
+            : "";
     if (tpm)
         if (auto e = tpm_error.find(tpm->slot); e != tpm_error.end()) {
             model_.note("unlock " + device + measured + " refused");

@@ -1,7 +1,8 @@
-// os::run_isolated: the child's answer, its error and its crash reach the parent as results.
+// os::run_isolated: the child's answer, error, silence and crash reach the parent as results.
 #include "os/isolated.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
 
@@ -28,6 +29,23 @@ TEST(Isolated, CrashInTheChildIsAnErrorOfTheParent) {
     // Signal 11 in a plain build; under ASan its SEGV handler reports and aborts (signal 6).
     EXPECT_EQ(r.error().message.rfind("verifying the signature crashed (signal ", 0), 0u)
         << r.error().message;
+}
+
+TEST(Isolated, AnErrorWithoutErrnoIsAnEpermOfTheParent) {
+    auto r = run_isolated("x", []() -> Result<std::string> { return fail("bad passphrase"); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EPERM);
+    EXPECT_EQ(r.error().message, "bad passphrase");
+}
+
+TEST(Isolated, AChildEndingWithoutAnAnswerIsAnIoErrorNamingTheWork) {
+    auto r = run_isolated("unlocking '/dev/vdb'", []() -> Result<std::string> {
+        ::_exit(0);
+        return std::string("not reached");
+    });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EIO);
+    EXPECT_EQ(r.error().message, "unlocking '/dev/vdb' ended without an answer");
 }
 
 }  // namespace

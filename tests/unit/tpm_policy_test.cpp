@@ -55,6 +55,25 @@ TEST(TpmPolicy, PolicyPcrDigestIsKnownAnswer) {
     EXPECT_EQ(to_hex(*d7), "4f1702bfa7ba19784d1569b643f771f40c5ed34a1f0651e6e8a7d9fcaa7b5c9e");
 }
 
+// The key of an image for the PID 1 of its own kernel, after imageinit's kexec hand-over:
+// PCR 15 = one extend with "imageinit-kexec:" + root hash (values from Python's hashlib).
+TEST(TpmPolicy, KexecStagePcr15AndPolicyAreKnownAnswers) {
+    EXPECT_EQ(to_hex(kexec_measurement(kRootA)),
+              "921a8dd69bde04df0654e92ee2077719ba9d1563b7dd0c389315c4be31ceccfd");
+    auto pcrs = expected_pcrs(kRootA, {}, TpmStage::kKexec);
+    ASSERT_EQ(pcrs.size(), 2u);
+    EXPECT_EQ(pcrs[0].index, kBootPhasePcr);
+    EXPECT_EQ(to_hex(pcrs[0].value),
+              "80edc23460b7563e49e497f797100e7afb6bd1ca137a06d419abf5e0655b735d");
+    EXPECT_EQ(pcrs[1].value, expected_pcrs(kRootA, {})[1].value);  // the same slot measurement
+    auto d = policy_pcr_digest(pcrs);
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(to_hex(*d), "c1ba75b6bcb15c969f8012f355441eea2bc37bb2cfc77712cf6eb1e17285f1da");
+    // Another image's kexec hand-over leaves PCR 15 elsewhere: its key never matches this one.
+    EXPECT_NE(expected_pcrs(std::string(64, 'b'), {}, TpmStage::kKexec)[0].value, pcrs[0].value);
+    EXPECT_NE(kexec_measurement(kRootA), boot_done_measurement());
+}
+
 TEST(TpmPolicy, PolicyRefusesUnsortedRepeatedOrMissingPcrs) {
     Sha256Digest z{};
     EXPECT_FALSE(policy_pcr_digest({}));
@@ -89,6 +108,14 @@ TEST(TpmToken, RoundTripsThroughItsJson) {
     EXPECT_EQ(back->tpm_public, t.tpm_public);
     EXPECT_EQ(back->tpm_private, t.tpm_private);
     EXPECT_EQ(back->keyslot, 2);
+    EXPECT_EQ(back->stage, TpmStage::kFirst);
+    EXPECT_EQ(json.find("stage"), std::string::npos) << json;  // as tokens were before kexec keys
+    t.stage = TpmStage::kKexec;
+    json = token_json(t);
+    EXPECT_NE(json.find("\"stage\":\"kexec\""), std::string::npos) << json;
+    back = parse_token_json(json);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->stage, TpmStage::kKexec);
 }
 
 TEST(TpmToken, MalformedTokensAreRefusedWithTheField) {
@@ -111,6 +138,8 @@ TEST(TpmToken, MalformedTokensAreRefusedWithTheField) {
         {with("[15,23]", "[15,99]"), "pcrs"},
         {with("\"0011aa\"", "\"0011a\""), "tpm2-public"},
         {with("\"tpm2-private\"", "\"other\""), "tpm2-private"},
+        {with("\"policy\"", "\"stage\":\"later\",\"policy\""), "stage"},
+        {with("\"policy\"", "\"stage\":1,\"policy\""), "stage"},
     };
     for (const auto& c : cases) {
         auto r = parse_token_json(c.json);
@@ -142,6 +171,36 @@ TEST(TpmUnlock, EnrolledImageTriesEveryTokenSealedToIt) {
                                "4F2A1C0DE1D8C5B3A6E7F00112233445566778899AABBCCDDEEFF00112233445");
     EXPECT_EQ(d.plan, TpmPlan::kUnseal);
     EXPECT_EQ(d.matching, (std::vector<size_t>{1, 2}));
+}
+
+TpmToken kexec_token(const std::string& roothash = kRootA) {
+    TpmToken t = sample_token(roothash);
+    t.stage = TpmStage::kKexec;
+    return t;
+}
+
+TEST(TpmUnlock, EachBootStageTriesOnlyTheImagesKeysForThatStage) {
+    std::vector<TpmToken> tokens = {sample_token(), kexec_token(),
+                                    kexec_token(std::string(64, 'c'))};
+    auto first = decide_tpm_unlock(tokens, "a", kRootA, TpmStage::kFirst);
+    EXPECT_EQ(first.plan, TpmPlan::kUnseal);
+    EXPECT_EQ(first.matching, std::vector<size_t>{0});
+    auto kexec = decide_tpm_unlock(tokens, "a", kRootA, TpmStage::kKexec);
+    EXPECT_EQ(kexec.plan, TpmPlan::kUnseal);
+    EXPECT_EQ(kexec.matching, std::vector<size_t>{1});
+}
+
+TEST(TpmUnlock, KexecdBootOfAnImageEnrolledWithoutKexecKeysGoesToRecovery) {
+    // Enrolled by an older imageinit: not the image's fault, so no failed attempt; the recovery
+    // paths (key file, recovery key) follow with the reason.
+    auto d = decide_tpm_unlock({sample_token()}, "a", kRootA, TpmStage::kKexec);
+    EXPECT_EQ(d.plan, TpmPlan::kUnseal);
+    EXPECT_TRUE(d.matching.empty());
+    EXPECT_NE(d.reason.find("for a kexec'd boot stage"), std::string::npos) << d.reason;
+    // A foreign image still fails its slot, kexec'd or not.
+    auto foreign = decide_tpm_unlock({sample_token(), kexec_token()}, "b", std::string(64, 'b'),
+                                     TpmStage::kKexec);
+    EXPECT_EQ(foreign.plan, TpmPlan::kFailSlot);
 }
 
 TEST(TpmRetire, TokensOfImagesNoLongerInstalledAreRetired) {

@@ -1,6 +1,6 @@
 // Kernel modules without a daemon or libkmod: the initramfs's depmod indexes (parsed by
-// core/module_index) and one finit_module(2) per module. Options and modprobe.blacklist come
-// from the kernel command line, as with modprobe(8), parsed by the caller.
+// core/module_index), the load order and options decided here, one os::insert_module per module.
+// Options and modprobe.blacklist come from the kernel command line, as with modprobe(8).
 #pragma once
 
 #include <set>
@@ -10,7 +10,7 @@
 #include "base/result.h"
 #include "core/module_index.h"
 
-namespace imageinit::os {
+namespace imageinit::boot {
 
 class ModuleLoader {
   public:
@@ -37,4 +37,4 @@ class ModuleLoader {
     std::set<std::string> loaded_;  // /proc/modules at open, plus what we inserted
 };
 
-}  // namespace imageinit::os
+}  // namespace imageinit::boot

@@ -1,41 +1,27 @@
-// finit_module(2) over the depmod text indexes (see module_loader.h).
-#include "os/module_loader.h"
-
-#include <fcntl.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
-#include <unistd.h>
+// The depmod text indexes, the load order and the options of each module (see module_loader.h).
+#include "boot/module_loader.h"
 
 #include <cerrno>
 
-#include "base/unique_fd.h"
 #include "os/files.h"
+#include "os/kernel_module.h"
 
-namespace imageinit::os {
+namespace imageinit::boot {
 namespace {
 
 constexpr size_t kMaxIndex = 16u << 20;  // a full distribution modules.alias is ~1.5 MB
-#ifndef MODULE_INIT_COMPRESSED_FILE
-constexpr unsigned MODULE_INIT_COMPRESSED_FILE = 4;  // include/uapi/linux/module.h, 5.17+
-#endif
 
 // An index file that does not exist is empty; one that cannot be read is an error.
 Result<std::string> read_index(const std::string& path) {
-    auto text = read_file(path, kMaxIndex);
+    auto text = os::read_file(path, kMaxIndex);
     if (!text && text.error().code == ENOENT) return std::string();
     return text;
-}
-
-bool compressed(const std::string& path) {
-    return path.ends_with(".xz") || path.ends_with(".zst") || path.ends_with(".gz");
 }
 
 }  // namespace
 
 Result<ModuleLoader> ModuleLoader::open(const core::ModuleCmdline& options) {
-    struct utsname u;
-    if (uname(&u) != 0) return fail_errno("uname", "");
-    return open(std::string("/lib/modules/") + u.release, options);
+    return open("/lib/modules/" + TRY(os::kernel_release()), options);
 }
 
 Result<ModuleLoader> ModuleLoader::open(const std::string& module_dir,
@@ -52,21 +38,15 @@ Result<ModuleLoader> ModuleLoader::open(const std::string& module_dir,
     l.cmdline_ = options;
     // Inserting a loaded module costs the kernel a full read and signature check before it
     // says EEXIST: skip what is already there.
-    auto proc = read_file("/proc/modules", 1 << 20);
+    auto proc = os::read_file("/proc/modules", 1 << 20);
     if (proc) l.loaded_ = core::parse_loaded_modules(*proc);
     return l;
 }
 
 Result<void> ModuleLoader::insert(const core::LoadStep& step) {
-    std::string path = dir_ + "/" + step.path;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail_errno("open module", path);
     auto opt = cmdline_.options.find(step.name);
-    const char* params = opt == cmdline_.options.end() ? "" : opt->second.c_str();
-    unsigned flags = compressed(path) ? MODULE_INIT_COMPRESSED_FILE : 0;
-    if (syscall(SYS_finit_module, fd.get(), params, flags) != 0 && errno != EEXIST) {
-        return fail_errno("finit_module", path);
-    }
+    TRY(os::insert_module(dir_ + "/" + step.path,
+                          opt == cmdline_.options.end() ? std::string() : opt->second));
     loaded_.insert(step.name);
     return ok();
 }
@@ -96,7 +76,7 @@ Result<int> ModuleLoader::load(const std::string& name_or_alias) {
 
 std::vector<std::string> ModuleLoader::load_list_file(const std::string& path) {
     std::vector<std::string> errors;
-    auto content = read_file(path, 1 << 20);
+    auto content = os::read_file(path, 1 << 20);
     if (!content) {
         errors.push_back(content.error().message);
         return errors;
@@ -109,4 +89,4 @@ std::vector<std::string> ModuleLoader::load_list_file(const std::string& path) {
     return errors;
 }
 
-}  // namespace imageinit::os
+}  // namespace imageinit::boot
