@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <set>
 
+#include "boot/luks_header.h"
 #include "cli/bootstrap.h"
 #include "cli/tpm_enroll.h"
-#include "os/luks.h"
 #include "os/luks_tokens.h"
 #include "os/tpm2.h"
 
@@ -37,7 +37,7 @@ Result<std::string> seal_persist(const std::string& disk, const core::PartitionP
     if (hashes.empty()) return fail(EINVAL, "no image to seal PERSIST's key to");
     os::Tpm2 tpm = TRY(os::Tpm2::open(tpm_interface()));
     auto loop = TRY(attach_part(disk, persist));
-    os::CryptDevice cd = TRY(os::load_luks2_checked(loop.path));
+    os::CryptDevice cd = TRY(boot::load_luks2_checked(loop.path));
     std::vector<uint8_t> key(format_key.begin(), format_key.end());
     auto sealed = [&]() -> Result<Enrolment> {
         int format_slot = TRY(os::keyslot_of(cd, key));
