@@ -26,13 +26,14 @@ STARTED = "imageinit-bootstrap: installing onto"
 MEDIUM_APPEND = "rdinit=/bootstrap-init imageinit.bootstrap=/dev/vda"
 
 
-def build_medium(ctx, image: Path, append: str = "") -> Path:
+def build_medium(ctx, image: Path, append: str = "", extra: tuple[str, ...] = ()) -> Path:
+    """initrd/mkbootstrap for IMAGE; EXTRA: more mkbootstrap options (--encrypt-persist...)."""
     out = ctx.dir / "medium.img"
     host.run([host.REPO / "initrd" / "mkbootstrap", "--kver", ctx.kernel.kver,
               "--moddir", ctx.kernel.modroot, "--kernel", ctx.kernel.vmlinuz,
               "--binary", ctx.binary, "--output", out, "--compress-level", "3",
               "--append", f"console=ttyS0 panic=-1 printk.time=1 {append}".strip(),
-              "--device-cmdline", vm.DEFAULT_APPEND, image])
+              "--device-cmdline", vm.DEFAULT_APPEND, *extra, image])
     return out
 
 
@@ -142,6 +143,14 @@ def boot_files(ctx, image: Path) -> tuple[bytes, bytes]:
     host.run(["unsquashfs", "-q", "-n", "-d", staged, image, "boot/vmlinuz", "boot/initrd.img"])
     return ((staged / "boot" / "initrd.img").read_bytes(),
             (staged / "boot" / "vmlinuz").read_bytes())
+
+
+def image_initrd(ctx, image: Path) -> Path:
+    """The image's own /boot/initrd.img (what bootstrap puts on the ESP), as a file: a direct
+    boot of the installed disk (the firmware path adds a minute under emulation)."""
+    out = ctx.dir / f"{image.stem}-initrd.img"
+    out.write_bytes(boot_files(ctx, image)[0])
+    return out
 
 
 def medium_initrd(ctx, medium: Path) -> Path:

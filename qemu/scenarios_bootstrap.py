@@ -19,24 +19,29 @@ from pathlib import Path
 import host
 import vm
 from bootstrap_media import (DONE, MEDIUM_APPEND, blank_disk, boot_files, build_medium,
-                             check_invariant, image_with_kernel, medium_boot, medium_initrd)
+                             check_invariant, image_initrd, image_with_kernel, medium_boot,
+                             medium_initrd)
 from disks import partitions
+from integrity_images import PERSIST_CHECKS, unlock_ms
 from testkit import firmware_boot, scenario
 
 
 @scenario("bootstrap-install-boot-update")
 def bootstrap_install_boot_update(ctx):
-    """1: OVMF boots the medium; it installs onto the blank disk and powers off; meanwhile the
-    disk is copied at random moments (power cuts, capture_cuts) and each copy must satisfy the
-    invariant: the loader is there only with everything else complete. 2: the medium runs
-    again on an unbootable copy and completes it. 3: the disk alone (firmware -> systemd-boot
-    -> the image's kernel and initramfs) boots slot a; an update is installed. 4: the update
-    boots from slot b and is marked good."""
+    """1: OVMF boots the medium; it installs onto the blank disk (PERSIST LUKS2 with
+    --encrypt-persist: a key file on STATE) and powers off; meanwhile the disk is copied at
+    random moments (power cuts, capture_cuts) and each copy must satisfy the invariant: the
+    loader is there only with everything else complete. 2: the medium runs again on an
+    unbootable copy and completes it. 3: the disk alone (firmware -> systemd-boot -> the image's
+    kernel and initramfs) boots slot a, PERSIST unlocked by STATE's key file; a file is written
+    to PERSIST; an update is installed. 4: the update boots from slot b, unlocks PERSIST, finds
+    the file, and is marked good."""
     seed = int(os.environ.get("IMAGEINIT_BOOTSTRAP_SEED", str(int(time.time()))))
     rng = random.Random(seed)
-    a = image_with_kernel(ctx, "A")
-    b = image_with_kernel(ctx, "B")
-    medium = build_medium(ctx, a)
+    # The images' initramfs must unlock PERSIST: device-mapper and libcryptsetup (--with-dm).
+    a = image_with_kernel(ctx, "A", ("--with-dm",))
+    b = image_with_kernel(ctx, "B", ("--with-dm",))
+    medium = build_medium(ctx, a, extra=("--encrypt-persist",))
     disk = blank_disk(ctx.dir / "device.img")
     cuts: list[Path] = []
     r = medium_boot(ctx, disk, medium, cuts=cuts, rng=rng)
@@ -78,22 +83,28 @@ def bootstrap_install_boot_update(ctx):
     ctx.expect(bootable and not problem, f"the resumed disk is not complete: {problem}")
     resumable.unlink()
 
-    r = firmware_boot(ctx, disk, """
+    r = firmware_boot(ctx, disk, PERSIST_CHECKS + """
 check slot-a file_is /etc/slot-id A
 check default-entry sh -c 'grep -q printk.time=1 /proc/cmdline && ! grep -q imageinit.slot= /proc/cmdline'
 check not-the-medium sh -c '! grep -q rdinit /proc/cmdline'
 check persist-mounted is_mounted /run/imageinit/persist
+echo kept > /var/lib/test/bootstrap-marker
+check marker-written file_is /var/lib/test/bootstrap-marker kept
 check install-b imageinit install /run/testctl/b.img --tries 2
 finish
 """, files={"b.img": b})
     ctx.expect_pass(r, "boot 3 (the installed disk through firmware + systemd-boot)")
+    u = unlock_ms(r.log)
+    ctx.expect(u is not None and u[0].startswith("state key imageinit/persist.key"),
+               f"boot 3: PERSIST was not unlocked by bootstrap's key file ({u})")
     # The reboot into the update: the same kernel and initramfs as on the ESP, started
     # directly (the firmware path was just shown; it adds a minute under emulation).
-    r = ctx.boot(disk, """
+    r = ctx.boot(disk, PERSIST_CHECKS + """
 check slot-b file_is /etc/slot-id B
+check marker-kept file_is /var/lib/test/bootstrap-marker kept
 check mark-good imageinit mark-good
 finish
-""")
+""", initrd=image_initrd(ctx, a), timeout=150)
     ctx.expect_pass(r, "boot 4 (the update from slot b)")
 
 

@@ -12,23 +12,27 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 
 #include "base/log.h"
 #include "cli/options.h"
 #include "cli/print.h"
 #include "os/fdisk.h"
 #include "os/files.h"
+#include "os/persist_format.h"
 #include "os/process.h"
 
 namespace imageinit::cli {
 namespace {
 
+constexpr size_t kPersistKeyBytes = 64;
+
 constexpr const char* kUsage =
     "usage: imageinit bootstrap --disk DEVICE SOURCE [--wipe] [--dry-run]\n"
     "  SOURCE: an image file, an OCI layout directory, oci:DIR[:REF] or docker://...\n"
-    "         [--persist-size SIZE] [--encrypt-persist] [--recovery SOURCE2]\n"
+    "         [--persist-size SIZE] [--encrypt-persist[=keyfile|tpm2]] [--recovery SOURCE2]\n"
     "         [--bootloader systemd-boot|grub] [--cmdline 'ARGS']\n";
-constexpr int kSteps = 5;
 
 int usage(const std::string& message) {
     log::error("bootstrap: " + message);
@@ -50,8 +54,10 @@ Result<BootstrapOptions> parse(const std::vector<std::string>& args) {
             o.wipe = true;
         } else if (a == "--dry-run") {
             o.dry_run = true;
-        } else if (a == "--encrypt-persist") {
-            o.encrypt_persist = true;
+        } else if (a.starts_with("--encrypt-persist")) {
+            std::string rest = a.substr(std::string_view("--encrypt-persist").size());
+            if (!rest.empty() && rest[0] != '=') return fail("unknown argument '" + a + "'");
+            o.encryption = TRY(core::parse_encrypt_persist(rest));
         } else if (a == "--persist-size") {
             o.persist_size = TRY_CTX(core::parse_size(TRY(value())), "--persist-size");
         } else if (a == "--recovery") {
@@ -77,9 +83,40 @@ Result<BootstrapOptions> parse(const std::vector<std::string>& args) {
     return o;
 }
 
-void step(int n, const std::string& what) {
-    err("imageinit: bootstrap [", n, "/", kSteps, "] ", what, "\n");
+// Progress on the console: "[n/N] what", N depending on the options.
+struct Progress {
+    int total;
+    int n = 0;
+    void operator()(const std::string& what) {
+        err("imageinit: bootstrap [", ++n, "/", total, "] ", what, "\n");
+    }
+};
+
+std::string seconds_since(std::chrono::steady_clock::time_point t0) {
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    return std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100) + " s";
 }
+
+std::string joined(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
+    return out;
+}
+
+std::string describe_persist_key(const core::PersistKeyPlan& p) {
+    if (!p.luks) return "ext4, not encrypted";
+    if (p.key_file) return "LUKS2, a new random key in STATE/imageinit/persist.key";
+    return "LUKS2, a new random key sealed to the TPM2 for the image(s) of slot " +
+           joined(p.sealed_slots) + " (verity), a recovery key printed once, no key on the disk";
+}
+
+// Key material in a std::string, wiped when the scope ends.
+struct WipeOnExit {
+    std::string& s;
+    ~WipeOnExit() { ::explicit_bzero(s.data(), s.size()); }
+};
 
 uint64_t file_size(const std::string& path) {
     struct stat st;
@@ -99,15 +136,6 @@ Result<void> check_source(const std::string& image) {
     if (!checked.errors.empty())
         return fail(EINVAL, "'" + image + "' failed the check: " + checked.errors.front());
     return ok();
-}
-
-Result<std::string> new_persist_key(const std::string& work) {
-    std::string key(64, '\0');
-    if (::getrandom(key.data(), key.size(), 0) != static_cast<ssize_t>(key.size()))
-        return fail_errno("getrandom", "persist key");
-    std::string path = work + "/persist.key";
-    TRY(os::write_file(path, key, 0400));
-    return key;
 }
 
 // An image file as is; an OCI layout directory, oci:DIR[:REF] or docker://... composed first
@@ -138,8 +166,8 @@ struct WorkDir {
         if (UniqueFd fd = UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY)); fd)
             (void)os::remove_tree_at(fd.get(), "compose-cache", path + "/compose-cache");
         for (const char* f : {"a.img", "recovery.img"}) ::unlink((path + "/" + f).c_str());
-        for (const char* f : {"vmlinuz", "initrd.img", "persist.key", "grub.cfg", "BOOTX64.EFI",
-                              "esp-0", "esp-1", "esp-2", "esp-3", "esp-4", "esp-5", "esp-6"})
+        for (const char* f : {"vmlinuz", "initrd.img", "grub.cfg", "BOOTX64.EFI", "esp-0", "esp-1",
+                              "esp-2", "esp-3", "esp-4", "esp-5", "esp-6"})
             ::unlink((path + "/" + f).c_str());
         ::rmdir(path.c_str());
     }
@@ -166,7 +194,7 @@ Result<int> bootstrap(const BootstrapOptions& o) {
     sizes.recovery = slots.size() > 1 ? file_size(slots[1].second) : 0;
     sizes.boot_files = boot.bytes;
     sizes.persist = o.persist_size;
-    sizes.encrypt_persist = o.encrypt_persist;
+    sizes.encryption = o.encryption;
     auto layout = TRY(core::plan_layout(sizes, o.disk));
     auto facts = TRY(probe_disk(o.disk, layout, slots));
     auto action = TRY(core::decide_disk(facts, layout, o.wipe));
@@ -175,6 +203,10 @@ Result<int> bootstrap(const BootstrapOptions& o) {
         "': ", core::action_name(action), "\n", core::describe_layout(layout));
     for (const auto& [name, file] : slots)
         out("  slot ", name, ": ", file, " (", core::format_size(file_size(file)), ")\n");
+    std::vector<std::string> written;
+    for (const auto& [name, file] : slots) written.push_back(name);
+    core::PersistKeyPlan key_plan = core::plan_persist_key(o.encryption, written);
+    out("  persist: ", describe_persist_key(key_plan), "\n");
     out("  boot: ", o.bootloader == core::Bootloader::kGrub ? "GRUB" : "systemd-boot",
         ", the image's /boot/vmlinuz and /boot/initrd.img\n");
     if (o.dry_run) {
@@ -182,28 +214,47 @@ Result<int> bootstrap(const BootstrapOptions& o) {
         return 0;
     }
     if (action == core::DiskAction::kComplete) return 0;
+    if (key_plan.seal_to_tpm) TRY(check_tpm());
 
-    step(1, "partitioning " + o.disk + " (GPT)");
+    Progress step{key_plan.seal_to_tpm ? 6 : 5};
+    step("partitioning " + o.disk + " (GPT)");
     TRY_CTX(partition_disk(o.disk, layout), "partitioning");
+    // Kept in memory only; on STATE only when the plan says so (key_plan.key_file).
     std::string key;
-    if (o.encrypt_persist) key = TRY(new_persist_key(work.path));
-    step(2, "making filesystems");
-    TRY_CTX(make_filesystems(o.disk, layout, work.path), "making filesystems");
-    step(3, "writing slots and the boot record to STATE");
-    TRY_CTX(write_state(o.disk, layout.parts[1], slots, key), "writing STATE");
-    step(4, "writing the kernel, initramfs and boot menu, then the loader, to the ESP");
+    if (key_plan.luks) key = TRY(os::random_bytes(kPersistKeyBytes));
+    WipeOnExit wipe_key{key};
+    step("making filesystems");
+    TRY_CTX(make_filesystems(o.disk, layout, key), "making filesystems");
+    step(std::string("writing slots") + (key_plan.verity ? " with dm-verity sidecars" : "") +
+         " and the boot record to STATE");
+    auto roothashes = TRY_CTX(
+        write_state(o.disk, layout.parts[1], slots, key_plan.verity, key_plan.key_file ? key : ""),
+        "writing STATE");
+    std::string recovery;
+    WipeOnExit wipe_recovery{recovery};
+    if (key_plan.seal_to_tpm) {
+        step("sealing PERSIST's key to the TPM2 for slot(s) " + joined(key_plan.sealed_slots));
+        auto t_seal = std::chrono::steady_clock::now();
+        std::map<std::string, std::string> sealed;
+        for (const auto& s : key_plan.sealed_slots) sealed[s] = roothashes.at(s);
+        recovery = TRY_CTX(seal_persist(o.disk, layout.parts[2], key, sealed), "tpm2");
+        err("imageinit: bootstrap: PERSIST sealed to the TPM2 (", seconds_since(t_seal), ")\n");
+    }
+    step("writing the kernel, initramfs and boot menu, then the loader, to the ESP");
     std::vector<std::string> names = {"a", "b"};
     if (!o.recovery.empty()) names.push_back("recovery");
     auto entries = core::boot_entries(o.cmdline, names);
     TRY_CTX(write_esp(o.disk, layout.parts[0], boot, entries, o.bootloader, work.path),
             "writing the ESP");
-    step(5, "flushing");
+    step("flushing");
     TRY(sync_disk(o.disk));
-    auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
-    out("bootstrap: done: '", o.disk, "' boots slot a (", ms / 1000, ".", (ms % 1000) / 100,
-        " s)\n");
+    out("bootstrap: done: '", o.disk, "' boots slot a (", seconds_since(t0), ")\n");
+    // Printed only now, when the disk is complete: a key printed before a power cut would be
+    // the key of a header that the rerun replaces.
+    if (!recovery.empty())
+        out("PERSIST recovery key (type it when the TPM cannot unseal; shown once, write it "
+            "down):\n\n    ",
+            recovery, "\n\n");
     return 0;
 }
 

@@ -3,6 +3,7 @@
 // the ESP: the image's kernel, the menu, the loader last (bootstrap_esp.cpp).
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,8 +21,8 @@ struct BootstrapOptions {
     std::string recovery;  // --recovery SOURCE2: slots/recovery.img
     bool wipe = false;
     bool dry_run = false;
-    bool encrypt_persist = false;
-    uint64_t persist_size = 0;  // 0: the rest of the disk
+    core::PersistEncryption encryption = core::PersistEncryption::kNone;  // --encrypt-persist
+    uint64_t persist_size = 0;                                            // 0: the rest of the disk
     core::Bootloader bootloader = core::Bootloader::kSystemdBoot;
     std::string cmdline;  // --cmdline: kernel arguments for every boot entry
 };
@@ -51,12 +52,27 @@ Result<core::DiskFacts> probe_disk(const std::string& disk, const core::Bootstra
 // Zeroes the first MiB of every planned partition (old filesystem, LUKS and FAT signatures: an
 // old ESP must never boot while the new disk is half made), then writes the GPT.
 Result<void> partition_disk(const std::string& disk, const core::BootstrapLayout& layout);
+// PERSIST LUKS2 (os/persist_format.h, as a factory reset makes it) is formatted with
+// FORMAT_KEY in key slot 0.
 Result<void> make_filesystems(const std::string& disk, const core::BootstrapLayout& layout,
-                              const std::string& work);
-// slots/NAME.img (copied and verified), the record (slot a good and primary), and with an
-// encrypted PERSIST its key imageinit/persist.key (mode 0400).
-Result<void> write_state(const std::string& disk, const core::PartitionPlan& state,
-                         const SlotFiles& slots, const std::string& persist_key);
+                              const std::string& format_key);
+// slots/NAME.img (copied and verified), with VERITY their dm-verity sidecars, the record (slot
+// a good and primary), and PERSIST_KEY (when not empty) as imageinit/persist.key (mode 0400).
+// Returns the slots' root hashes (empty without VERITY).
+Result<std::map<std::string, std::string>> write_state(const std::string& disk,
+                                                       const core::PartitionPlan& state,
+                                                       const SlotFiles& slots, bool verity,
+                                                       const std::string& persist_key);
+
+// --- bootstrap_tpm.cpp
+// --encrypt-persist=tpm2 before a byte is written: the TPM opens.
+Result<void> check_tpm();
+// --encrypt-persist=tpm2: on PERSIST (formatted with FORMAT_KEY) the enrolment enroll-tpm makes
+// (a sealed key for each of ROOTHASHES, a recovery key), then FORMAT_KEY's key slot destroyed.
+// The TPM is IMAGEINIT_TPM's interface, else /dev/tpmrm0. Returns the recovery key's text.
+Result<std::string> seal_persist(const std::string& disk, const core::PartitionPlan& persist,
+                                 const std::string& format_key,
+                                 const std::map<std::string, std::string>& roothashes);
 
 // --- bootstrap_esp.cpp
 struct BootFiles {

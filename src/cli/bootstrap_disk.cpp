@@ -1,5 +1,5 @@
 // Bootstrap's disk work: probing what is there, the GPT (libfdisk), the filesystems (mkfs.vfat,
-// mkfs.ext4, cryptsetup for an encrypted PERSIST) and the state partition's content. Every
+// mkfs.ext4, libcryptsetup for an encrypted PERSIST) and the state partition's content. Every
 // partition is reached through a loop device at its offset (see attach_part).
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -14,12 +14,14 @@
 
 #include "cli/bootstrap.h"
 #include "cli/install_copy.h"
+#include "cli/verity_sidecars.h"
 #include "core/boot_record.h"
 #include "os/atomic_file.h"
 #include "os/disk_usage.h"
 #include "os/fdisk.h"
 #include "os/files.h"
 #include "os/mount.h"
+#include "os/persist_format.h"
 #include "os/process.h"
 #include "os/safe_open.h"
 
@@ -186,7 +188,7 @@ Result<void> partition_disk(const std::string& disk, const core::BootstrapLayout
 }
 
 Result<void> make_filesystems(const std::string& disk, const core::BootstrapLayout& layout,
-                              const std::string& work) {
+                              const std::string& format_key) {
     for (const auto& p : layout.parts) {
         auto loop = TRY(attach_part(disk, p));
         if (p.fs == "vfat") {
@@ -195,13 +197,14 @@ Result<void> make_filesystems(const std::string& disk, const core::BootstrapLayo
             TRY(run_tool({"mkfs.ext4", "-q", "-F", "-E", "nodiscard", "-L", p.label, "-b", "4096",
                           loop.path}));
         } else if (p.fs == "luks2+ext4") {
-            // The key STATE will carry (write_state); cryptsetup's own tools make the container.
-            std::string key = work + "/persist.key", name = "imageinit-bootstrap-persist";
-            TRY(run_tool({"cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--label",
-                          p.label, "--key-file", key, loop.path}));
-            TRY(run_tool({"cryptsetup", "open", "--key-file", key, loop.path, name}));
-            auto made = run_tool({"mkfs.ext4", "-q", "-F", "-b", "4096", "/dev/mapper/" + name});
-            TRY(run_tool({"cryptsetup", "close", name}));
+            // The header a factory reset makes (one implementation): FORMAT_KEY in key slot 0,
+            // pbkdf2 with 1000 iterations, as every machine key (docs/integrity.md).
+            if (format_key.empty()) return fail(EINVAL, "an encrypted PERSIST needs a key");
+            const std::string name = "imageinit-bootstrap-persist";
+            TRY(os::luks_format(loop.path, p.label, "", format_key));
+            std::string mapped = TRY(os::luks_open_with_key(loop.path, name, format_key));
+            auto made = os::mkfs_ext4(mapped, "", "");
+            TRY(os::luks_close(name));
             TRY(made);
         } else {
             return fail(EINVAL, "partition '" + p.name + "': no filesystem type '" + p.fs + "'");
@@ -211,8 +214,10 @@ Result<void> make_filesystems(const std::string& disk, const core::BootstrapLayo
     return ok();
 }
 
-Result<void> write_state(const std::string& disk, const core::PartitionPlan& part,
-                         const SlotFiles& slots, const std::string& persist_key) {
+Result<std::map<std::string, std::string>> write_state(const std::string& disk,
+                                                       const core::PartitionPlan& part,
+                                                       const SlotFiles& slots, bool verity,
+                                                       const std::string& persist_key) {
     auto loop = TRY(attach_part(disk, part));
     ScratchMount state;
     TRY(state.mount(loop.path, "ext4", 0));
@@ -221,8 +226,15 @@ Result<void> write_state(const std::string& disk, const core::PartitionPlan& par
         if (::mkdir((root + dir).c_str(), 0755) < 0 && errno != EEXIST)
             return fail_errno("mkdir", root + dir);
     UniqueFd slots_dir = TRY(os::open_dir(root + "/slots"));
-    for (const auto& [name, file] : slots)
+    std::map<std::string, std::string> roothashes;
+    for (const auto& [name, file] : slots) {
         TRY(copy_and_verify(file, slots_dir.get(), name + ".img", "STATE/slots/" + name + ".img"));
+        // Sidecars the source brings (IMAGE.verity, IMAGE.roothash, a signature) are taken,
+        // else a tree is built: what `install --verity` does.
+        if (verity)
+            roothashes[name] = TRY_CTX(
+                write_verity_sidecars(file, root + "/slots/" + name + ".img"), "slot " + name);
+    }
     if (::fsync(slots_dir.get()) < 0) return fail_errno("fsync", root + "/slots");
     UniqueFd meta = TRY(os::open_dir(root + "/imageinit"));
     if (!persist_key.empty()) {
@@ -240,7 +252,8 @@ Result<void> write_state(const std::string& disk, const core::PartitionPlan& par
     meta.reset();
     slots_dir.reset();
     TRY(state.unmount());
-    return sync_part(loop, disk);
+    TRY(sync_part(loop, disk));
+    return roothashes;
 }
 
 }  // namespace imageinit::cli

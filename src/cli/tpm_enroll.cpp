@@ -183,6 +183,61 @@ int usage(const std::string& message) {
 
 }  // namespace
 
+Enrolment::~Enrolment() {
+    wipe(key);
+    ::explicit_bzero(recovery.data(), recovery.size());
+}
+
+Result<Enrolment> enroll_sealed_key(const os::CryptDevice& cd, os::Tpm2& tpm,
+                                    const std::vector<uint8_t>& existing,
+                                    const std::set<std::string>& roothashes,
+                                    const std::optional<core::Sha256Digest>& secure_boot) {
+    TRY(os::keyslot_of(cd, existing));  // a wrong key fails here, before anything is added
+    // What a re-enrolment replaces: the old sealed key's slot and tokens, the old recovery key.
+    std::vector<HeaderToken> old_tokens = tpm_tokens(cd);
+    std::set<int> old_slots;
+    for (const auto& t : old_tokens) old_slots.insert(t.token.keyslot);
+
+    Enrolment e;
+    e.key = TRY(random_bytes(kTpmKeyBytes));
+    std::vector<uint8_t> recovery_raw = TRY(random_bytes(kRecoveryBytes));
+    e.recovery = recovery_text(recovery_raw);
+    wipe(recovery_raw);
+    std::vector<uint8_t> recovery_key = bytes_of(e.recovery);
+    auto added = [&]() -> Result<void> {
+        e.tpm_slot = TRY(os::add_keyslot(cd, existing, e.key, os::KeyKind::kMachine));
+        e.recovery_slot = TRY(os::add_keyslot(cd, existing, recovery_key, os::KeyKind::kTyped));
+        return ok();
+    }();
+    wipe(recovery_key);
+    TRY(added);
+    for (const auto& hash : roothashes)
+        TRY_CTX(seal_for(cd, tpm, hash, e.key, e.tpm_slot, secure_boot), "sealing to " + hash);
+    for (const auto& t : old_tokens) (void)os::remove_token(cd, t.id);
+    for (int s : old_slots)
+        if (s != e.tpm_slot && s != e.recovery_slot) (void)os::destroy_keyslot(cd, s);
+    // The old recovery key goes too: its token names its slot.
+    for (const auto& t : os::read_tokens(cd, kRecoveryTokenType)) {
+        auto at = t.json.find("[\"");  // {"type":"imageinit-recovery","keyslots":["N"]}
+        int s = at == std::string::npos ? -1 : std::atoi(t.json.c_str() + at + 2);
+        if (s >= 0 && s != e.recovery_slot && s != e.tpm_slot) (void)os::destroy_keyslot(cd, s);
+        (void)os::remove_token(cd, t.id);
+    }
+    std::string rec_json = std::string("{\"type\":\"") + kRecoveryTokenType +
+                           "\",\"keyslots\":[\"" + std::to_string(e.recovery_slot) + "\"]}";
+    (void)os::add_token(cd, rec_json);
+    e.images = roothashes.size();
+    e.secure_boot = secure_boot.has_value();
+    return e;
+}
+
+std::string describe_enrolment(const Enrolment& e) {
+    return "PERSIST: sealed to the TPM for " + std::to_string(e.images) + " image(s) (key slot " +
+           std::to_string(e.tpm_slot) + ", PCRs " + (e.secure_boot ? "7+" : "") + "15+23)\n" +
+           "Recovery key (key slot " + std::to_string(e.recovery_slot) +
+           "; shown once, write it down):\n\n    " + e.recovery + "\n\n";
+}
+
 int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o) {
     Target target = default_target();
     std::string key_file;
@@ -229,55 +284,20 @@ int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o)
         os::CryptDevice cd = TRY(open_persist(target));
         auto old = existing_key(key_file, o);
         if (!old) return Unexpected(std::move(old).error());
-        int old_slot = TRY(os::keyslot_of(cd, *old));
-        (void)old_slot;
-        os::Tpm2 tpm = TRY(os::Tpm2::open(target.interface));
-        std::optional<core::Sha256Digest> secure_boot;
-        if (bind_secure_boot) secure_boot = TRY(tpm.pcr_read(core::kSecureBootPcr));
-
-        // What a re-enrolment replaces: the old sealed key's slot and tokens, the old recovery key.
-        std::vector<HeaderToken> old_tokens = tpm_tokens(cd);
-        std::set<int> old_slots;
-        for (const auto& t : old_tokens) old_slots.insert(t.token.keyslot);
-
-        std::vector<uint8_t> key = TRY(random_bytes(kTpmKeyBytes));
-        std::vector<uint8_t> recovery_raw = TRY(random_bytes(kRecoveryBytes));
-        std::string recovery = recovery_text(recovery_raw);
-        std::vector<uint8_t> recovery_key = bytes_of(recovery);
-        auto done = [&](Result<std::string> r) {
-            wipe(key), wipe(*old), wipe(recovery_key);
-            return r;
-        };
-        auto tpm_slot = os::add_keyslot(cd, *old, key, os::KeyKind::kMachine);
-        if (!tpm_slot) return done(Unexpected(std::move(tpm_slot).error()));
-        auto rec_slot = os::add_keyslot(cd, *old, recovery_key, os::KeyKind::kTyped);
-        if (!rec_slot) return done(Unexpected(std::move(rec_slot).error()));
-        for (const auto& hash : hashes)
-            if (auto r = seal_for(cd, tpm, hash, key, *tpm_slot, secure_boot); !r)
-                return done(Unexpected(with_context(std::move(r).error(), "sealing to " + hash)));
-        for (const auto& t : old_tokens) (void)os::remove_token(cd, t.id);
-        for (int s : old_slots)
-            if (s != *tpm_slot && s != *rec_slot) (void)os::destroy_keyslot(cd, s);
-        // The old recovery key goes too: its token names its slot.
-        for (const auto& t : os::read_tokens(cd, kRecoveryTokenType)) {
-            auto at = t.json.find("[\"");  // {"type":"imageinit-recovery","keyslots":["N"]}
-            int s = at == std::string::npos ? -1 : std::atoi(t.json.c_str() + at + 2);
-            if (s >= 0 && s != *rec_slot && s != *tpm_slot) (void)os::destroy_keyslot(cd, s);
-            (void)os::remove_token(cd, t.id);
-        }
-        std::string rec_json = std::string("{\"type\":\"") + kRecoveryTokenType +
-                               "\",\"keyslots\":[\"" + std::to_string(*rec_slot) + "\"]}";
-        (void)os::add_token(cd, rec_json);
+        auto enrolled = [&]() -> Result<Enrolment> {
+            os::Tpm2 tpm = TRY(os::Tpm2::open(target.interface));
+            std::optional<core::Sha256Digest> secure_boot;
+            if (bind_secure_boot) secure_boot = TRY(tpm.pcr_read(core::kSecureBootPcr));
+            return enroll_sealed_key(cd, tpm, *old, hashes, secure_boot);
+        }();
+        wipe(*old);
+        if (!enrolled) return Unexpected(std::move(enrolled).error());
+        const auto& key = enrolled->key;
         if (auto kept = os::write_file(key_copy_path(o), std::string(key.begin(), key.end()), 0400);
             !kept)
             log::warning("install cannot enrol the next image before a reboot: " +
                          kept.error().message);
-        std::string msg = "PERSIST: sealed to the TPM for " + std::to_string(hashes.size()) +
-                          " image(s) (key slot " + std::to_string(*tpm_slot) + ", PCRs " +
-                          (secure_boot ? "7+" : "") + "15+23)\n" + "Recovery key (key slot " +
-                          std::to_string(*rec_slot) + "; shown once, write it down):\n\n    " +
-                          recovery + "\n\n";
-        return done(msg);
+        return describe_enrolment(*enrolled);
     };
     auto r = run();
     if (!r) return report_error(with_context(std::move(r).error(), "enroll-tpm"));

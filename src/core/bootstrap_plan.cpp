@@ -48,9 +48,32 @@ Result<BootstrapLayout> plan_layout(const BootstrapSizes& s, const std::string& 
     l.parts.push_back({"state", kTypeLinuxData, "ext4", "STATE", at, state});
     at += state;
     uint64_t persist = s.persist ? persist_min : usable_end - at;
-    l.parts.push_back({"persist", kTypeLinuxData, s.encrypt_persist ? "luks2+ext4" : "ext4",
-                       "PERSIST", at, persist});
+    bool luks = s.encryption != PersistEncryption::kNone;
+    l.parts.push_back(
+        {"persist", kTypeLinuxData, luks ? "luks2+ext4" : "ext4", "PERSIST", at, persist});
     return l;
+}
+
+Result<PersistEncryption> parse_encrypt_persist(const std::string& value) {
+    if (value.empty() || value == "=keyfile") return PersistEncryption::kKeyFile;
+    if (value == "=tpm2") return PersistEncryption::kTpm2;
+    return fail("--encrypt-persist takes =keyfile or =tpm2, not '" + value.substr(1) + "'");
+}
+
+PersistKeyPlan plan_persist_key(PersistEncryption encryption,
+                                const std::vector<std::string>& slots) {
+    PersistKeyPlan p;
+    p.luks = encryption != PersistEncryption::kNone;
+    p.key_file = encryption == PersistEncryption::kKeyFile;
+    if (encryption == PersistEncryption::kTpm2) {
+        // No key on the disk: the sealed key and the printed recovery key are the only ways in
+        // (a key file on STATE would open PERSIST for any image, docs/integrity.md).
+        p.verity = true;
+        p.seal_to_tpm = true;
+        p.retire_format_key = true;
+        p.sealed_slots = slots;
+    }
+    return p;
 }
 
 Result<uint64_t> parse_size(const std::string& text) {

@@ -28,13 +28,33 @@ struct PartitionPlan {
     bool operator==(const PartitionPlan&) const = default;
 };
 
+// --encrypt-persist[=keyfile|tpm2] (docs/device-boot.md): PERSIST plain ext4, LUKS2 opened by a
+// key file on STATE, or LUKS2 whose key is sealed to the TPM2 for the installed images.
+enum class PersistEncryption { kNone, kKeyFile, kTpm2 };
+// VALUE is what follows "--encrypt-persist": "" or "=keyfile" (the key file), "=tpm2".
+Result<PersistEncryption> parse_encrypt_persist(const std::string& value);
+
+// What bootstrap does for PERSIST's key, decided once from the encryption asked for.
+struct PersistKeyPlan {
+    bool luks = false;               // PERSIST is a LUKS2 container
+    bool key_file = false;           // STATE/imageinit/persist.key keeps the key that formatted it
+    bool verity = false;             // slots get dm-verity sidecars (the TPM seals to root hashes)
+    bool seal_to_tpm = false;        // a sealed key + a recovery key are enrolled
+    bool retire_format_key = false;  // the key that formatted PERSIST is destroyed after that
+    std::vector<std::string> sealed_slots;  // the slots whose images the key is sealed to
+};
+// SLOTS: the slots bootstrap writes (a, and recovery when given). Every one of them is sealed
+// to: with TPM tokens in the header, a slot that no token names fails its attempt at boot.
+PersistKeyPlan plan_persist_key(PersistEncryption encryption,
+                                const std::vector<std::string>& slots);
+
 struct BootstrapSizes {
     uint64_t disk = 0;        // bytes
     uint64_t image = 0;       // slot a
     uint64_t recovery = 0;    // 0: none
     uint64_t boot_files = 0;  // the image's kernel + initramfs, copied to the ESP
     uint64_t persist = 0;     // --persist-size; 0: the rest of the disk
-    bool encrypt_persist = false;
+    PersistEncryption encryption = PersistEncryption::kNone;
 };
 
 struct BootstrapLayout {

@@ -169,6 +169,22 @@ class Bootstrap(unittest.TestCase):
         self.assert_refused(r, f"disk '{disk}' is too small: 100 MiB, the layout needs ")
         self.assertEqual(digest(disk), before)
 
+    def test_refuses_tpm2_encryption_without_a_tpm_before_writing(self):
+        disk = self.disk("notpm.img")
+        before = digest(disk)
+        # A TPM interface nothing listens on (port 1 of loopback): the machine has no TPM.
+        cmd = [IMAGEINIT, "bootstrap", "--disk", disk, self.image, "--encrypt-persist=tpm2"]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**ENV, "IMAGEINIT_TPM": "swtpm:host=127.0.0.1,port=1"})
+        self.assert_refused(r, "--encrypt-persist=tpm2 needs a TPM2 ('swtpm:host=127.0.0.1,port=1')")
+        self.assertEqual(digest(disk), before)
+
+    def test_refuses_an_unknown_encryption(self):
+        disk = self.disk("badenc.img")
+        r = self.run_bootstrap("--disk", disk, self.image, "--encrypt-persist=tpm")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--encrypt-persist takes =keyfile or =tpm2, not 'tpm'", r.stderr)
+
     def test_refuses_the_disk_it_runs_from(self):
         disk = self.disk("inuse.img")
         loop = subprocess.run(["losetup", "-f", "--show", disk], check=True,

@@ -64,11 +64,63 @@ TEST(BootstrapLayout, SizesFollowTheInputs) {
 }
 
 TEST(BootstrapLayout, EncryptedPersistIsMarkedLuks) {
-    BootstrapSizes s = sizes(kGiB);
-    s.encrypt_persist = true;
-    auto l = plan_layout(s, "/dev/vdb");
-    ASSERT_TRUE(l);
-    EXPECT_EQ(l->parts[2].fs, "luks2+ext4");
+    for (auto e : {PersistEncryption::kKeyFile, PersistEncryption::kTpm2}) {
+        BootstrapSizes s = sizes(kGiB);
+        s.encryption = e;
+        auto l = plan_layout(s, "/dev/vdb");
+        ASSERT_TRUE(l);
+        EXPECT_EQ(l->parts[2].fs, "luks2+ext4");
+    }
+}
+
+TEST(BootstrapPersistKey, EncryptPersistValues) {
+    struct Row {
+        const char* value;
+        bool ok;
+        PersistEncryption want;
+    } rows[] = {
+        {"", true, PersistEncryption::kKeyFile},
+        {"=keyfile", true, PersistEncryption::kKeyFile},
+        {"=tpm2", true, PersistEncryption::kTpm2},
+        {"=tpm", false, {}},
+        {"=TPM2", false, {}},
+        {"=", false, {}},
+    };
+    for (const auto& r : rows) {
+        auto e = parse_encrypt_persist(r.value);
+        ASSERT_EQ(static_cast<bool>(e), r.ok) << "'" << r.value << "'";
+        if (r.ok) {
+            EXPECT_EQ(*e, r.want) << "'" << r.value << "'";
+        }
+    }
+    auto e = parse_encrypt_persist("=tpm");
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().message, "--encrypt-persist takes =keyfile or =tpm2, not 'tpm'");
+}
+
+TEST(BootstrapPersistKey, KeyFileKeepsTheFormatKeyOnStateAndSealsNothing) {
+    auto p = plan_persist_key(PersistEncryption::kKeyFile, {"a"});
+    EXPECT_TRUE(p.luks);
+    EXPECT_TRUE(p.key_file);
+    EXPECT_FALSE(p.verity);
+    EXPECT_FALSE(p.seal_to_tpm);
+    EXPECT_FALSE(p.retire_format_key);
+    EXPECT_TRUE(p.sealed_slots.empty());
+}
+
+TEST(BootstrapPersistKey, Tpm2SealsEverySlotWrittenAndLeavesNoKeyOnDisk) {
+    auto p = plan_persist_key(PersistEncryption::kTpm2, {"a", "recovery"});
+    EXPECT_TRUE(p.luks);
+    EXPECT_FALSE(p.key_file);
+    EXPECT_TRUE(p.verity);
+    EXPECT_TRUE(p.seal_to_tpm);
+    EXPECT_TRUE(p.retire_format_key);
+    EXPECT_EQ(p.sealed_slots, (std::vector<std::string>{"a", "recovery"}));
+}
+
+TEST(BootstrapPersistKey, PlainPersistHasNoKeyAtAll) {
+    auto p = plan_persist_key(PersistEncryption::kNone, {"a"});
+    EXPECT_FALSE(p.luks || p.key_file || p.verity || p.seal_to_tpm || p.retire_format_key);
 }
 
 TEST(BootstrapLayout, TooSmallDiskSaysHowMuchIsNeeded) {
