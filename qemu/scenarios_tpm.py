@@ -87,6 +87,22 @@ def put_slot(ctx, slot: str, img: Path, root: str) -> None:
     (slots / f"{slot}.img.roothash").write_text(root + "\n")
 
 
+def sealed_to_proven_a(ctx, a_img: Path, a_root: str) -> tuple[Path, Path, str]:
+    """The device both scenarios start from: slot a proven in the state directory, a LUKS2
+    PERSIST with the machine key, enroll-tpm run against a new swtpm state. Returns PERSIST,
+    the TPM state and enroll-tpm's output (the recovery key)."""
+    (ctx.dir / "state" / "slots").mkdir(parents=True)
+    (ctx.dir / "run").mkdir()
+    put_slot(ctx, "a", a_img, a_root)
+    host.run([ctx.binary, "mark-good", "--no-checks", "--state-dir", ctx.dir / "state",
+              "--slot", "a"])
+    persist = luks_partition(ctx, "persist", key=MACHINE_KEY)
+    tpm_state = ctx.dir / "tpm"
+    out = host_imageinit(ctx, tpm_state, persist,
+                         ["enroll-tpm", "--key-file", str(ctx.dir / "key")])
+    return persist, tpm_state, out
+
+
 # After the hand-over PCR 15 holds "boot done" (the kernel's sysfs view of the sha256 bank).
 BOOT_DONE_PCR15 = hashlib.sha256(
     b"\0" * 32 + hashlib.sha256(b"imageinit-boot-done").digest()).hexdigest()
@@ -112,16 +128,7 @@ def tpm_sealed_persist(ctx):
     a_img, a_root = verity_image(ctx, "A", "a")
     b_img, b_root = verity_image(ctx, "B", "b")
     c_img, c_root = verity_image(ctx, "C", "foreign")
-    (ctx.dir / "state" / "slots").mkdir(parents=True)
-    (ctx.dir / "run").mkdir()
-    put_slot(ctx, "a", a_img, a_root)
-    host.run([ctx.binary, "mark-good", "--no-checks", "--state-dir", ctx.dir / "state",
-              "--slot", "a"])
-    persist = luks_partition(ctx, "persist", key=MACHINE_KEY)
-    tpm_state = ctx.dir / "tpm"
-
-    out = host_imageinit(ctx, tpm_state, persist,
-                         ["enroll-tpm", "--key-file", str(ctx.dir / "key")])
+    persist, tpm_state, out = sealed_to_proven_a(ctx, a_img, a_root)
     m = re.search(r"\b([0-9a-f]{4}(?:-[0-9a-f]{4}){7})\b", out)
     ctx.expect(m is not None, f"enroll-tpm printed no recovery key:\n{out}")
     recovery = m.group(1)
@@ -182,14 +189,7 @@ def tpm_kexec_slot_unseals(ctx):
     a_img = images.slot_image_with_kernel(ctx.binary, cloud, ctx.dir / "a-kernel.img",
                                           slot_id="A", initrd_args=("--with-tpm",))
     a_root = verity_format(a_img)
-    (ctx.dir / "state" / "slots").mkdir(parents=True)
-    (ctx.dir / "run").mkdir()
-    put_slot(ctx, "a", a_img, a_root)
-    host.run([ctx.binary, "mark-good", "--no-checks", "--state-dir", ctx.dir / "state",
-              "--slot", "a"])
-    persist = luks_partition(ctx, "persist", key=MACHINE_KEY)
-    tpm_state = ctx.dir / "tpm"
-    host_imageinit(ctx, tpm_state, persist, ["enroll-tpm", "--key-file", str(ctx.dir / "key")])
+    persist, tpm_state, _ = sealed_to_proven_a(ctx, a_img, a_root)
 
     kexec = hashlib.sha256(f"imageinit-kexec:{a_root}".encode()).digest()
     pcr15 = hashlib.sha256(b"\0" * 32 + kexec).digest()
