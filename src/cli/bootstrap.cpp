@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "cli/options.h"
 #include "cli/print.h"
+#include "core/persist_reset.h"
 #include "os/fdisk.h"
 #include "os/files.h"
 #include "os/persist_format.h"
@@ -25,8 +26,6 @@
 
 namespace imageinit::cli {
 namespace {
-
-constexpr size_t kPersistKeyBytes = 64;
 
 constexpr const char* kUsage =
     "usage: imageinit bootstrap --disk DEVICE SOURCE [--wipe] [--dry-run]\n"
@@ -221,7 +220,7 @@ Result<int> bootstrap(const BootstrapOptions& o) {
     TRY_CTX(partition_disk(o.disk, layout), "partitioning");
     // Kept in memory only; on STATE only when the plan says so (key_plan.key_file).
     std::string key;
-    if (key_plan.luks) key = TRY(os::random_bytes(kPersistKeyBytes));
+    if (key_plan.luks) key = TRY(os::random_bytes(core::kPersistKeyBytes));
     WipeOnExit wipe_key{key};
     step("making filesystems");
     TRY_CTX(make_filesystems(o.disk, layout, key), "making filesystems");

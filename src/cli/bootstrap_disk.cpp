@@ -16,6 +16,7 @@
 #include "cli/install_copy.h"
 #include "cli/verity_sidecars.h"
 #include "core/boot_record.h"
+#include "core/persist_reset.h"
 #include "os/atomic_file.h"
 #include "os/disk_usage.h"
 #include "os/fdisk.h"
@@ -238,13 +239,9 @@ Result<std::map<std::string, std::string>> write_state(const std::string& disk,
     if (::fsync(slots_dir.get()) < 0) return fail_errno("fsync", root + "/slots");
     UniqueFd meta = TRY(os::open_dir(root + "/imageinit"));
     if (!persist_key.empty()) {
-        // Created 0400 (the umask), never readable by others even before the chmod.
-        mode_t umask = ::umask(0377);
-        auto written = os::write_file_atomic(meta.get(), "persist.key", persist_key);
-        ::umask(umask);
-        TRY(written);
-        if (::fchmodat(meta.get(), "persist.key", 0400, 0) < 0)
-            return fail_errno("chmod", "STATE/imageinit/persist.key");
+        // 0400 from the first byte, as a factory reset writes it (boot/reset_persist_ops.cpp).
+        TRY(os::write_file_atomic(meta.get(), std::string(core::kPersistKeyName), persist_key,
+                                  os::real_file_ops(), 0400));
     }
     // The record last: slot a good and primary (core::default_record says exactly that).
     core::BootRecord record = core::default_record();
