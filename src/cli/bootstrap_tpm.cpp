@@ -1,7 +1,6 @@
 // Bootstrap's `--encrypt-persist=tpm2` (docs/device-boot.md): the new PERSIST gets enroll-tpm's
 // enrolment (a key sealed to each installed image, a recovery key), and the key that formatted
 // it is destroyed, so that no key of PERSIST is left on the disk.
-#include <cstdlib>
 #include <set>
 
 #include "boot/luks_header.h"
@@ -11,14 +10,6 @@
 #include "os/tpm2.h"
 
 namespace imageinit::cli {
-namespace {
-
-std::string tpm_interface() {
-    const char* env = std::getenv("IMAGEINIT_TPM");
-    return env && *env ? env : os::Tpm2::kDefaultInterface;
-}
-
-}  // namespace
 
 Result<void> check_tpm() {
     auto tpm = os::Tpm2::open(tpm_interface());

@@ -42,8 +42,7 @@ struct Target {
 Target default_target() {
     Target t;
     if (const char* d = std::getenv("IMAGEINIT_PERSIST_DEVICE")) t.device = d;
-    const char* i = std::getenv("IMAGEINIT_TPM");
-    t.interface = i && *i ? i : os::Tpm2::kDefaultInterface;
+    t.interface = tpm_interface();
     return t;
 }
 
@@ -182,6 +181,11 @@ int usage(const std::string& message) {
 }
 
 }  // namespace
+
+std::string tpm_interface() {
+    const char* env = std::getenv("IMAGEINIT_TPM");
+    return env && *env ? env : os::Tpm2::kDefaultInterface;
+}
 
 Enrolment::~Enrolment() {
     wipe(key);

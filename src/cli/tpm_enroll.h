@@ -40,6 +40,9 @@ Result<Enrolment> enroll_sealed_key(const os::CryptDevice& cd, os::Tpm2& tpm,
 // "PERSIST: sealed to the TPM for N image(s) ... Recovery key ...: xxxx-..." for the console.
 std::string describe_enrolment(const Enrolment& e);
 
+// The TPM the booted-OS commands use: IMAGEINIT_TPM (tests: swtpm), else /dev/tpmrm0.
+std::string tpm_interface();
+
 int cmd_enroll_tpm(const std::vector<std::string>& args, const CommonOptions& o);
 
 // Before `install` writes a byte: whether PERSIST's key is sealed to the TPM, and if so that the
