@@ -62,14 +62,15 @@ def record_files(ctx) -> dict[str, bytes]:
 # LUKS2 partitions built on the host
 
 
-def xts_encrypt(data_path: Path, out, volume_key: bytes) -> None:
+def xts_crypt(src, out, volume_key: bytes, decrypt: bool = False) -> None:
+    """aes-xts-plain64 with 512-byte sectors, as dm-crypt does for our LUKS2 headers: the rest
+    of the open file SRC, sector 0 first, encrypted (or decrypted) into the open file OUT."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    with open(data_path, "rb") as f:
-        sector = 0
-        while chunk := f.read(512):
-            enc = Cipher(algorithms.AES(volume_key), modes.XTS(sector.to_bytes(16, "little")))
-            out.write(enc.encryptor().update(chunk))
-            sector += 1
+    sector = 0
+    while chunk := src.read(512):
+        c = Cipher(algorithms.AES(volume_key), modes.XTS(sector.to_bytes(16, "little")))
+        out.write((c.decryptor() if decrypt else c.encryptor()).update(chunk))
+        sector += 1
 
 
 def luks_partition(ctx, name: str, *, key: bytes | None = None,
@@ -99,7 +100,8 @@ def luks_partition(ctx, name: str, *, key: bytes | None = None,
         if cipher_null:
             f.write(ext4.read_bytes())
         else:
-            xts_encrypt(ext4, f, vk)
+            with open(ext4, "rb") as src:
+                xts_crypt(src, f, vk)
     (ctx.dir / "vk").unlink()
     if cipher_null:
         rewrite_luks2_json(out, lambda j: j["segments"]["0"].update(encryption="cipher_null-ecb"))

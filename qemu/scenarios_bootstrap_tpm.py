@@ -24,7 +24,7 @@ import host
 from bootstrap_media import (DONE, blank_disk, build_medium, esp_file, image_with_kernel,
                              medium_boot, state_file_on)
 from disks import partitions
-from integrity_images import PERSIST_CHECKS, unlock_ms
+from integrity_images import PERSIST_CHECKS, unlock_ms, xts_crypt
 from swtpm import Swtpm
 from testkit import firmware_boot, scenario
 
@@ -54,7 +54,6 @@ def persist_file(ctx, persist: Path, recovery: str, path: str) -> bytes | None:
     """PATH inside the LUKS2 PERSIST, opened with the recovery key: the volume key dumped by
     cryptsetup, the data segment decrypted (aes-xts-plain64, 512-byte sectors, as
     os::luks_format makes it), the file read from the ext4 with debugfs."""
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     vk_file = ctx.dir / "vk"
     host.run(["cryptsetup", "luksDump", "--batch-mode", "--dump-volume-key", "--volume-key-file",
            vk_file, "--key-file", "-", persist], input=recovery)
@@ -65,11 +64,7 @@ def persist_file(ctx, persist: Path, recovery: str, path: str) -> bytes | None:
     plain = ctx.dir / "persist.ext4"
     with open(persist, "rb") as f, open(plain, "wb") as out:
         f.seek(offset)
-        sector = 0
-        while chunk := f.read(512):
-            dec = Cipher(algorithms.AES(vk), modes.XTS(sector.to_bytes(16, "little")))
-            out.write(dec.decryptor().update(chunk))
-            sector += 1
+        xts_crypt(f, out, vk, decrypt=True)
     got = ctx.dir / "persist-file"
     got.unlink(missing_ok=True)
     subprocess.run(["debugfs", "-R", f"dump {path} {got}", plain], stdout=subprocess.DEVNULL,
